@@ -1,0 +1,1 @@
+"""Building blocks for instrument drivers: base class, safety guard, transports, declarative SCPI."""

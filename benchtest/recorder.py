@@ -1,0 +1,127 @@
+"""The run recorder: the runner emits events, subscribers (HDF5 writer, summaries) store them.
+
+Nothing downstream reads instrument state; everything it knows arrives as one of the events
+below, in this order: RunStarted, then per test TestStarted, MeasurementRecorded /
+WaveformRecorded..., TestFinished; InstrumentIdentified and SafeStateApplied whenever they
+happen; RunFinished last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from benchtest.measurement import Measurement
+from benchtest.waveform import Waveform
+
+
+def utc_now() -> str:
+    """The current time as UTC ISO 8601 with microseconds, e.g. 2026-11-28T15:43:46.123456+00:00."""
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """A configuration file as it was when the run started."""
+
+    path: str
+    text: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    started: str
+    framework_version: str
+    bench: ConfigSnapshot
+    dut: ConfigSnapshot
+    part: str
+    serial_number: str = ""
+    lot: str = ""
+    operator: str = ""
+    station: str = ""
+    host: str = ""
+    plans_commit: str = ""
+    plans_dirty: bool = False
+
+
+@dataclass(frozen=True)
+class InstrumentIdentified:
+    role: str
+    driver: str
+    resource: str
+    identity: str
+
+
+@dataclass(frozen=True)
+class TestStarted:
+    test_id: str  # pytest node id, e.g. "test_plans/ldo/test_ldo.py::test_iq[sleep]"
+    started: str
+    conditions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MeasurementRecorded:
+    test_id: str
+    measurement: Measurement
+
+
+@dataclass(frozen=True)
+class WaveformRecorded:
+    test_id: str
+    name: str
+    waveform: Waveform
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TestFinished:
+    test_id: str
+    outcome: str  # "passed", "failed", "error", "skipped"
+    finished: str
+    duration: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SafeStateApplied:
+    role: str
+    ok: bool
+    time: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    finished: str
+    outcome: str  # "passed", "failed", "error", "interrupted"
+
+
+Event = (
+    RunStarted
+    | InstrumentIdentified
+    | TestStarted
+    | MeasurementRecorded
+    | WaveformRecorded
+    | TestFinished
+    | SafeStateApplied
+    | RunFinished
+)
+Subscriber = Callable[[Event], None]
+
+
+class RunRecorder:
+    """Fans events out to subscribers, in subscription order."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def emit(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            subscriber(event)

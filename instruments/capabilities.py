@@ -1,0 +1,133 @@
+"""What test plans ask for: capabilities as runtime-checkable protocols.
+
+A plan needs "a SourceMeter"; the bench file says which model fills the role. Every driver
+registered under `benchtest.instruments` declares the capabilities it provides, and a meta-test
+checks each one against these protocols. Units are SI everywhere: V, A, s, Hz, degC.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Protocol, runtime_checkable
+
+from benchtest.driver.base import Identity
+from benchtest.waveform import Waveform
+
+__all__ = [
+    "DebugPort",
+    "Identity",
+    "Instrument",
+    "Oscilloscope",
+    "SourceMeter",
+    "Waveform",
+]
+
+Coupling = Literal["DC", "AC", "GND"]
+Slope = Literal["rising", "falling", "either"]
+SweepMode = Literal["auto", "normal", "single"]
+Points = Literal["screen", "max"] | int
+
+
+@runtime_checkable
+class Instrument(Protocol):
+    """Every instrument: says what it is, can be made safe, can be closed."""
+
+    role: str
+
+    def identify(self) -> Identity: ...
+
+    def safe_state(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SourceMeter(Instrument, Protocol):
+    """A source-measure unit: sources V or I with a compliance limit and measures."""
+
+    def source_voltage(self, level: float, *, current_limit: float) -> None:
+        """Source `level` volts, limiting the current to `current_limit` amperes."""
+        ...
+
+    def source_current(self, level: float, *, voltage_limit: float) -> None:
+        """Source `level` amperes, limiting the voltage to `voltage_limit` volts."""
+        ...
+
+    def output_on(self) -> None: ...
+
+    def output_off(self) -> None: ...
+
+    @property
+    def output_enabled(self) -> bool: ...
+
+    def measure_current(self, *, range: float | None = None, nplc: float | None = None) -> float:
+        """One current reading in amperes (`range=None`: autorange)."""
+        ...
+
+    def measure_voltage(self, *, range: float | None = None, nplc: float | None = None) -> float:
+        """One voltage reading in volts (`range=None`: autorange)."""
+        ...
+
+
+@runtime_checkable
+class Oscilloscope(Instrument, Protocol):
+    """A digitising oscilloscope. Channels are numbered from 1."""
+
+    def configure_channel(
+        self,
+        channel: int,
+        *,
+        scale: float,
+        offset: float = 0.0,
+        coupling: Coupling = "DC",
+        probe: float = 1.0,
+        enabled: bool = True,
+    ) -> None:
+        """Vertical setup: `scale` in V/div (after the probe ratio), `offset` in V."""
+        ...
+
+    def configure_timebase(self, *, scale: float, position: float = 0.0) -> None:
+        """Horizontal setup: `scale` in s/div, `position` of the trigger in s."""
+        ...
+
+    def configure_edge_trigger(
+        self,
+        *,
+        source: int,
+        level: float,
+        slope: Slope = "rising",
+        sweep: SweepMode = "normal",
+    ) -> None: ...
+
+    def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def single(self) -> None:
+        """Arm one acquisition."""
+        ...
+
+    def wait_for_trigger(self, timeout: float) -> None:
+        """Block until the armed acquisition has triggered and completed."""
+        ...
+
+    def fetch_waveform(self, channel: int, points: Points = "screen") -> Waveform:
+        """Read a record: the screen, the whole memory ("max"), or the first N points."""
+        ...
+
+
+@runtime_checkable
+class DebugPort(Instrument, Protocol):
+    """The DUT's serial debug port: line-oriented command/reply with a prompt."""
+
+    def send(self, text: str) -> None:
+        """Send one line (the line ending is added)."""
+        ...
+
+    def expect(self, pattern: str | re.Pattern[str], timeout: float) -> re.Match[str]:
+        """Wait until `pattern` appears in what the DUT sent; return the match."""
+        ...
+
+    def command(self, text: str, *, timeout: float | None = None) -> str:
+        """Send a command and return the reply text up to the next prompt."""
+        ...

@@ -1,0 +1,1 @@
+"""Keithley source-measure unit drivers."""

@@ -1,0 +1,1 @@
+"""Rigol oscilloscope and power-supply drivers."""

@@ -1,0 +1,1 @@
+"""Drivers for DUT debug ports over serial lines (pyserial)."""
