@@ -8,6 +8,8 @@ The public surface is what this module exports; everything else may move.
 from __future__ import annotations
 
 from benchtest.__about__ import __version__
+from benchtest.bench import Bench
+from benchtest.dut import DutProfile
 from benchtest.errors import (
     BenchtestError,
     ConfigError,
@@ -20,11 +22,16 @@ from benchtest.errors import (
     ResultFileError,
     SafetyError,
 )
+from benchtest.measure import LimitFailure, Measure
 from benchtest.measurement import Limits, Measurement, Outcome
 from benchtest.registry import open_instrument
 from benchtest.waveform import Waveform
 
 __all__ = [
+    "Bench",
+    "DutProfile",
+    "LimitFailure",
+    "Measure",
     "BenchtestError",
     "ConfigError",
     "DriverNotFoundError",

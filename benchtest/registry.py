@@ -15,6 +15,22 @@ from benchtest.errors import DriverNotFoundError
 GROUP = "benchtest.instruments"
 
 
+def ensure_own_instruments_package() -> None:
+    """Fail with one clear sentence if `import instruments` is another distribution's package.
+
+    InstrumentKit also installs a top-level `instruments`; with both installed, drivers
+    would silently come from the wrong place.
+    """
+    import instruments
+
+    if not getattr(instruments, "__benchtest__", False):
+        where = getattr(instruments, "__file__", None) or "an unknown location"
+        raise DriverNotFoundError(
+            f"the package 'instruments' imported from {where} is not benchtest's (InstrumentKit "
+            "uses the same name); uninstall it or use a separate virtual environment"
+        )
+
+
 def _entry_points() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
@@ -26,6 +42,7 @@ def driver_names() -> list[str]:
 
 def driver_class(name: str) -> type[Instrument]:
     """The driver class registered under `name`."""
+    ensure_own_instruments_package()
     eps = _entry_points()
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none (is benchtest installed?)"

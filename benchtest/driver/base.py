@@ -7,6 +7,7 @@ request beyond the part's absolute maximum ratings before a command is sent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -101,6 +102,14 @@ class Instrument:
              **options: Any) -> Self:
         """Connect to `resource` and return a ready driver."""
         raise NotImplementedError
+
+    @classmethod
+    def profile_options(cls, dut: Mapping[str, Any]) -> dict[str, Any]:
+        """Options this driver takes from the DUT profile (a debug port's baud rate, ...).
+
+        The bench file's options override them. Most instruments take none.
+        """
+        return {}
 
     def identify(self) -> Identity:
         raise NotImplementedError

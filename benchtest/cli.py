@@ -1,0 +1,99 @@
+"""The `benchtest` command: demo, sim, run, report.
+
+Each sub-command is a thin layer over a library function, so scripts can do the same without
+the command line. Errors from benchtest end the command with one clear line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchtest.__about__ import __version__
+from benchtest.errors import BenchtestError
+
+
+def _demo(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchtest.demo import run_demo
+
+    return run_demo(Path(args.results_dir), extra)
+
+
+def _sim(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchtest.sim.__main__ import serve
+
+    return serve(dut=args.dut, bench=args.bench, print_bench=args.print_bench,
+                 write_bench=args.write_bench)
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
+    options = [*args.plans, *extra]
+    if args.bench:
+        options += ["--bench", args.bench]
+    if args.dut:
+        options += ["--dut", args.dut]
+    return int(pytest.main(options))
+
+
+def _report(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchtest.report import write_report
+
+    out = write_report(Path(args.run), Path(args.output) if args.output else None)
+    print(out)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    from benchtest.assets import DEFAULT_BENCH, DEMO_DUT, asset
+
+    parser = argparse.ArgumentParser(
+        prog="benchtest", description="Bench-test automation for low-power chips and sensors."
+    )
+    parser.add_argument("--version", action="version", version=f"benchtest {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the example plan on the simulated bench, write run file and report")
+    demo.add_argument("--results-dir", default="results", help="where the run file goes (default: results)")
+    demo.set_defaults(handler=_demo)
+
+    sim = sub.add_parser("sim", help="serve the simulated bench until stopped")
+    sim.add_argument("--dut", default=str(asset(DEMO_DUT)), help="DUT profile of the simulated part")
+    sim.add_argument("--bench", default=str(asset(DEFAULT_BENCH)), help="bench file whose sim:// roles to serve")
+    sim.add_argument("--print-bench", action="store_true", help="print the bench file that points at the simulators")
+    sim.add_argument("--write-bench", metavar="FILE", help="write that bench file to FILE")
+    sim.set_defaults(handler=_sim)
+
+    run = sub.add_parser("run", help="run plans (pytest) against a bench; other options go to pytest")
+    run.add_argument("plans", nargs="*", help="plan files or folders")
+    run.add_argument("--bench", help="bench file")
+    run.add_argument("--dut", help="DUT profile")
+    run.set_defaults(handler=_run)
+
+    report = sub.add_parser("report", help="write the HTML verification report of a run file")
+    report.add_argument("run", help="run file (.h5)")
+    report.add_argument("-o", "--output", help="output HTML file (default: next to the run file)")
+    report.set_defaults(handler=_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("run", "demo"):
+        parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    try:
+        code: int = args.handler(args, extra)
+    except BenchtestError as exc:
+        print(f"benchtest {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

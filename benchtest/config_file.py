@@ -1,0 +1,86 @@
+"""Loading a YAML configuration file and validating it against a JSON Schema.
+
+Bench files and DUT profiles both go through `load_validated`: a file that does not parse or
+does not match its schema raises one `ConfigError` naming the file, the field path and what
+was expected, before anything else happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import ValidationError, best_match
+
+from benchtest.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """A configuration file as read: its path, exact text, hash and parsed content."""
+
+    path: Path
+    text: str
+    sha256: str
+    data: dict[str, Any]
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema shipped with benchtest under `benchtest/schemas/<name>.schema.json`."""
+    text = files("benchtest.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def field_path(parts: Any) -> str:
+    """`['instruments', 'smu', 'driver']` -> `instruments.smu.driver`; list indices as `[0]`."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _explain(error: ValidationError) -> str:
+    if error.validator == "required":
+        return str(error.message).replace("is a required property", "is required but missing")
+    if error.validator == "additionalProperties":
+        return f"{error.message}; allowed: {', '.join(sorted(error.schema.get('properties', {})))}"
+    expected = error.schema.get("description")
+    got = json.dumps(error.instance, default=str)
+    if len(got) > 60:
+        got = got[:57] + "..."
+    detail = f"{error.message}" if not expected else f"expected {expected}, got {got}"
+    return detail
+
+
+def load_validated(path: str | Path, schema_name: str, kind: str) -> LoadedFile:
+    """Read `path` as YAML, validate it against `schema_name`, return it; or raise ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", f"{kind} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "", f"cannot read {kind}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), where, f"not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "", f"a {kind} must be a YAML mapping, got {type(data).__name__}")
+    validator = jsonschema.Draft202012Validator(schema(schema_name))
+    error = best_match(validator.iter_errors(data))
+    if error is not None:
+        raise ConfigError(str(path), field_path(error.absolute_path), _explain(error))
+    return LoadedFile(path, text, hashlib.sha256(text.encode("utf-8")).hexdigest(), data)

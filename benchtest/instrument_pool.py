@@ -1,0 +1,115 @@
+"""The instruments of a bench, opened on first use and made safe together.
+
+`InstrumentPool` opens each role's driver lazily with the DUT's absolute-maximum guard, and
+`make_safe` returns every opened instrument to its safe state, each in its own thread with its
+own timeout, so one instrument that hangs cannot keep the others from being made safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from benchtest.bench import Bench
+from benchtest.driver.base import Instrument
+from benchtest.dut import DutProfile
+from benchtest.errors import BenchtestError
+from benchtest.recorder import Event, InstrumentIdentified, SafeStateApplied, utc_now
+from benchtest.registry import driver_class
+
+DEFAULT_SAFE_STATE_TIMEOUT = 5.0
+
+
+class InstrumentPool:
+    """The bench's instruments by role; what plans get through the `bench` fixture."""
+
+    def __init__(self, bench: Bench, dut: DutProfile, emit: Callable[[Event], None]) -> None:
+        self.bench = bench
+        self.dut = dut
+        self._emit = emit
+        self._open: dict[str, Instrument] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self.bench.roles)
+
+    def __contains__(self, role: object) -> bool:
+        return role in self.bench.roles
+
+    def __getitem__(self, role: str) -> Instrument:
+        return self.get(role)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.bench.roles)
+
+    def get(self, role: str) -> Instrument:
+        """The instrument filling `role`, connected on first use."""
+        with self._lock:
+            if role in self._open:
+                return self._open[role]
+            if role not in self.bench.roles:
+                raise BenchtestError(
+                    f"bench {self.bench.name!r} ({self.bench.path}) has no role {role!r}; "
+                    f"its roles: {', '.join(self.bench.roles)}"
+                )
+            instrument = self._connect(role)
+            self._open[role] = instrument
+        return instrument
+
+    def _connect(self, role: str) -> Instrument:
+        cfg = self.bench.roles[role]
+        cls = driver_class(cfg.driver)
+        options: dict[str, Any] = {**cls.profile_options(self.dut.data), **cfg.options}
+        instrument = cls.open(cfg.resource, role=role, guard=self.dut.guard_for(role), **options)
+        try:
+            identity = str(instrument.identify())
+        except BaseException:
+            instrument.close()
+            raise
+        self._emit(InstrumentIdentified(role, cfg.driver, cfg.resource, identity))
+        return instrument
+
+    def make_safe(self, timeout: float = DEFAULT_SAFE_STATE_TIMEOUT) -> list[SafeStateApplied]:
+        """Put every opened instrument in its safe state, concurrently, each within `timeout`."""
+        with self._lock:
+            opened = list(self._open.items())
+        results: dict[str, SafeStateApplied] = {}
+
+        def apply(role: str, instrument: Instrument) -> None:
+            try:
+                instrument.safe_state()
+            except Exception as exc:  # recorded, never raised: the others must still be made safe
+                results[role] = SafeStateApplied(role, False, utc_now(), f"{type(exc).__name__}: {exc}")
+            else:
+                results[role] = SafeStateApplied(role, True, utc_now(), "safe state applied")
+
+        threads = [
+            threading.Thread(target=apply, args=item, name=f"safe-state-{item[0]}", daemon=True)
+            for item in opened
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout)
+        events = [
+            results.get(role)
+            or SafeStateApplied(role, False, utc_now(), f"safe state did not finish within {timeout:g} s")
+            for role, _ in opened
+        ]
+        for event in events:
+            self._emit(event)
+        return events
+
+    def close(self) -> list[SafeStateApplied]:
+        """Make everything safe, then close every connection."""
+        events = self.make_safe()
+        with self._lock:
+            opened, self._open = self._open, {}
+        for instrument in opened.values():
+            try:
+                instrument.close()
+            except Exception:  # a connection that is already gone needs no closing
+                pass
+        return events

@@ -1,0 +1,14 @@
+"""benchtest's pytest plugin, registered through the `pytest11` entry point.
+
+Each feature lives in its own module with its options, fixtures and hooks; this module only
+lists them. The plugin stays inert unless a run asks for a bench (--bench, --dut or --sim), so
+ordinary pytest suites in the same environment are not affected.
+"""
+
+pytest_plugins = [
+    "benchtest.plugin.configuration",  # options; loads and validates the bench and DUT files
+    "benchtest.plugin.simulation",  # --sim: serve the bench's sim:// roles for this session
+    "benchtest.plugin.instruments",  # bench and role fixtures, requires(), safe state
+    "benchtest.plugin.measure",  # the measure fixture and soft limit failures
+    "benchtest.plugin.recording",  # run recorder -> HDF5 run file
+]

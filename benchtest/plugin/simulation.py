@@ -1,0 +1,46 @@
+"""`--sim`: serve the bench's `sim://` roles with the simulated bench for this session.
+
+The simulators run in a child process that shares one physical model of the DUT. It outlives
+the session's teardown, so instruments are made safe over the wire before it stops, and it
+exits by itself if this process dies.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from benchtest.errors import BenchtestError
+from benchtest.plugin.configuration import settings, use_bench
+
+if TYPE_CHECKING:
+    from benchtest.sim.process import SimulatorProcess
+
+SIMULATOR = pytest.StashKey["SimulatorProcess"]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    run = settings(config)
+    if run is None or not run.simulate or not run.bench.simulated_roles:
+        return
+    from benchtest.sim.process import SimulatorProcess
+
+    simulator = SimulatorProcess(dut=run.dut.path, bench=run.bench.path)
+    try:
+        simulator.start()
+    except BenchtestError as exc:
+        raise pytest.UsageError(f"benchtest: {exc}") from None
+    config.stash[SIMULATOR] = simulator
+    resolved = simulator.resolved_bench["instruments"]
+    use_bench(config, run.bench.with_resources(
+        {role: resolved[role]["resource"] for role in run.bench.simulated_roles}
+    ))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    simulator = config.stash.get(SIMULATOR, None)
+    if simulator is not None:
+        simulator.stop()
+        del config.stash[SIMULATOR]

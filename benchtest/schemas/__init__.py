@@ -1,0 +1,1 @@
+"""JSON Schemas of benchtest configuration files (package data)."""

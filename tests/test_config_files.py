@@ -1,0 +1,117 @@
+"""Bench files and DUT profiles: valid files load, bad ones get one message naming file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchtest import Bench, ConfigError, DutProfile, MeasurementError, SafetyError
+from benchtest.bench import SIM_SCHEME
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sim_bench_loads_with_its_roles(sim_bench_text: str, tmp_path: Path) -> None:
+    bench = Bench.load(write(tmp_path, "sim.yaml", sim_bench_text))
+    assert list(bench.roles) == ["smu", "scope", "uart"]
+    assert bench.roles["smu"].driver == "keithley.k2450"
+    assert bench.simulated_roles == ["smu", "scope", "uart"]
+    assert all(r.resource.startswith(SIM_SCHEME) for r in bench.roles.values())
+    assert len(bench.sha256) == 64
+
+
+def test_with_resources_replaces_only_named_roles(sim_bench_text: str, tmp_path: Path) -> None:
+    bench = Bench.load(write(tmp_path, "sim.yaml", sim_bench_text))
+    real = bench.with_resources({"smu": "TCPIP::127.0.0.1::5025::SOCKET"})
+    assert real.roles["smu"].resource == "TCPIP::127.0.0.1::5025::SOCKET"
+    assert real.roles["scope"].resource == "sim://scope"
+    again = Bench.load(write(tmp_path, "again.yaml", real.to_yaml()))
+    assert again.roles["smu"].resource == "TCPIP::127.0.0.1::5025::SOCKET"
+    assert again.roles["uart"].options == {"timeout": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        ("schema_version: 1\ninstruments: {smu: {driver: keithley.k2450}}",
+         "instruments.smu", "'resource' is required"),
+        ("schema_version: 2\ninstruments: {smu: {driver: keithley.k2450, resource: x}}",
+         "schema_version", "expected schema_version: 1, got 2"),
+        ("schema_version: 1\ninstruments: {smu: {driver: acme.zap, resource: x}}",
+         "instruments.smu.driver", "unknown driver 'acme.zap'"),
+        ("schema_version: 1\ninstruments: {Smu-1: {driver: keithley.k2450, resource: x}}",
+         "instruments", "role name"),
+        ("schema_version: 1\ninstruments: {smu: {driver: keithley.k2450, resource: x, baud: 9}}",
+         "instruments.smu", "'baud' was unexpected"),
+        ("schema_version: 1\ninstruments: [smu]", "instruments", "mapping of role name"),
+        ("schema_version: 1\ninstruments: {smu: {driver: keithley.k2450, resource: [x}}",
+         "line 2", "not valid YAML"),
+        ("- just\n- a list\n", "", "must be a YAML mapping"),
+    ],
+)
+def test_bad_bench_file_names_file_field_and_expectation(
+    tmp_path: Path, text: str, field: str, words: str
+) -> None:
+    path = write(tmp_path, "bad.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        Bench.load(path)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert field in message
+    assert words in message
+    assert "\n" not in message
+
+
+def test_missing_bench_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nope.yaml: bench file not found"):
+        Bench.load(tmp_path / "nope.yaml")
+
+
+def test_ldo_profile_gives_limits_and_guard(ldo_profile_text: str, tmp_path: Path) -> None:
+    dut = DutProfile.load(write(tmp_path, "ldo.yaml", ldo_profile_text))
+    assert dut.name == "BT-LDO33"
+    iq = dut.parameter("iq_sleep")
+    assert (iq.unit, iq.limits.high, iq.limits.low) == ("A", 2.0e-6, None)
+    guard = dut.guard_for("smu")
+    guard.check("voltage", 5.5)
+    with pytest.raises(SafetyError, match=r"vin <= 6 V of BT-LDO33"):
+        guard.check("voltage", 7.0)
+    with pytest.raises(SafetyError, match=r"iin <= 0.5 A"):
+        guard.check("current", 1.0)
+    assert dut.guard_for("scope").ratings == ()
+
+
+def test_unknown_parameter_lists_known_ones(ldo_profile_text: str, tmp_path: Path) -> None:
+    dut = DutProfile.load(write(tmp_path, "ldo.yaml", ldo_profile_text))
+    with pytest.raises(MeasurementError, match=r"'iq_deep' is not in DUT profile BT-LDO33.*iq_sleep"):
+        dut.parameter("iq_deep")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "words"),
+    [
+        ("    unit: A\n    typ: 1.2e-6", "    unit: uA\n    typ: 1.2e-6", "parameters.iq_sleep.unit",
+         "prefixes belong in the number"),
+        ("    typ: 45.0e-6\n    max: 60.0e-6", "    typ: 45.0e-6\n    max: 40.0e-6",
+         "parameters.iq_active", "typ (4.5e-05) must not exceed max (4e-05)"),
+        ("    net: vin\n    min: -0.3", "    net: vcore\n    min: -0.3", "absolute_maximum.vin.net",
+         "net 'vcore' is not listed under nets"),
+        ("  family: ldo\n", "", "part", "'family' is required"),
+        ("    max: 2.0e-6", "    max: two", "parameters.iq_sleep.max", "expected a number"),
+    ],
+)
+def test_bad_dut_profile_names_file_field_and_expectation(
+    ldo_profile_text: str, tmp_path: Path, old: str, new: str, field: str, words: str
+) -> None:
+    assert old in ldo_profile_text
+    path = write(tmp_path, "bad.yaml", ldo_profile_text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        DutProfile.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {field}")
+    assert words in message

@@ -1,0 +1,122 @@
+"""The instrument pool: lazy opening with the DUT's guard, and safe state for every instrument."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Self
+
+import pytest
+
+from benchtest import Bench, BenchtestError, DutProfile
+from benchtest.driver.base import NO_GUARD, Identity, Instrument, SourceGuard
+from benchtest.instrument_pool import InstrumentPool
+from benchtest.recorder import Event, InstrumentIdentified, SafeStateApplied
+
+RELEASE = threading.Event()
+
+
+class RecordingInstrument(Instrument):
+    """An instrument double that records what the pool asked of it (no protocol involved)."""
+
+    opened: list[RecordingInstrument] = []
+    behaviour = "ok"
+
+    def __init__(self, resource: str, options: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.resource = resource
+        self.options = options
+        self.calls: list[str] = []
+
+    @classmethod
+    def open(cls, resource: str, *, role: str = "", guard: SourceGuard = NO_GUARD,
+             **options: Any) -> Self:
+        instrument = cls(resource, options, role=role, guard=guard)
+        RecordingInstrument.opened.append(instrument)
+        return instrument
+
+    @classmethod
+    def profile_options(cls, dut: Any) -> dict[str, Any]:
+        return {"baudrate": dut["debug_port"]["baudrate"], "timeout": 1.0}
+
+    def identify(self) -> Identity:
+        return Identity("ACME", "X1", self.role, "1.0")
+
+    def safe_state(self) -> None:
+        self.calls.append("safe_state")
+        if self.role == "smu" and RecordingInstrument.behaviour == "hang":
+            RELEASE.wait(10)
+        if self.role == "smu" and RecordingInstrument.behaviour == "raise":
+            raise OSError("connection reset")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+@pytest.fixture
+def pool(ldo_profile_text: str, sim_bench_text: str, tmp_path: Path,
+         monkeypatch: pytest.MonkeyPatch) -> tuple[InstrumentPool, list[Event]]:
+    monkeypatch.setattr("benchtest.instrument_pool.driver_class", lambda name: RecordingInstrument)
+    RecordingInstrument.opened = []
+    RecordingInstrument.behaviour = "ok"
+    RELEASE.clear()
+    (tmp_path / "ldo.yaml").write_text(ldo_profile_text, encoding="utf-8")
+    (tmp_path / "sim.yaml").write_text(sim_bench_text, encoding="utf-8")
+    events: list[Event] = []
+    bench = Bench.load(tmp_path / "sim.yaml")
+    return InstrumentPool(bench, DutProfile.load(tmp_path / "ldo.yaml"), events.append), events
+
+
+def test_opens_lazily_once_with_guard_and_options(pool: tuple[InstrumentPool, list[Event]]) -> None:
+    instruments, events = pool
+    assert RecordingInstrument.opened == []
+    smu = instruments["smu"]
+    assert instruments.get("smu") is smu
+    assert len(RecordingInstrument.opened) == 1
+    assert smu.guard.ratings and smu.guard.ratings[0].name == "vin"
+    # bench options override what the driver takes from the profile
+    assert RecordingInstrument.opened[0].options == {"baudrate": 115200, "timeout": 5.0}
+    assert events == [InstrumentIdentified("smu", "keithley.k2450", "sim://smu", "ACME,X1,smu,1.0")]
+
+
+def test_unknown_role_names_the_bench_roles(pool: tuple[InstrumentPool, list[Event]]) -> None:
+    instruments, _ = pool
+    with pytest.raises(BenchtestError, match="has no role 'psu'; its roles: smu, scope, uart"):
+        instruments.get("psu")
+
+
+def test_safe_state_reaches_every_instrument_when_one_fails(
+    pool: tuple[InstrumentPool, list[Event]],
+) -> None:
+    instruments, events = pool
+    RecordingInstrument.behaviour = "raise"
+    for role in ("smu", "scope", "uart"):
+        instruments.get(role)
+    results = {e.role: e for e in instruments.make_safe()}
+    assert not results["smu"].ok and "connection reset" in results["smu"].message
+    assert results["scope"].ok and results["uart"].ok
+    assert all(i.calls == ["safe_state"] for i in RecordingInstrument.opened)
+    assert [e for e in events if isinstance(e, SafeStateApplied)] == list(results.values())
+
+
+def test_a_hanging_instrument_does_not_block_the_others(
+    pool: tuple[InstrumentPool, list[Event]],
+) -> None:
+    instruments, _ = pool
+    RecordingInstrument.behaviour = "hang"
+    for role in ("smu", "scope"):
+        instruments.get(role)
+    try:
+        results = {e.role: e for e in instruments.make_safe(timeout=0.2)}
+    finally:
+        RELEASE.set()
+    assert not results["smu"].ok
+    assert "did not finish within 0.2 s" in results["smu"].message
+    assert results["scope"].ok
+
+
+def test_close_makes_safe_then_closes(pool: tuple[InstrumentPool, list[Event]]) -> None:
+    instruments, _ = pool
+    instruments.get("uart")
+    instruments.close()
+    assert RecordingInstrument.opened[0].calls == ["safe_state", "close"]
