@@ -31,7 +31,7 @@ def top_level(waveform: Waveform, fraction: float = 0.1) -> float:
 
 
 def rise_time(waveform: Waveform, low: float = 0.1, high: float = 0.9) -> float:
-    """Time from the first `low` to the first `high` reference-level crossing of a rising edge, s."""
+    """Seconds from the first `low` to the first `high` reference-level crossing of a rise."""
     if not 0.0 <= low < high <= 1.0:
         raise ValueError(f"reference levels must satisfy 0 <= low < high <= 1, got {low}, {high}")
     base, top = base_level(waveform), top_level(waveform)

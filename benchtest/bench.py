@@ -102,8 +102,12 @@ class Bench:
             if cfg.calibration_due:
                 entry["calibration_due"] = cfg.calibration_due
             instruments[cfg.role] = entry
-        return {"schema_version": 1, "name": self.name, "station": self.station,
-                "instruments": instruments}
+        return {
+            "schema_version": 1,
+            "name": self.name,
+            "station": self.station,
+            "instruments": instruments,
+        }
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_mapping(), sort_keys=False)

@@ -24,8 +24,9 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
 def _sim(args: argparse.Namespace, extra: list[str]) -> int:
     from benchtest.sim.__main__ import serve
 
-    return serve(dut=args.dut, bench=args.bench, print_bench=args.print_bench,
-                 write_bench=args.write_bench)
+    return serve(
+        dut=args.dut, bench=args.bench, print_bench=args.print_bench, write_bench=args.write_bench
+    )
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -56,18 +57,32 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"benchtest {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the example plan on the simulated bench, write run file and report")
-    demo.add_argument("--results-dir", default="results", help="where the run file goes (default: results)")
+    demo = sub.add_parser(
+        "demo", help="run the example plan on the simulated bench, write run file and report"
+    )
+    demo.add_argument(
+        "--results-dir", default="results", help="where the run file goes (default: results)"
+    )
     demo.set_defaults(handler=_demo)
 
     sim = sub.add_parser("sim", help="serve the simulated bench until stopped")
-    sim.add_argument("--dut", default=str(asset(DEMO_DUT)), help="DUT profile of the simulated part")
-    sim.add_argument("--bench", default=str(asset(DEFAULT_BENCH)), help="bench file whose sim:// roles to serve")
-    sim.add_argument("--print-bench", action="store_true", help="print the bench file that points at the simulators")
+    sim.add_argument(
+        "--dut", default=str(asset(DEMO_DUT)), help="DUT profile of the simulated part"
+    )
+    sim.add_argument(
+        "--bench", default=str(asset(DEFAULT_BENCH)), help="bench file whose sim:// roles to serve"
+    )
+    sim.add_argument(
+        "--print-bench",
+        action="store_true",
+        help="print the bench file that points at the simulators",
+    )
     sim.add_argument("--write-bench", metavar="FILE", help="write that bench file to FILE")
     sim.set_defaults(handler=_sim)
 
-    run = sub.add_parser("run", help="run plans (pytest) against a bench; other options go to pytest")
+    run = sub.add_parser(
+        "run", help="run plans (pytest) against a bench; other options go to pytest"
+    )
     run.add_argument("plans", nargs="*", help="plan files or folders")
     run.add_argument("--bench", help="bench file")
     run.add_argument("--dut", help="DUT profile")

@@ -78,7 +78,9 @@ def load_validated(path: str | Path, schema_name: str, kind: str) -> LoadedFile:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(str(path), where, f"not valid YAML: {problem}") from None
     if not isinstance(data, dict):
-        raise ConfigError(str(path), "", f"a {kind} must be a YAML mapping, got {type(data).__name__}")
+        raise ConfigError(
+            str(path), "", f"a {kind} must be a YAML mapping, got {type(data).__name__}"
+        )
     validator = jsonschema.Draft202012Validator(schema(schema_name))
     error = best_match(validator.iter_errors(data))
     if error is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ class DutProfile:
 
 def _parameter(where: str, name: str, spec: Mapping[str, Any]) -> Parameter:
     values = [(key, spec[key]) for key in ("min", "typ", "max") if spec.get(key) is not None]
-    for (k1, v1), (k2, v2) in zip(values, values[1:], strict=False):
+    for (k1, v1), (k2, v2) in pairwise(values):
         if v1 > v2:
             raise ConfigError(
                 where, f"parameters.{name}", f"{k1} ({v1:g}) must not exceed {k2} ({v2:g})"

@@ -13,7 +13,7 @@ class BenchtestError(Exception):
 
 
 class ConfigError(BenchtestError):
-    """A bench file or DUT profile is malformed: names the file, the field path and what was expected."""
+    """A malformed bench file or DUT profile; names the file, the field path and what was wanted."""
 
     def __init__(self, path: str, field: str, problem: str) -> None:
         self.path = path

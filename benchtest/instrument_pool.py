@@ -7,6 +7,7 @@ own timeout, so one instrument that hangs cannot keep the others from being made
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -81,7 +82,9 @@ class InstrumentPool:
             try:
                 instrument.safe_state()
             except Exception as exc:  # recorded, never raised: the others must still be made safe
-                results[role] = SafeStateApplied(role, False, utc_now(), f"{type(exc).__name__}: {exc}")
+                results[role] = SafeStateApplied(
+                    role, False, utc_now(), f"{type(exc).__name__}: {exc}"
+                )
             else:
                 results[role] = SafeStateApplied(role, True, utc_now(), "safe state applied")
 
@@ -95,7 +98,9 @@ class InstrumentPool:
             thread.join(timeout)
         events = [
             results.get(role)
-            or SafeStateApplied(role, False, utc_now(), f"safe state did not finish within {timeout:g} s")
+            or SafeStateApplied(
+                role, False, utc_now(), f"safe state did not finish within {timeout:g} s"
+            )
             for role, _ in opened
         ]
         for event in events:
@@ -108,8 +113,6 @@ class InstrumentPool:
         with self._lock:
             opened, self._open = self._open, {}
         for instrument in opened.values():
-            try:
+            with contextlib.suppress(Exception):  # a connection already gone needs no closing
                 instrument.close()
-            except Exception:  # a connection that is already gone needs no closing
-                pass
         return events

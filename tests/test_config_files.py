@@ -1,4 +1,4 @@
-"""Bench files and DUT profiles: valid files load, bad ones get one message naming file and field."""
+"""Bench files and DUT profiles: valid ones load; a bad one gets one message naming the field."""
 
 from __future__ import annotations
 
@@ -38,19 +38,37 @@ def test_with_resources_replaces_only_named_roles(sim_bench_text: str, tmp_path:
 @pytest.mark.parametrize(
     ("text", "field", "words"),
     [
-        ("schema_version: 1\ninstruments: {smu: {driver: keithley.k2450}}",
-         "instruments.smu", "'resource' is required"),
-        ("schema_version: 2\ninstruments: {smu: {driver: keithley.k2450, resource: x}}",
-         "schema_version", "expected schema_version: 1, got 2"),
-        ("schema_version: 1\ninstruments: {smu: {driver: acme.zap, resource: x}}",
-         "instruments.smu.driver", "unknown driver 'acme.zap'"),
-        ("schema_version: 1\ninstruments: {Smu-1: {driver: keithley.k2450, resource: x}}",
-         "instruments", "role name"),
-        ("schema_version: 1\ninstruments: {smu: {driver: keithley.k2450, resource: x, baud: 9}}",
-         "instruments.smu", "'baud' was unexpected"),
+        (
+            "schema_version: 1\ninstruments: {smu: {driver: keithley.k2450}}",
+            "instruments.smu",
+            "'resource' is required",
+        ),
+        (
+            "schema_version: 2\ninstruments: {smu: {driver: keithley.k2450, resource: x}}",
+            "schema_version",
+            "expected schema_version: 1, got 2",
+        ),
+        (
+            "schema_version: 1\ninstruments: {smu: {driver: acme.zap, resource: x}}",
+            "instruments.smu.driver",
+            "unknown driver 'acme.zap'",
+        ),
+        (
+            "schema_version: 1\ninstruments: {Smu-1: {driver: keithley.k2450, resource: x}}",
+            "instruments",
+            "role name",
+        ),
+        (
+            "schema_version: 1\ninstruments: {smu: {driver: keithley.k2450, resource: x, baud: 9}}",
+            "instruments.smu",
+            "'baud' was unexpected",
+        ),
         ("schema_version: 1\ninstruments: [smu]", "instruments", "mapping of role name"),
-        ("schema_version: 1\ninstruments: {smu: {driver: keithley.k2450, resource: [x}}",
-         "line 2", "not valid YAML"),
+        (
+            "schema_version: 1\ninstruments: {smu: {driver: keithley.k2450, resource: [x}}",
+            "line 2",
+            "not valid YAML",
+        ),
         ("- just\n- a list\n", "", "must be a YAML mapping"),
     ],
 )
@@ -68,7 +86,7 @@ def test_bad_bench_file_names_file_field_and_expectation(
 
 
 def test_missing_bench_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.yaml: bench file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: bench file not found"):
         Bench.load(tmp_path / "nope.yaml")
 
 
@@ -88,19 +106,33 @@ def test_ldo_profile_gives_limits_and_guard(ldo_profile_text: str, tmp_path: Pat
 
 def test_unknown_parameter_lists_known_ones(ldo_profile_text: str, tmp_path: Path) -> None:
     dut = DutProfile.load(write(tmp_path, "ldo.yaml", ldo_profile_text))
-    with pytest.raises(MeasurementError, match=r"'iq_deep' is not in DUT profile BT-LDO33.*iq_sleep"):
+    with pytest.raises(
+        MeasurementError, match=r"'iq_deep' is not in DUT profile BT-LDO33.*iq_sleep"
+    ):
         dut.parameter("iq_deep")
 
 
 @pytest.mark.parametrize(
     ("old", "new", "field", "words"),
     [
-        ("    unit: A\n    typ: 1.2e-6", "    unit: uA\n    typ: 1.2e-6", "parameters.iq_sleep.unit",
-         "prefixes belong in the number"),
-        ("    typ: 45.0e-6\n    max: 60.0e-6", "    typ: 45.0e-6\n    max: 40.0e-6",
-         "parameters.iq_active", "typ (4.5e-05) must not exceed max (4e-05)"),
-        ("    net: vin\n    min: -0.3", "    net: vcore\n    min: -0.3", "absolute_maximum.vin.net",
-         "net 'vcore' is not listed under nets"),
+        (
+            "    unit: A\n    typ: 1.2e-6",
+            "    unit: uA\n    typ: 1.2e-6",
+            "parameters.iq_sleep.unit",
+            "prefixes belong in the number",
+        ),
+        (
+            "    typ: 45.0e-6\n    max: 60.0e-6",
+            "    typ: 45.0e-6\n    max: 40.0e-6",
+            "parameters.iq_active",
+            "typ (4.5e-05) must not exceed max (4e-05)",
+        ),
+        (
+            "    net: vin\n    min: -0.3",
+            "    net: vcore\n    min: -0.3",
+            "absolute_maximum.vin.net",
+            "net 'vcore' is not listed under nets",
+        ),
         ("  family: ldo\n", "", "part", "'family' is required"),
         ("    max: 2.0e-6", "    max: two", "parameters.iq_sleep.max", "expected a number"),
     ],

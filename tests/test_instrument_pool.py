@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import pytest
 
@@ -19,7 +19,7 @@ RELEASE = threading.Event()
 class RecordingInstrument(Instrument):
     """An instrument double that records what the pool asked of it (no protocol involved)."""
 
-    opened: list[RecordingInstrument] = []
+    opened: ClassVar[list[RecordingInstrument]] = []
     behaviour = "ok"
 
     def __init__(self, resource: str, options: dict[str, Any], **kwargs: Any) -> None:
@@ -29,8 +29,9 @@ class RecordingInstrument(Instrument):
         self.calls: list[str] = []
 
     @classmethod
-    def open(cls, resource: str, *, role: str = "", guard: SourceGuard = NO_GUARD,
-             **options: Any) -> Self:
+    def open(
+        cls, resource: str, *, role: str = "", guard: SourceGuard = NO_GUARD, **options: Any
+    ) -> Self:
         instrument = cls(resource, options, role=role, guard=guard)
         RecordingInstrument.opened.append(instrument)
         return instrument
@@ -54,8 +55,9 @@ class RecordingInstrument(Instrument):
 
 
 @pytest.fixture
-def pool(ldo_profile_text: str, sim_bench_text: str, tmp_path: Path,
-         monkeypatch: pytest.MonkeyPatch) -> tuple[InstrumentPool, list[Event]]:
+def pool(
+    ldo_profile_text: str, sim_bench_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[InstrumentPool, list[Event]]:
     monkeypatch.setattr("benchtest.instrument_pool.driver_class", lambda name: RecordingInstrument)
     RecordingInstrument.opened = []
     RecordingInstrument.behaviour = "ok"

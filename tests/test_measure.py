@@ -52,14 +52,16 @@ def test_nan_fails(measure: Measure) -> None:
     assert "no valid value" in m.explain()
 
 
-def test_unknown_parameter_is_refused_before_recording(measure: Measure, events: list[Event]) -> None:
+def test_unknown_parameter_is_refused_before_recording(
+    measure: Measure, events: list[Event]
+) -> None:
     with pytest.raises(MeasurementError, match="'iq_deep' is not in DUT profile"):
         measure("iq_deep", 1e-6)
     assert events == []
 
 
 def test_unit_that_disagrees_with_profile_is_refused(measure: Measure, events: list[Event]) -> None:
-    with pytest.raises(MeasurementError, match="given in 'V'.*gives iq_sleep in 'A'"):
+    with pytest.raises(MeasurementError, match=r"given in 'V'.*gives iq_sleep in 'A'"):
         measure("iq_sleep", 1e-6, unit="V")
     assert events == []
 

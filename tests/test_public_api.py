@@ -7,13 +7,34 @@ import instruments
 import instruments.capabilities
 
 EXPECTED_BENCHTEST = {
-    "Bench", "BenchtestError", "ConfigError", "DriverNotFoundError", "DutProfile",
-    "InstrumentError", "InstrumentReportedError", "InstrumentTimeoutError", "LimitFailure",
-    "Limits", "Measure", "Measurement", "MeasurementError", "Outcome", "ProtocolError",
-    "ResultFileError", "SafetyError", "Waveform", "__version__", "open_instrument",
+    "Bench",
+    "BenchtestError",
+    "ConfigError",
+    "DriverNotFoundError",
+    "DutProfile",
+    "InstrumentError",
+    "InstrumentReportedError",
+    "InstrumentTimeoutError",
+    "LimitFailure",
+    "Limits",
+    "Measure",
+    "Measurement",
+    "MeasurementError",
+    "Outcome",
+    "ProtocolError",
+    "ResultFileError",
+    "SafetyError",
+    "Waveform",
+    "__version__",
+    "open_instrument",
 }
 EXPECTED_CAPABILITIES = {
-    "DebugPort", "Identity", "Instrument", "Oscilloscope", "SourceMeter", "Waveform",
+    "DebugPort",
+    "Identity",
+    "Instrument",
+    "Oscilloscope",
+    "SourceMeter",
+    "Waveform",
 }
 
 

@@ -98,8 +98,9 @@ class Instrument:
         self.guard = guard
 
     @classmethod
-    def open(cls, resource: str, *, role: str = "", guard: SourceGuard = NO_GUARD,
-             **options: Any) -> Self:
+    def open(
+        cls, resource: str, *, role: str = "", guard: SourceGuard = NO_GUARD, **options: Any
+    ) -> Self:
         """Connect to `resource` and return a ready driver."""
         raise NotImplementedError
 

@@ -37,7 +37,9 @@ SETTINGS = pytest.StashKey[RunSettings]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("benchtest", "bench testing (benchtest)")
-    group.addoption("--bench", metavar="FILE", help="bench file (default with --sim: benches/sim.yaml)")
+    group.addoption(
+        "--bench", metavar="FILE", help="bench file (default with --sim: benches/sim.yaml)"
+    )
     group.addoption("--dut", metavar="PROFILE", help="DUT profile (YAML) of the part under test")
     group.addoption(
         "--sim",
@@ -45,7 +47,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start the simulated bench for this session and serve the bench's sim:// roles",
     )
     group.addoption(
-        "--results-dir", metavar="DIR", default="results", help="where run files go (default: results)"
+        "--results-dir",
+        metavar="DIR",
+        default="results",
+        help="where run files go (default: results)",
     )
     group.addoption("--serial-number", metavar="SN", default="", help="serial number of the DUT")
     group.addoption("--lot", metavar="LOT", default="", help="lot of the DUT")

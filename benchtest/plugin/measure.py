@@ -15,7 +15,6 @@ from benchtest.measure import LimitFailure, Measure
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.recording import recorder
 
-
 MEASURE = pytest.StashKey[Measure]()
 
 
@@ -24,8 +23,10 @@ def measure(request: pytest.FixtureRequest) -> Measure:
     """Record measurements: `measure("vout", value)`, `measure.waveform("vout_startup", wf)`."""
     run = settings(request.config)
     if run is None:
-        pytest.fail("benchtest is not active: run the plan with --dut PROFILE (and --bench or --sim)",
-                    pytrace=False)
+        pytest.fail(
+            "benchtest is not active: run the plan with --dut PROFILE (and --bench or --sim)",
+            pytrace=False,
+        )
     callspec = getattr(request.node, "callspec", None)
     conditions = dict(callspec.params) if callspec is not None else {}
     recorder_ = Measure(request.node.nodeid, run.dut, recorder(request.config).emit, conditions)
@@ -39,7 +40,5 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     measure_ = item.stash.get(MEASURE, None)
     if measure_ is not None and measure_.failures:
         lines = [m.explain() for m in measure_.failures]
-        raise LimitFailure(
-            f"{len(lines)} measurement(s) out of limits:\n  " + "\n  ".join(lines)
-        )
+        raise LimitFailure(f"{len(lines)} measurement(s) out of limits:\n  " + "\n  ".join(lines))
     return result

@@ -33,7 +33,7 @@ from benchtest.recorder import (
 )
 
 if TYPE_CHECKING:
-    from benchtest.storage.hdf5_writer import Hdf5RunWriter
+    pass
 
 RECORDER = pytest.StashKey[RunRecorder]()
 WRITER = pytest.StashKey["Hdf5RunWriter"]()
@@ -93,7 +93,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
     if RUN_FILE not in item.config.stash:
         return (yield)
     callspec = getattr(item, "callspec", None)
@@ -110,7 +112,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     reports = item.stash.get(REPORTS, None)
     if reports is not None:
@@ -132,7 +136,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         writer.close()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     path = run_file(config)
     if path is not None:
         terminalreporter.write_sep("-", "benchtest")
@@ -148,7 +154,9 @@ def _outcome(reports: list[tuple[pytest.TestReport, bool]]) -> tuple[str, str, f
     duration = sum(r.duration for r, _ in reports)
     for report, bench_trouble in reports:
         if report.skipped:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            reason = (
+                report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            )
             return "skipped", str(reason), duration
         if report.failed:
             kind = "error" if report.when != "call" or bench_trouble else "failed"
@@ -177,12 +185,17 @@ def _run_path(run: RunSettings, started: datetime) -> Path:
 
 def _git_state(directory: Path) -> tuple[str, bool]:
     """The commit of the plans' repository and whether its work tree is dirty."""
+
     def git(*args: str) -> str:
         done = subprocess.run(
-            ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10,
+            ["git", "-C", str(directory), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
             env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
         )
         return done.stdout.strip() if done.returncode == 0 else ""
+
     try:
         commit = git("rev-parse", "HEAD")
         dirty = bool(commit) and bool(git("status", "--porcelain", "--untracked-files=no"))

@@ -15,7 +15,7 @@ from benchtest.errors import BenchtestError
 from benchtest.plugin.configuration import settings, use_bench
 
 if TYPE_CHECKING:
-    from benchtest.sim.process import SimulatorProcess
+    pass
 
 SIMULATOR = pytest.StashKey["SimulatorProcess"]()
 
@@ -34,9 +34,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"benchtest: {exc}") from None
     config.stash[SIMULATOR] = simulator
     resolved = simulator.resolved_bench["instruments"]
-    use_bench(config, run.bench.with_resources(
-        {role: resolved[role]["resource"] for role in run.bench.simulated_roles}
-    ))
+    use_bench(
+        config,
+        run.bench.with_resources(
+            {role: resolved[role]["resource"] for role in run.bench.simulated_roles}
+        ),
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

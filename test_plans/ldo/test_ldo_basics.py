@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from benchtest import DutProfile, Measure
 from benchtest.analysis import rise_time, top_level
-from benchtest import DutProfile
-from benchtest import Measure
 from instruments.capabilities import DebugPort, Oscilloscope, SourceMeter
 
 CURRENT_LIMIT = 10e-3  # A, SMU compliance while measuring quiescent current
