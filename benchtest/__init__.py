@@ -2,14 +2,16 @@
 
 Test plans are pytest files; fixtures hand them the bench's instruments by role and the DUT
 profile, and `measure(...)` records every value with unit and limits into one HDF5 file per run.
-The public surface is what this module exports; everything else may move.
+The public surface is what this module exports; everything else may move. Names that need the
+configuration or driver machinery load on first use, so `benchtest.results` stays light.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from benchtest.__about__ import __version__
-from benchtest.bench import Bench
-from benchtest.dut import DutProfile
 from benchtest.errors import (
     BenchtestError,
     ConfigError,
@@ -22,10 +24,31 @@ from benchtest.errors import (
     ResultFileError,
     SafetyError,
 )
-from benchtest.measure import LimitFailure, Measure
 from benchtest.measurement import Limits, Measurement, Outcome
-from benchtest.registry import open_instrument
 from benchtest.waveform import Waveform
+
+if TYPE_CHECKING:
+    from benchtest.bench import Bench
+    from benchtest.dut import DutProfile
+    from benchtest.measure import LimitFailure, Measure
+    from benchtest.registry import open_instrument
+
+_LAZY = {
+    "Bench": "benchtest.bench",
+    "DutProfile": "benchtest.dut",
+    "LimitFailure": "benchtest.measure",
+    "Measure": "benchtest.measure",
+    "open_instrument": "benchtest.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'benchtest' has no attribute {name!r}")
+
 
 __all__ = [
     "Bench",

@@ -58,6 +58,7 @@ class InstrumentIdentified:
 
 @dataclass(frozen=True)
 class TestStarted:
+    __test__ = False  # not a pytest test class
     test_id: str  # pytest node id, e.g. "test_plans/ldo/test_ldo.py::test_iq[sleep]"
     started: str
     conditions: dict[str, Any] = field(default_factory=dict)
@@ -79,6 +80,7 @@ class WaveformRecorded:
 
 @dataclass(frozen=True)
 class TestFinished:
+    __test__ = False  # not a pytest test class
     test_id: str
     outcome: str  # "passed", "failed", "error", "skipped"
     finished: str

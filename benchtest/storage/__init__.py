@@ -1,0 +1,11 @@
+"""Storage of runs: the HDF5 writer that subscribes to the run recorder, and the file schema.
+
+The layout is documented in docs/results-format.md; `benchtest.results` reads it back.
+"""
+
+from __future__ import annotations
+
+from benchtest.storage.hdf5_writer import Hdf5RunWriter
+from benchtest.storage.schema import SCHEMA_VERSION
+
+__all__ = ["SCHEMA_VERSION", "Hdf5RunWriter"]
