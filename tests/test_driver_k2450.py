@@ -1,0 +1,245 @@
+"""Keithley 2450 driver against scripted conversations in its native SCPI command set."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+
+from benchtest.driver.base import Rating, SourceGuard
+from benchtest.driver.scpi import InvalidValueError
+from benchtest.errors import (
+    InstrumentError,
+    InstrumentReportedError,
+    ProtocolError,
+    SafetyError,
+)
+from benchtest.testing import expected_protocol
+from instruments.capabilities import SourceMeter
+from instruments.keithley.k2450 import Keithley2450
+
+OK = '0,"No error;0;0 0"'
+ERR = ":SYSTem:ERRor?"
+LDO_GUARD = SourceGuard(
+    ratings=(
+        Rating("vin", "voltage", "V", min=-0.3, max=6.0, part="BT-LDO33"),
+        Rating("iin", "current", "A", max=0.5, part="BT-LDO33"),
+    ),
+    role="smu",
+)
+
+
+def checked(command: str) -> list[tuple[str, str | None]]:
+    """A configuration write followed by an empty error queue."""
+    return [(command, None), (ERR, OK)]
+
+
+def test_driver_provides_the_source_meter_capability() -> None:
+    # Checked on the class: on Python 3.11 isinstance() would read output_enabled (a query).
+    members = {n for n in vars(SourceMeter) if not n.startswith("_")} | {"identify", "close"}
+    missing = {n for n in members if not hasattr(Keithley2450, n)}
+    assert "output_enabled" in members and not missing
+    assert Keithley2450.driver_name == "keithley.k2450"
+
+
+def test_connect_accepts_native_scpi_and_clears_status() -> None:
+    with expected_protocol(Keithley2450, [("*LANG?", "SCPI"), ("*CLS", None)]) as smu:
+        smu.on_connect()
+
+
+def test_connect_refuses_tsp_mode_and_explains_the_power_cycle() -> None:
+    with (
+        expected_protocol(Keithley2450, [("*LANG?", "TSP")], role="smu") as smu,
+        pytest.raises(InstrumentError, match="power-cycle") as info,
+    ):
+        smu.on_connect()
+    assert "*LANG SCPI" in str(info.value)
+    assert info.value.role == "smu"
+
+
+def test_identify_parses_idn() -> None:
+    idn = "KEITHLEY INSTRUMENTS INC.,MODEL 2450,04096331,1.7.3b"
+    with expected_protocol(Keithley2450, [("*IDN?", idn)]) as smu:
+        identity = smu.identify()
+    assert (identity.model, identity.serial, identity.firmware) == ("MODEL 2450", "04096331",
+                                                                    "1.7.3b")
+
+
+def test_source_voltage_sets_function_limit_then_level() -> None:
+    conversation = [
+        *checked(":SOURce:FUNCtion VOLTage"),
+        *checked(":SOURce:VOLTage:ILIMit 0.1"),
+        *checked(":SOURce:VOLTage 5.0"),
+    ]
+    with expected_protocol(Keithley2450, conversation, guard=LDO_GUARD) as smu:
+        smu.source_voltage(5.0, current_limit=0.1)
+
+
+def test_source_current_sets_function_limit_then_level() -> None:
+    conversation = [
+        *checked(":SOURce:FUNCtion CURRent"),
+        *checked(":SOURce:CURRent:VLIMit 5.5"),
+        *checked(":SOURce:CURRent 0.001"),
+    ]
+    with expected_protocol(Keithley2450, conversation, guard=LDO_GUARD) as smu:
+        smu.source_current(1e-3, voltage_limit=5.5)
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda smu: smu.source_voltage(10.0, current_limit=0.1), "vin <= 6"),
+        (lambda smu: smu.source_voltage(-1.0, current_limit=0.1), "vin >= -0.3"),
+        (lambda smu: smu.source_voltage(5.0, current_limit=0.8), "iin <= 0.5"),
+        (lambda smu: smu.source_current(0.6, voltage_limit=5.0), "iin <= 0.5"),
+        (lambda smu: smu.source_current(0.01, voltage_limit=7.0), "vin <= 6"),
+    ],
+)
+def test_guard_refuses_beyond_absolute_maximum_with_nothing_sent(
+    call: Callable[[Keithley2450], None], words: str
+) -> None:
+    with (
+        expected_protocol(Keithley2450, [], guard=LDO_GUARD) as smu,
+        pytest.raises(SafetyError, match="nothing was sent") as info,
+    ):
+        call(smu)
+    assert words in str(info.value)
+    assert "[smu]" in str(info.value)
+
+
+def test_guard_also_covers_the_declared_setpoint_property() -> None:
+    with (
+        expected_protocol(Keithley2450, [], guard=LDO_GUARD) as smu,
+        pytest.raises(SafetyError, match="voltage_setpoint"),
+    ):
+        smu.voltage_setpoint = 6.5
+
+
+def test_out_of_range_limit_is_refused_before_sending() -> None:
+    with (
+        expected_protocol(Keithley2450, [], role="smu") as smu,
+        pytest.raises(InvalidValueError, match="current_limit") as info,
+    ):
+        smu.source_voltage(1.0, current_limit=2.0)
+    assert info.value.command == ":SOURce:VOLTage:ILIMit 2.0"
+    assert "[smu]" in str(info.value)
+
+
+def test_rejected_value_is_reported_from_the_error_queue() -> None:
+    conversation = [
+        *checked(":SOURce:FUNCtion VOLTage"),
+        *checked(":SOURce:VOLTage:ILIMit 0.1"),
+        (":SOURce:VOLTage 5.0", None),
+        (ERR, '-221,"Settings conflict;1;2026/01/02 10:00:00.000"'),
+        (ERR, OK),
+    ]
+    with (
+        expected_protocol(Keithley2450, conversation, role="smu") as smu,
+        pytest.raises(InstrumentReportedError, match="Settings conflict") as info,
+    ):
+        smu.source_voltage(5.0, current_limit=0.1)
+    assert info.value.code == -221
+    assert info.value.command == ":SOURce:VOLTage 5.0"
+    assert "2026/01/02" not in str(info.value).split("received")[0]
+
+
+def test_output_on_off_and_state() -> None:
+    conversation = [
+        *checked(":OUTPut:STATe ON"),
+        (":OUTPut:STATe?", "1"),
+        *checked(":OUTPut:STATe OFF"),
+        (":OUTPut:STATe?", "0"),
+    ]
+    with expected_protocol(Keithley2450, conversation) as smu:
+        smu.output_on()
+        assert smu.output_enabled is True
+        smu.output_off()
+        assert smu.output_enabled is False
+
+
+def test_measure_current_autorange() -> None:
+    conversation = [
+        *checked(':SENSe:FUNCtion "CURRent"'),
+        *checked(":SENSe:CURRent:RANGe:AUTO ON"),
+        (":READ?", "-1.375422E-06"),
+    ]
+    with expected_protocol(Keithley2450, conversation) as smu:
+        assert smu.measure_current() == pytest.approx(-1.375422e-6)
+
+
+def test_measure_voltage_fixed_range_and_nplc() -> None:
+    conversation = [
+        *checked(':SENSe:FUNCtion "VOLTage"'),
+        *checked(":SENSe:VOLTage:RANGe 2"),
+        *checked(":SENSe:VOLTage:NPLCycles 1"),
+        (":READ?", "+3.300012E+00"),
+    ]
+    with expected_protocol(Keithley2450, conversation) as smu:
+        assert smu.measure_voltage(range=2, nplc=1) == pytest.approx(3.300012)
+
+
+@pytest.mark.parametrize("reply", ["9.9E37", "+9.91000E+37", "-9.9E37"])
+def test_no_value_reply_reads_as_nan(reply: str) -> None:
+    conversation = [
+        *checked(':SENSe:FUNCtion "CURRent"'),
+        *checked(":SENSe:CURRent:RANGe:AUTO ON"),
+        (":READ?", reply),
+    ]
+    with expected_protocol(Keithley2450, conversation) as smu:
+        assert math.isnan(smu.measure_current())
+
+
+def test_garbled_reading_is_a_protocol_error_naming_what_arrived() -> None:
+    conversation = [
+        *checked(':SENSe:FUNCtion "CURRent"'),
+        *checked(":SENSe:CURRent:RANGe:AUTO ON"),
+        (":READ?", "1.2E-0\x153"),
+    ]
+    with (
+        expected_protocol(Keithley2450, conversation, role="smu") as smu,
+        pytest.raises(ProtocolError) as info,
+    ):
+        smu.measure_current()
+    assert info.value.command == ":READ?"
+    assert info.value.received == "1.2E-0\x153"
+
+
+def test_bad_nplc_is_refused_before_the_function_changes() -> None:
+    with expected_protocol(Keithley2450, []) as smu, pytest.raises(InvalidValueError, match="nplc"):
+        smu.measure_current(nplc=50)
+
+
+def test_safe_state_turns_output_off_then_zeroes_the_present_source() -> None:
+    once = [
+        (":OUTPut:STATe OFF", None),
+        (":SOURce:FUNCtion?", "CURR"),
+        (":SOURce:CURRent 0", None),
+        (ERR, OK),
+    ]
+    twice = [*once, (":OUTPut:STATe OFF", None), (":SOURce:FUNCtion?", "VOLT"),
+             (":SOURce:VOLTage 0", None), (ERR, OK)]
+    with expected_protocol(Keithley2450, twice) as smu:
+        smu.safe_state()
+        smu.safe_state()
+
+
+def test_safe_state_finishes_zeroing_before_reporting_a_stale_error() -> None:
+    conversation = [
+        (":OUTPut:STATe OFF", None),
+        (":SOURce:FUNCtion?", "VOLT"),
+        (":SOURce:VOLTage 0", None),
+        (ERR, '-222,"Data out of range;1;2026/01/02 10:00:00.000"'),
+        (ERR, OK),
+    ]
+    with (
+        expected_protocol(Keithley2450, conversation) as smu,
+        pytest.raises(InstrumentReportedError) as info,
+    ):
+        smu.safe_state()
+    assert info.value.code == -222
+
+
+def test_open_rejects_unknown_options_before_connecting() -> None:
+    with pytest.raises(InstrumentError, match="unknown option"):
+        Keithley2450.open("TCPIP::127.0.0.1::1::SOCKET", role="smu", baud=9600)
