@@ -1,0 +1,25 @@
+"""The simulated bench: instruments that speak the real protocols, sharing one physical world.
+
+Each SCPI instrument is a server on a loopback TCP port (`TCPIP::127.0.0.1::<port>::SOCKET`) and
+the DUT's debug port is a pseudo-terminal or `socket://` endpoint, so PyVISA and pyserial are
+exercised exactly as on a real bench. `SimulatedBench` runs them in-process; `SimulatorProcess`
+runs them in a child process (`python -m benchtest.sim`).
+"""
+
+from __future__ import annotations
+
+from benchtest.sim.bench import SIMULATORS, SimulatedBench
+from benchtest.sim.journal import Journal
+from benchtest.sim.model import LdoModel
+from benchtest.sim.process import SimulatorProcess
+from benchtest.sim.world import SupplyState, World
+
+__all__ = [
+    "SIMULATORS",
+    "Journal",
+    "LdoModel",
+    "SimulatedBench",
+    "SimulatorProcess",
+    "SupplyState",
+    "World",
+]

@@ -1,0 +1,200 @@
+"""The simulated DUT firmware console, on a pseudo-terminal or a `socket://` TCP endpoint.
+
+`Firmware` answers the commands named in the DUT profile's `debug_port` section (identify, sleep,
+active, mode) and changes the World's power mode. The skeleton firmware answers whether or not
+the DUT is powered; power-dependent behaviour (silence below UVLO, a reboot banner) comes later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchtest.errors import SimulatorError
+from benchtest.sim.service import Service
+from benchtest.sim.tcp import Connection, TcpServer
+from benchtest.sim.world import World
+
+DEFAULT_COMMANDS = {
+    "identify": "id",
+    "sleep": "mode sleep",
+    "active": "mode active",
+    "mode": "mode",
+}
+WRITE_POLL = 0.1  # s
+
+
+@dataclass(frozen=True)
+class PortConfig:
+    """Line ending, prompt and command words of the DUT's debug port."""
+
+    line_ending: str = "\r\n"
+    prompt: str = "> "
+    commands: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COMMANDS))
+
+    @classmethod
+    def from_mapping(cls, section: Mapping[str, Any] | None) -> PortConfig:
+        section = section or {}
+        commands = section.get("commands", DEFAULT_COMMANDS)
+        if not isinstance(commands, Mapping) or not all(
+            isinstance(v, str) for v in commands.values()
+        ):
+            raise SimulatorError("debug_port.commands: expected a mapping of action to command")
+        return cls(
+            line_ending=str(section.get("line_ending", "\r\n")),
+            prompt=str(section.get("prompt", "> ")),
+            commands=dict(commands),
+        )
+
+
+class Firmware:
+    """The DUT's console: one command line in, its reply lines and the next prompt out."""
+
+    def __init__(self, world: World, config: PortConfig) -> None:
+        self.world = world
+        self.config = config
+        actions: dict[str, Callable[[], str]] = {
+            "identify": lambda: world.model.firmware_id,
+            "sleep": lambda: self._set_mode("sleep"),
+            "active": lambda: self._set_mode("active"),
+            "mode": lambda: world.mode,
+        }
+        self._by_text = {
+            _normal(text): actions.get(action, _not_simulated(action))
+            for action, text in config.commands.items()
+        }
+
+    def prompt(self) -> bytes:
+        return self.config.prompt.encode()
+
+    def respond(self, line: str) -> bytes:
+        """The reply to one received line and the prompt (to an empty line: just the prompt)."""
+        command = _normal(line)
+        if not command:
+            return self.prompt()
+        action = self._by_text.get(command)
+        reply = action() if action else f"ERR unknown command: {command}"
+        return (reply + self.config.line_ending).encode() + self.prompt()
+
+    def _set_mode(self, mode: str) -> str:
+        self.world.set_mode(mode)
+        return "OK"
+
+
+def _not_simulated(action: str) -> Callable[[], str]:
+    return lambda: f"ERR not simulated: {action}"
+
+
+def _normal(line: str) -> str:
+    return " ".join(line.split())
+
+
+class LineSplitter:
+    """Bytes to lines, accepting CR, LF or CR LF as the end of a line."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+        self._after_cr = False
+
+    def feed(self, data: bytes) -> list[str]:
+        lines: list[str] = []
+        for byte in data:
+            if byte == 0x0A and self._after_cr:
+                self._after_cr = False
+                continue
+            self._after_cr = byte == 0x0D
+            if byte in (0x0A, 0x0D):
+                lines.append(self._pending.decode("utf-8", errors="replace"))
+                self._pending.clear()
+            else:
+                self._pending.append(byte)
+        return lines
+
+
+class PtyDebugPort(Service):
+    """The firmware on a pseudo-terminal; pyserial opens `address` (the slave's path)."""
+
+    def __init__(self, firmware: Firmware) -> None:
+        self.firmware = firmware
+        self._fds: list[int] = []
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.address = ""
+
+    def start(self) -> None:
+        import tty  # POSIX only
+
+        master, slave = os.openpty()
+        wake_r, wake_w = os.pipe()
+        self._fds = [master, slave, wake_r, wake_w]
+        tty.setraw(slave)  # no echo, no line editing, no CR/LF translation
+        os.set_blocking(master, False)
+        self.address = os.ttyname(slave)  # the slave stays open so the master never sees EIO
+        self._write(self.firmware.prompt())  # before a client can open the port
+        self._thread = threading.Thread(target=self._run, name="debug-port-pty", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            os.write(self._fds[3], b"x")
+            self._thread.join()
+            self._thread = None
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = []
+
+    def _run(self) -> None:
+        master, _, wake, _ = self._fds
+        splitter = LineSplitter()
+        while not self._stopping.is_set():
+            readable, _, _ = select.select([master, wake], [], [])
+            if wake in readable:
+                return
+            try:
+                data = os.read(master, 4096)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                return
+            for line in splitter.feed(data):
+                self._write(self.firmware.respond(line))
+
+    def _write(self, data: bytes) -> None:
+        master = self._fds[0]
+        while data and not self._stopping.is_set():
+            try:
+                data = data[os.write(master, data) :]
+            except BlockingIOError:  # nobody reads the slave: wait, but never past stop()
+                select.select([], [master], [], WRITE_POLL)
+
+
+class SocketDebugPort(Service):
+    """The firmware on a TCP endpoint; pyserial opens `socket://127.0.0.1:<port>`."""
+
+    def __init__(self, firmware: Firmware, *, port: int = 0) -> None:
+        self.firmware = firmware
+        self._tcp = TcpServer(self._serve, port=port, name="debug-port-socket")
+
+    @property
+    def address(self) -> str:
+        return f"socket://127.0.0.1:{self._tcp.port}"
+
+    def start(self) -> None:
+        self._tcp.start()
+
+    def stop(self) -> None:
+        self._tcp.stop()
+
+    def _serve(self, connection: Connection) -> None:
+        splitter = LineSplitter()
+        connection.send(self.firmware.prompt())
+        for chunk in connection.chunks():
+            for line in splitter.feed(chunk):
+                connection.send(self.firmware.respond(line))

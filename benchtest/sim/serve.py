@@ -1,0 +1,145 @@
+"""Serve the simulated bench in this process until it is told to stop (`serve`, `-m` mode).
+
+The resolved bench is printed or written atomically, then the line `benchtest-sim ready`. The
+process exits on SIGTERM or when its parent dies; as a child of a test run it also ignores SIGINT
+(the parent makes the instruments safe after Ctrl-C first) and exits at EOF on stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchtest.errors import BenchtestError, SimulatorError
+from benchtest.sim.bench import SimulatedBench
+from benchtest.sim.journal import Journal
+
+READY = "benchtest-sim ready"
+JOURNAL_ENV = "BENCHTEST_SIM_JOURNAL"
+POLL = 0.5  # s between checks of the parent process
+
+PathLike = str | os.PathLike[str]
+
+
+def _load_yaml(path: PathLike) -> dict[str, Any]:
+    """Load one YAML mapping (to be replaced by the validated profile and bench loaders)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = yaml.safe_load(file)
+    except (OSError, yaml.YAMLError) as error:
+        raise SimulatorError(f"{path}: cannot be read as YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise SimulatorError(f"{path}: expected a YAML mapping at the top level")
+    return data
+
+
+def _write_atomically(path: PathLike, text: str) -> None:
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, target)
+
+
+class _StopSignal:
+    """Set by SIGTERM, by EOF on stdin (when watched), or when the parent process is gone."""
+
+    def __init__(self, *, ignore_sigint: bool, watch_stdin: bool) -> None:
+        self.event = threading.Event()
+        self._parent = os.getppid()
+        self._stdin = sys.stdin.fileno() if watch_stdin and os.name == "posix" else None
+        if ignore_sigint:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda signum, frame: self.event.set())
+
+    def wait(self) -> None:
+        while not self.event.is_set() and os.getppid() == self._parent:
+            if self._stdin is None:
+                self.event.wait(POLL)
+            elif self._stdin_closed():
+                return
+
+    def _stdin_closed(self) -> bool:
+        assert self._stdin is not None
+        readable, _, _ = select.select([self._stdin], [], [], POLL)
+        return bool(readable) and not os.read(self._stdin, 4096)
+
+
+def serve(
+    *,
+    dut: PathLike,
+    bench: PathLike,
+    print_bench: bool = False,
+    write_bench: PathLike | None = None,
+    journal: PathLike | None = None,
+    seed: int = 0,
+    serial_transport: str | None = None,
+    ignore_sigint: bool = False,
+    exit_on_stdin_eof: bool = False,
+) -> int:
+    """Serve the `sim://` roles of `bench` for the part in `dut` until stopped; returns 0.
+
+    `journal` (or the environment variable BENCHTEST_SIM_JOURNAL) names a JSON-lines file of
+    state changes. Without `ignore_sigint`, Ctrl-C stops the bench and raises KeyboardInterrupt.
+    """
+    stop = _StopSignal(ignore_sigint=ignore_sigint, watch_stdin=exit_on_stdin_eof)
+    log = Journal(journal or os.environ.get(JOURNAL_ENV) or None)
+    try:
+        profile, bench_map = _load_yaml(dut), _load_yaml(bench)
+        try:
+            simulated = SimulatedBench(
+                profile, bench_map, journal=log, seed=seed, serial_transport=serial_transport
+            )
+        except SimulatorError as error:
+            raise SimulatorError(f"DUT profile {dut}, bench {bench}: {error}") from error
+        with simulated:
+            if write_bench is not None:
+                _write_atomically(write_bench, simulated.bench_yaml())
+            if print_bench:
+                sys.stdout.write(simulated.bench_yaml())
+            print(READY, flush=True)
+            stop.wait()
+    finally:
+        log.close()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchtest.sim", description="Serve the simulated bench until stopped."
+    )
+    parser.add_argument("--dut", required=True, help="DUT profile (YAML)")
+    parser.add_argument("--bench", required=True, help="bench file with sim:// resources (YAML)")
+    parser.add_argument("--write-bench", help="write the resolved bench file here (else stdout)")
+    parser.add_argument("--journal", help=f"append state changes as JSON lines (env {JOURNAL_ENV})")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--serial-transport", choices=("pty", "socket"), help="debug-port endpoint")
+    parser.add_argument("--ignore-stdin", action="store_true", help="do not exit at EOF on stdin")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m benchtest.sim`: the child-process mode (SIGINT ignored, exit at EOF on stdin)."""
+    args = _parser().parse_args(argv)
+    try:
+        return serve(
+            dut=args.dut,
+            bench=args.bench,
+            print_bench=args.write_bench is None,
+            write_bench=args.write_bench,
+            journal=args.journal,
+            seed=args.seed,
+            serial_transport=args.serial_transport,
+            ignore_sigint=True,
+            exit_on_stdin_eof=not args.ignore_stdin,
+        )
+    except (BenchtestError, OSError) as error:
+        print(f"benchtest-sim: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,106 @@
+"""The simulator in its own process: ready line, resolved bench, journal, and no process left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchtest.errors import SimulatorError
+from benchtest.sim import SimulatorProcess
+from benchtest.sim.testing import visa_session, wait_until
+
+ROOT = Path(__file__).parents[1]
+DUT = ROOT / "dut_profiles" / "bt_ldo33.yaml"
+BENCH = ROOT / "benches" / "sim.yaml"
+SIM = [sys.executable, "-m", "benchtest.sim", "--dut", str(DUT), "--bench", str(BENCH)]
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie nobody has reaped yet counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_child_serves_the_bench_and_journals_output_off(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    with SimulatorProcess(DUT, BENCH, journal=journal) as sim:
+        pid = sim.pid
+        instruments = sim.resolved_bench["instruments"]
+        assert sim.bench_path.read_text().count("127.0.0.1") == 2
+        with visa_session(instruments["smu"]["resource"]) as smu:
+            assert smu.query("*IDN?").startswith("KEITHLEY INSTRUMENTS INC.,MODEL 2450")
+            smu.write(":SOUR:VOLT 5;:SOUR:VOLT:ILIM 0.01;:OUTP ON")
+            assert smu.query(":OUTP?") == "1"
+            smu.write(":OUTP OFF")
+            assert smu.query(":OUTP?") == "0"
+    assert sim.returncode == 0  # exited cleanly on SIGTERM
+    assert not alive(pid)
+    entries = [json.loads(line) for line in journal.read_text().splitlines()]
+    outputs = [e["value"] for e in entries if e["role"] == "smu" and e["event"] == "output"]
+    assert outputs == [True, False]
+    assert {"role": "dut", "event": "power", "value": False}.items() <= entries[-1].items()
+
+
+@pytest.mark.parametrize(
+    ("profile_text", "message"),
+    [(None, r"profile\.yaml: cannot be read"),
+     ("model: {kind: ldo}\n", r"profile\.yaml.*model\.vout_nominal: expected a number")],
+)  # fmt: skip
+def test_child_that_dies_raises_with_its_stderr(
+    tmp_path: Path, profile_text: str | None, message: str
+) -> None:
+    profile = tmp_path / "profile.yaml"
+    if profile_text is not None:
+        profile.write_text(profile_text)
+    process = SimulatorProcess(profile, BENCH)
+    with pytest.raises(
+        SimulatorError, match=rf"exited with status 1 before it was ready: .*{message}"
+    ):
+        process.start()
+    assert process.returncode == 1
+
+
+def test_child_ignores_sigint_and_exits_at_end_of_stdin(tmp_path: Path) -> None:
+    bench = tmp_path / "resolved.yaml"
+    command = [*SIM, "--write-bench", str(bench)]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
+        try:
+            assert child.stdout is not None and child.stdin is not None
+            assert child.stdout.readline() == b"benchtest-sim ready\n"
+            assert "SOCKET" in bench.read_text()
+            child.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+            assert child.poll() is None  # Ctrl-C does not take the instruments away
+            child.stdin.close()
+            assert child.wait(5) == 0
+        finally:
+            child.kill()
+
+
+def test_child_exits_when_its_parent_dies() -> None:
+    launcher = (
+        "import subprocess, sys, time; "
+        f"p = subprocess.Popen({[*SIM, '--ignore-stdin']!r}, stdout=subprocess.PIPE); "
+        "assert p.stdout.readline().startswith(b'schema_version'); "
+        "print(p.pid, flush=True); time.sleep(60)"
+    )
+    with subprocess.Popen([sys.executable, "-c", launcher], stdout=subprocess.PIPE) as parent:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        try:
+            assert alive(pid)
+            parent.kill()
+            wait_until(lambda: not alive(pid), timeout=5)
+        finally:
+            parent.kill()
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
