@@ -4,6 +4,9 @@ Test plans are pytest files; fixtures hand them the bench's instruments by role 
 profile, and `measure(...)` records every value with unit and limits into one HDF5 file per run.
 The public surface is what this module exports; everything else may move. Names that need the
 configuration or driver machinery load on first use, so `benchtest.results` stays light.
+
+PYTEST_DONT_REWRITE: the `benchtest` command imports this package before it starts pytest,
+and nothing in it relies on pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from benchtest.assets import DEFAULT_BENCH, DEMO_DUT, DEMO_PLANS, asset
-from benchtest.plugin.recording import run_file
 
 
 class _RunFileCatcher:
@@ -22,6 +21,10 @@ class _RunFileCatcher:
         self.path: Path | None = None
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # Imported here: the plugin's modules must be first imported by pytest itself, so that
+        # its assertion rewriting applies to them.
+        from benchtest.plugin.recording import run_file
+
         self.path = run_file(config)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from benchtest.dut import DutProfile
 from benchtest.errors import MeasurementError
 from benchtest.measurement import Limits, Measurement
@@ -17,8 +19,16 @@ from benchtest.recorder import Event, MeasurementRecorded, WaveformRecorded
 from benchtest.waveform import Waveform
 
 
-class LimitFailure(AssertionError):
-    """One or more measurements of a test were out of limits."""
+class LimitFailure(pytest.fail.Exception):
+    """One or more measurements of a test were out of limits: a verdict on the DUT.
+
+    Reported like `pytest.fail` without a traceback, since the message says it all.
+    """
+
+    def __init__(self, failures: list[Measurement]) -> None:
+        self.failures = failures
+        lines = "\n  ".join(m.explain() for m in failures)
+        super().__init__(f"{len(failures)} measurement(s) out of limits:\n  {lines}", pytrace=False)
 
 
 class Measure:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import types
 from collections.abc import Generator
 from types import FrameType
 from typing import Any
@@ -34,10 +35,6 @@ def _pool(config: pytest.Config) -> InstrumentPool:
     return pool
 
 
-class _RoleFixtures:
-    """Holds one session fixture per bench role; built per run because roles come from the bench."""
-
-
 def _role_fixture(role: str) -> Any:
     @pytest.fixture(name=role, scope="session")
     def fixture(request: pytest.FixtureRequest) -> Instrument:
@@ -55,7 +52,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     pool = InstrumentPool(run.bench, run.dut, recorder(config).emit)
     config.stash[POOL] = pool
-    holder = _RoleFixtures()
+    # One session fixture per bench role; a module object because pytest reads fixtures from
+    # a plugin's namespace, and the roles are known only once the bench file is loaded.
+    holder = types.ModuleType("benchtest_bench_roles")
     for role in run.bench.roles:
         setattr(holder, f"fixture_{role}", _role_fixture(role))
     config.pluginmanager.register(holder, "benchtest-roles")

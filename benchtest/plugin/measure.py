@@ -39,6 +39,5 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     result = yield
     measure_ = item.stash.get(MEASURE, None)
     if measure_ is not None and measure_.failures:
-        lines = [m.explain() for m in measure_.failures]
-        raise LimitFailure(f"{len(lines)} measurement(s) out of limits:\n  " + "\n  ".join(lines))
+        raise LimitFailure(measure_.failures)
     return result
