@@ -5,10 +5,12 @@ lists them. The plugin stays inert unless a run asks for a bench (--bench, --dut
 ordinary pytest suites in the same environment are not affected.
 """
 
+# Listed so that every module comes after the modules it imports (pytest can then rewrite
+# the asserts of each one as it imports it).
 pytest_plugins = [
     "benchtest.plugin.configuration",  # options; loads and validates the bench and DUT files
+    "benchtest.plugin.recording",  # run recorder -> HDF5 run file
     "benchtest.plugin.simulation",  # --sim: serve the bench's sim:// roles for this session
     "benchtest.plugin.instruments",  # bench and role fixtures, requires(), safe state
     "benchtest.plugin.measure",  # the measure fixture and soft limit failures
-    "benchtest.plugin.recording",  # run recorder -> HDF5 run file
 ]
