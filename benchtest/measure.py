@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
+from _pytest.outcomes import Failed  # what pytest.fail raises; pytest does not export the name
 
 from benchtest.dut import DutProfile
 from benchtest.errors import MeasurementError
@@ -19,7 +19,7 @@ from benchtest.recorder import Event, MeasurementRecorded, WaveformRecorded
 from benchtest.waveform import Waveform
 
 
-class LimitFailure(pytest.fail.Exception):
+class LimitFailure(Failed):
     """One or more measurements of a test were out of limits: a verdict on the DUT.
 
     Reported like `pytest.fail` without a traceback, since the message says it all.

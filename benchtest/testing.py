@@ -47,21 +47,25 @@ class ScriptedTransport:
 
     @property
     def unused(self) -> list[Exchange]:
-        return self.conversation[self.position:]
+        return self.conversation[self.position :]
 
     def _answer(self, command: str, method: str, expected: type) -> Any:
         if self.position >= len(self.conversation):
             self._fail(f"unexpected command {command!r} ({method}): the script has ended")
         wanted, reply = self.conversation[self.position]
         if command != wanted:
-            self._fail(f"unexpected command at step {self.position + 1}:\n"
-                       f"  expected: {wanted!r}\n  received: {command!r} ({method})")
+            self._fail(
+                f"unexpected command at step {self.position + 1}:\n"
+                f"  expected: {wanted!r}\n  received: {command!r} ({method})"
+            )
         self.position += 1
         if isinstance(reply, BaseException):
             raise reply
         if not isinstance(reply, expected):
-            self._fail(f"{command!r} was sent with {method}(), but the script answers "
-                       f"{reply!r} (a {type(reply).__name__} reply)")
+            self._fail(
+                f"{command!r} was sent with {method}(), but the script answers "
+                f"{reply!r} (a {type(reply).__name__} reply)"
+            )
         return reply
 
     def _fail(self, message: str) -> NoReturn:
@@ -83,5 +87,6 @@ def expected_protocol(
     yield driver_cls(transport, **kwargs)
     if transport.unused:
         left = "\n".join(f"    {c!r} -> {r!r}" for c, r in transport.unused)
-        raise AssertionError(f"{len(transport.unused)} scripted exchange(s) never happened:\n"
-                             f"{left}")
+        raise AssertionError(
+            f"{len(transport.unused)} scripted exchange(s) never happened:\n{left}"
+        )

@@ -179,13 +179,13 @@ def test_greeting_prompt_of_a_socket_endpoint_is_not_taken_as_a_reply() -> None:
 
         def accept() -> None:  # the DUT greets with a banner and a prompt just after connecting
             connection = listener.accept()[0]
-            accepted.append((connection, FakeFirmware(connection.fileno(), echo=True,
-                                                      greeting_after=0.03)))
+            accepted.append(
+                (connection, FakeFirmware(connection.fileno(), echo=True, greeting_after=0.03))
+            )
 
         acceptor = threading.Thread(target=accept)
         acceptor.start()
-        port = SerialDebugPort.open(f"socket://127.0.0.1:{listener.getsockname()[1]}",
-                                    role="uart")
+        port = SerialDebugPort.open(f"socket://127.0.0.1:{listener.getsockname()[1]}", role="uart")
         acceptor.join(timeout=5)
         connection, firmware = accepted[0]
         try:
@@ -206,7 +206,10 @@ def test_safe_state_sends_nothing(loop: SerialDebugPort) -> None:
 def test_profile_options_come_from_the_dut_profile() -> None:
     profile = yaml.safe_load(PROFILE.read_text())
     assert SerialDebugPort.profile_options(profile) == {
-        "baudrate": 115200, "prompt": "> ", "line_ending": "\r\n", "identify_command": "id"
+        "baudrate": 115200,
+        "prompt": "> ",
+        "line_ending": "\r\n",
+        "identify_command": "id",
     }
 
 

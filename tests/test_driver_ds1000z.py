@@ -45,15 +45,25 @@ def test_driver_provides_the_oscilloscope_capability() -> None:
 
 
 def test_configure_channel_sets_probe_before_scale() -> None:
-    conversation = checked(":CHANnel2:DISPlay 1", ":CHANnel2:PROBe 10", ":CHANnel2:SCALe 0.5",
-                           ":CHANnel2:OFFSet -1.0", ":CHANnel2:COUPling AC")
+    conversation = checked(
+        ":CHANnel2:DISPlay 1",
+        ":CHANnel2:PROBe 10",
+        ":CHANnel2:SCALe 0.5",
+        ":CHANnel2:OFFSet -1.0",
+        ":CHANnel2:COUPling AC",
+    )
     with expected_protocol(RigolDS1000Z, conversation) as scope:
         scope.configure_channel(2, scale=0.5, offset=-1.0, coupling="AC", probe=10)
 
 
 def test_disabling_a_channel() -> None:
-    conversation = checked(":CHANnel4:DISPlay 0", ":CHANnel4:PROBe 1.0", ":CHANnel4:SCALe 1.0",
-                           ":CHANnel4:OFFSet 0.0", ":CHANnel4:COUPling DC")
+    conversation = checked(
+        ":CHANnel4:DISPlay 0",
+        ":CHANnel4:PROBe 1.0",
+        ":CHANnel4:SCALe 1.0",
+        ":CHANnel4:OFFSet 0.0",
+        ":CHANnel4:COUPling DC",
+    )
     with expected_protocol(RigolDS1000Z, conversation) as scope:
         scope.configure_channel(4, scale=1.0, enabled=False)
 
@@ -85,16 +95,23 @@ def test_configure_timebase() -> None:
 
 
 def test_configure_edge_trigger() -> None:
-    conversation = checked(":TRIGger:MODE EDGE", ":TRIGger:EDGe:SOURce CHANnel1",
-                           ":TRIGger:EDGe:SLOPe NEGative", ":TRIGger:EDGe:LEVel 1.65",
-                           ":TRIGger:SWEep SINGle")
+    conversation = checked(
+        ":TRIGger:MODE EDGE",
+        ":TRIGger:EDGe:SOURce CHANnel1",
+        ":TRIGger:EDGe:SLOPe NEGative",
+        ":TRIGger:EDGe:LEVel 1.65",
+        ":TRIGger:SWEep SINGle",
+    )
     with expected_protocol(RigolDS1000Z, conversation) as scope:
         scope.configure_edge_trigger(source=1, level=1.65, slope="falling", sweep="single")
 
 
 def test_trigger_settings_read_back_from_short_forms() -> None:
-    conversation = [(":TRIGger:EDGe:SLOPe?", "RFAL"), (":TRIGger:EDGe:SOURce?", "CHAN2"),
-                    (":TRIGger:SWEep?", "NORM")]
+    conversation = [
+        (":TRIGger:EDGe:SLOPe?", "RFAL"),
+        (":TRIGger:EDGe:SOURce?", "CHAN2"),
+        (":TRIGger:SWEep?", "NORM"),
+    ]
     with expected_protocol(RigolDS1000Z, conversation) as scope:
         assert scope.trigger_slope == "either"
         assert scope.trigger_source == 2
@@ -109,8 +126,12 @@ def test_run_stop_single() -> None:
 
 
 def test_wait_for_trigger_returns_on_stop_after_single() -> None:
-    conversation = [*checked(":SINGle"), (":TRIGger:STATus?", "WAIT"),
-                    (":TRIGger:STATus?", "TD"), (":TRIGger:STATus?", "STOP")]
+    conversation = [
+        *checked(":SINGle"),
+        (":TRIGger:STATus?", "WAIT"),
+        (":TRIGger:STATus?", "TD"),
+        (":TRIGger:STATus?", "STOP"),
+    ]
     with expected_protocol(RigolDS1000Z, conversation) as scope:
         scope.poll_interval = 0.0
         scope.single()
@@ -118,8 +139,12 @@ def test_wait_for_trigger_returns_on_stop_after_single() -> None:
 
 
 def test_wait_for_trigger_ignores_the_stale_stop_right_after_single() -> None:
-    conversation = [*checked(":SINGle"), (":TRIGger:STATus?", "STOP"),
-                    (":TRIGger:STATus?", "WAIT"), (":TRIGger:STATus?", "STOP")]
+    conversation = [
+        *checked(":SINGle"),
+        (":TRIGger:STATus?", "STOP"),
+        (":TRIGger:STATus?", "WAIT"),
+        (":TRIGger:STATus?", "STOP"),
+    ]
     with expected_protocol(RigolDS1000Z, conversation) as scope:
         scope.poll_interval, scope.arm_settle = 0.0, 60.0
         scope.single()
@@ -161,8 +186,9 @@ def test_fetch_max_reads_600000_points_in_three_chunks() -> None:
     codes = rng.integers(0, 256, size=600_000, dtype=np.uint8)
     chunks = [(1, 250_000), (250_001, 500_000), (500_001, 600_000)]
     conversation = [
-        *checked(":STOP", ":WAVeform:SOURce CHANnel3", ":WAVeform:MODE RAW",
-                 ":WAVeform:FORMat BYTE"),
+        *checked(
+            ":STOP", ":WAVeform:SOURce CHANnel3", ":WAVeform:MODE RAW", ":WAVeform:FORMat BYTE"
+        ),
         (":WAVeform:PREamble?", "0,2,600000,1,1.000000e-08,-3.000000e-03,0,4.132813e-01,0,122"),
         *settings_queries(3),
     ]
@@ -179,8 +205,9 @@ def test_fetch_max_reads_600000_points_in_three_chunks() -> None:
 
 def test_fetch_first_n_points_of_memory() -> None:
     conversation = [
-        *checked(":STOP", ":WAVeform:SOURce CHANnel1", ":WAVeform:MODE RAW",
-                 ":WAVeform:FORMat BYTE"),
+        *checked(
+            ":STOP", ":WAVeform:SOURce CHANnel1", ":WAVeform:MODE RAW", ":WAVeform:FORMat BYTE"
+        ),
         (":WAVeform:PREamble?", "0,2,6000000,1,1.000000e-09,-3.000000e-03,0,4.132813e-01,0,122"),
         *settings_queries(),
         *checked(":WAVeform:STARt 1", ":WAVeform:STOP 1000"),
@@ -192,8 +219,9 @@ def test_fetch_first_n_points_of_memory() -> None:
 
 def test_more_points_than_the_record_holds_is_refused() -> None:
     conversation = [
-        *checked(":STOP", ":WAVeform:SOURce CHANnel1", ":WAVeform:MODE RAW",
-                 ":WAVeform:FORMat BYTE"),
+        *checked(
+            ":STOP", ":WAVeform:SOURce CHANnel1", ":WAVeform:MODE RAW", ":WAVeform:FORMat BYTE"
+        ),
         (":WAVeform:PREamble?", "0,2,12000,1,1e-06,0,0,0.04,0,127"),
     ]
     with (
@@ -242,16 +270,19 @@ def test_bad_points_argument_sends_nothing(points: object) -> None:
 
 
 def test_measure_item() -> None:
-    conversation = [(":MEASure:ITEM? VPP,CHANnel1", "3.312000e+00"),
-                    (":MEASure:ITEM? FREQuency,CHANnel2", "9.9E37")]
+    conversation = [
+        (":MEASure:ITEM? VPP,CHANnel1", "3.312000e+00"),
+        (":MEASure:ITEM? FREQuency,CHANnel2", "9.9E37"),
+    ]
     with expected_protocol(RigolDS1000Z, conversation) as scope:
         assert scope.measure_item("VPP", 1) == pytest.approx(3.312)
         assert math.isnan(scope.measure_item("freq", 2))
 
 
 def test_a_rejected_query_is_explained_from_the_error_queue() -> None:
-    silence = InstrumentTimeoutError("no reply within 10 s", role="scope",
-                                     command=":MEASure:ITEM? PSLEWrate,CHANnel1")
+    silence = InstrumentTimeoutError(
+        "no reply within 10 s", role="scope", command=":MEASure:ITEM? PSLEWrate,CHANnel1"
+    )
     conversation: list[Exchange] = [
         (":MEASure:ITEM? PSLEWrate,CHANnel1", silence),
         (ERR, '-113,"Undefined header"'),

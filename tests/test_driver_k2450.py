@@ -62,8 +62,11 @@ def test_identify_parses_idn() -> None:
     idn = "KEITHLEY INSTRUMENTS INC.,MODEL 2450,04096331,1.7.3b"
     with expected_protocol(Keithley2450, [("*IDN?", idn)]) as smu:
         identity = smu.identify()
-    assert (identity.model, identity.serial, identity.firmware) == ("MODEL 2450", "04096331",
-                                                                    "1.7.3b")
+    assert (identity.model, identity.serial, identity.firmware) == (
+        "MODEL 2450",
+        "04096331",
+        "1.7.3b",
+    )
 
 
 def test_source_voltage_sets_function_limit_then_level() -> None:
@@ -217,8 +220,13 @@ def test_safe_state_turns_output_off_then_zeroes_the_present_source() -> None:
         (":SOURce:CURRent 0", None),
         (ERR, OK),
     ]
-    twice = [*once, (":OUTPut:STATe OFF", None), (":SOURce:FUNCtion?", "VOLT"),
-             (":SOURce:VOLTage 0", None), (ERR, OK)]
+    twice = [
+        *once,
+        (":OUTPut:STATe OFF", None),
+        (":SOURce:FUNCtion?", "VOLT"),
+        (":SOURce:VOLTage 0", None),
+        (ERR, OK),
+    ]
     with expected_protocol(Keithley2450, twice) as smu:
         smu.safe_state()
         smu.safe_state()

@@ -18,8 +18,11 @@ class Meter(ScpiInstrument):
 
 
 def test_a_matching_conversation_passes() -> None:
-    conversation = [(":VOLT:RANG 10", None), (":SYSTem:ERRor?", '+0,"No error"'),
-                    (":MEAS:VOLT?", "1.5")]
+    conversation = [
+        (":VOLT:RANG 10", None),
+        (":SYSTem:ERRor?", '+0,"No error"'),
+        (":MEAS:VOLT?", "1.5"),
+    ]
     with expected_protocol(Meter, conversation) as meter:
         meter.voltage_range = 10
         assert meter.voltage == 1.5

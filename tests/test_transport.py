@@ -134,8 +134,7 @@ def test_block_with_any_digit_count(
 def test_header_echo_before_hash_and_two_terminators(instrument: LoopbackInstrument) -> None:
     instrument.replies["C1:WF? DAT2"] = b"C1:WF DAT2," + block(BINARY, terminators=b"\n\n")
     instrument.replies["*OPC?"] = b"1\n"
-    visa = VisaTransport.open(instrument.resource, role="siglent", timeout=0.5,
-                              block_terminators=2)
+    visa = VisaTransport.open(instrument.resource, role="siglent", timeout=0.5, block_terminators=2)
     try:
         assert visa.read_block("C1:WF? DAT2") == BINARY
         assert visa.query("*OPC?") == "1"
@@ -232,7 +231,9 @@ def test_check_errors_drains_the_queue(
     instrument: LoopbackInstrument, transport: VisaTransport
 ) -> None:
     instrument.replies[":SYSTem:ERRor?"] = [
-        b'-222,"Data out of range"\n', b'-113,"Undefined header"\n', b'+0,"No error"\n'
+        b'-222,"Data out of range"\n',
+        b'-113,"Undefined header"\n',
+        b'+0,"No error"\n',
     ]
     with pytest.raises(InstrumentReportedError, match="Undefined header") as info:
         transport.check_errors(after=":CHAN1:SCAL 99")

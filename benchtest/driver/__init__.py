@@ -1,1 +1,1 @@
-"""Building blocks for instrument drivers: base class, safety guard, transports, declarative SCPI."""
+"""Building blocks of instrument drivers: base class, safety guard, transport, declarative SCPI."""

@@ -211,7 +211,8 @@ class _Property(Generic[T]):
             shown = template.format(**target.command_fields(), value=value)
             raise InvalidValueError(
                 f"refused to set {self.name}: {exc}; nothing was sent",
-                role=target.role, command=shown,
+                role=target.role,
+                command=shown,
             ) from None
 
     def _lookup(self, value: T) -> str:
@@ -254,9 +255,18 @@ class Control(_Property[T]):
         guard: str | None = None,
         check_errors: bool = True,
     ) -> None:
-        super().__init__(get_cmd, set_cmd, doc, parser=parser, validator=validator,
-                         values=values, formatter=formatter, unit=unit, guard=guard,
-                         check_errors=check_errors)
+        super().__init__(
+            get_cmd,
+            set_cmd,
+            doc,
+            parser=parser,
+            validator=validator,
+            values=values,
+            formatter=formatter,
+            unit=unit,
+            guard=guard,
+            check_errors=check_errors,
+        )
 
     def __set__(self, target: ScpiTarget, value: T) -> None:
         self.send(target, value)
@@ -274,8 +284,18 @@ class Reading(_Property[T]):
         values: Mapping[T, str] | None = None,
         unit: str = "",
     ) -> None:
-        super().__init__(get_cmd, None, doc, parser=parser, validator=None, values=values,
-                         formatter=format_value, unit=unit, guard=None, check_errors=False)
+        super().__init__(
+            get_cmd,
+            None,
+            doc,
+            parser=parser,
+            validator=None,
+            values=values,
+            formatter=format_value,
+            unit=unit,
+            guard=None,
+            check_errors=False,
+        )
 
     def __set__(self, target: ScpiTarget, value: T) -> None:
         raise AttributeError(f"{self.name} is read-only ({self.get_cmd})")
@@ -296,8 +316,18 @@ class Setting(_Property[T]):
         guard: str | None = None,
         check_errors: bool = True,
     ) -> None:
-        super().__init__(None, set_cmd, doc, parser=None, validator=validator, values=values,
-                         formatter=formatter, unit=unit, guard=guard, check_errors=check_errors)
+        super().__init__(
+            None,
+            set_cmd,
+            doc,
+            parser=None,
+            validator=validator,
+            values=values,
+            formatter=formatter,
+            unit=unit,
+            guard=guard,
+            check_errors=check_errors,
+        )
 
     def __set__(self, target: ScpiTarget, value: T) -> None:
         self.send(target, value)
@@ -344,7 +374,10 @@ class ScpiInstrument(Instrument):
     block_terminators: ClassVar[int] = 1
     error_query: ClassVar[str | None] = ERROR_QUERY
     _OPTIONS: ClassVar[tuple[str, ...]] = (
-        "timeout", "read_termination", "write_termination", "block_terminators",
+        "timeout",
+        "read_termination",
+        "write_termination",
+        "block_terminators",
     )
 
     def __init__(
@@ -365,11 +398,13 @@ class ScpiInstrument(Instrument):
         if unknown:
             raise InstrumentError(
                 f"unknown option(s) {', '.join(unknown)} for driver {cls.driver_name!r}; "
-                f"known: {', '.join(cls._OPTIONS)}", role=role or resource,
+                f"known: {', '.join(cls._OPTIONS)}",
+                role=role or resource,
             )
         settings = {name: options.get(name, getattr(cls, name)) for name in cls._OPTIONS}
-        transport = VisaTransport.open(resource, role=role or resource,
-                                       error_query=cls.error_query or ERROR_QUERY, **settings)
+        transport = VisaTransport.open(
+            resource, role=role or resource, error_query=cls.error_query or ERROR_QUERY, **settings
+        )
         instrument = cls(transport, role=role or resource, guard=guard)
         try:
             instrument.on_connect()
@@ -402,8 +437,9 @@ class ScpiInstrument(Instrument):
         try:
             return parser(reply)
         except (ValueError, TypeError, IndexError) as exc:
-            raise ProtocolError(f"unexpected reply: {exc}", role=self.role, command=command,
-                                received=reply) from None
+            raise ProtocolError(
+                f"unexpected reply: {exc}", role=self.role, command=command, received=reply
+            ) from None
 
     def read_block(self, command: str) -> bytes:
         """Send a query answered by a definite-length block and return the payload."""

@@ -82,15 +82,17 @@ def drain_error_queue(transport: Transport, command: str = ERROR_QUERY, *, after
         try:
             code, message = parse_error_reply(reply)
         except ValueError as exc:
-            raise ProtocolError(str(exc), role=transport.role, command=command,
-                                received=reply) from None
+            raise ProtocolError(
+                str(exc), role=transport.role, command=command, received=reply
+            ) from None
         if code == 0:
             break
         errors.append((code, message, reply))
     else:
         raise ProtocolError(
             f"error queue still not empty after {MAX_QUEUED_ERRORS} reads",
-            role=transport.role, command=command,
+            role=transport.role,
+            command=command,
         )
     if errors:
         raise _reported(errors, transport.role, after or command)
@@ -100,7 +102,10 @@ def _reported(errors: list[tuple[int, str, str]], role: str, after: str) -> Inst
     listed = "; ".join(f"{code} {message!r}" for code, message, _ in errors)
     return InstrumentReportedError(
         f"instrument reported error {listed}",
-        code=errors[0][0], role=role, command=after, received=errors[0][2],
+        code=errors[0][0],
+        role=role,
+        command=after,
+        received=errors[0][2],
     )
 
 
@@ -151,13 +156,18 @@ class VisaTransport:
             raise ConnectionLostError(
                 f"cannot open {resource_name}: {exc}", role=role or resource_name
             ) from exc
-        transport = cls(resource, role=role or resource_name,
-                        block_terminators=block_terminators, error_query=error_query)
+        transport = cls(
+            resource,
+            role=role or resource_name,
+            block_terminators=block_terminators,
+            error_query=error_query,
+        )
         problem = transport._socket_error()
         if problem:
             transport.close()
-            raise ConnectionLostError(f"cannot open {resource_name}: {problem}",
-                                      role=transport.role)
+            raise ConnectionLostError(
+                f"cannot open {resource_name}: {problem}", role=transport.role
+            )
         return transport
 
     @property
@@ -208,16 +218,28 @@ class VisaTransport:
         digit = self._read_exact(1, command, "block header truncated", seen)
         seen += digit
         if not digit.isdigit():
-            raise ProtocolError("block header: digit count is not a digit", role=self.role,
-                                command=command, received=seen)
+            raise ProtocolError(
+                "block header: digit count is not a digit",
+                role=self.role,
+                command=command,
+                received=seen,
+            )
         if digit == b"0":
-            raise ProtocolError("indefinite-length block (#0) is not supported", role=self.role,
-                                command=command, received=seen)
+            raise ProtocolError(
+                "indefinite-length block (#0) is not supported",
+                role=self.role,
+                command=command,
+                received=seen,
+            )
         digits = self._read_exact(int(digit), command, "block header truncated", seen)
         seen += digits
         if not digits.isdigit():
-            raise ProtocolError("block header: byte count is not a number", role=self.role,
-                                command=command, received=seen)
+            raise ProtocolError(
+                "block header: byte count is not a number",
+                role=self.role,
+                command=command,
+                received=seen,
+            )
         return int(digits)
 
     def _read_until_hash(self, command: str) -> bytes:
@@ -230,15 +252,18 @@ class VisaTransport:
                 return seen
             if byte == b"\n":
                 break
-        raise ProtocolError("expected a '#' block header", role=self.role, command=command,
-                            received=seen)
+        raise ProtocolError(
+            "expected a '#' block header", role=self.role, command=command, received=seen
+        )
 
     def _read_payload(self, command: str, length: int) -> bytes:
         payload = bytearray()
         while len(payload) < length:
             want = length - len(payload)
-            problem = (f"block truncated: header announced {length} bytes, "
-                       f"{len(payload)} arrived before the timeout")
+            problem = (
+                f"block truncated: header announced {length} bytes, "
+                f"{len(payload)} arrived before the timeout"
+            )
             payload += self._read_exact(want, command, problem, bytes(payload[-40:]), partial=True)
         return bytes(payload)
 
@@ -249,7 +274,9 @@ class VisaTransport:
             if byte != b"\n":
                 raise ProtocolError(
                     "block payload longer than its header says (no LF after the payload)",
-                    role=self.role, command=command, received=byte,
+                    role=self.role,
+                    command=command,
+                    received=byte,
                 )
 
     def _read_exact(
@@ -268,14 +295,16 @@ class VisaTransport:
         for a closed connection the VISA error propagates to `_errors`.
         """
         try:
-            data: bytes = self._resource.read_bytes(count, chunk_size=count,
-                                                    break_on_termchar=partial)
+            data: bytes = self._resource.read_bytes(
+                count, chunk_size=count, break_on_termchar=partial
+            )
         except pyvisa.VisaIOError as exc:
             timed_out = exc.error_code == constants.StatusCode.error_timeout
             if not timed_out or problem is None or self._peer_closed():
                 raise
-            raise ProtocolError(problem, role=self.role, command=command,
-                                received=received) from None
+            raise ProtocolError(
+                problem, role=self.role, command=command, received=received
+            ) from None
         return data
 
     def _discard_input(self) -> None:
@@ -324,22 +353,27 @@ class VisaTransport:
         except pyvisa.VisaIOError as exc:
             raise self._translate(exc, command) from exc
         except pyvisa.errors.InvalidSession as exc:
-            raise ConnectionLostError("connection is closed", role=self.role,
-                                      command=command) from exc
+            raise ConnectionLostError(
+                "connection is closed", role=self.role, command=command
+            ) from exc
         except OSError as exc:
-            raise ConnectionLostError(f"connection lost: {exc}", role=self.role,
-                                      command=command) from exc
+            raise ConnectionLostError(
+                f"connection lost: {exc}", role=self.role, command=command
+            ) from exc
 
     def _translate(self, exc: pyvisa.VisaIOError, command: str) -> InstrumentError:
         if exc.error_code == constants.StatusCode.error_timeout:
             if self._peer_closed():
-                return ConnectionLostError("connection closed by the instrument",
-                                           role=self.role, command=command)
-            return InstrumentTimeoutError(f"no reply within {self.timeout:g} s",
-                                          role=self.role, command=command)
+                return ConnectionLostError(
+                    "connection closed by the instrument", role=self.role, command=command
+                )
+            return InstrumentTimeoutError(
+                f"no reply within {self.timeout:g} s", role=self.role, command=command
+            )
         if exc.error_code in _LOST_CODES:
-            return ConnectionLostError(f"connection lost: {exc.description}", role=self.role,
-                                       command=command)
+            return ConnectionLostError(
+                f"connection lost: {exc.description}", role=self.role, command=command
+            )
         return InstrumentError(f"VISA error: {exc.description}", role=self.role, command=command)
 
     def _socket_error(self) -> str:

@@ -33,10 +33,10 @@ from benchtest.recorder import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from benchtest.storage.hdf5_writer import Hdf5RunWriter
 
 RECORDER = pytest.StashKey[RunRecorder]()
-WRITER = pytest.StashKey["Hdf5RunWriter"]()
+WRITER: pytest.StashKey[Hdf5RunWriter] = pytest.StashKey()
 RUN_FILE = pytest.StashKey[Path]()
 # Each phase's report of the running test, and whether it failed through bench trouble.
 REPORTS = pytest.StashKey[list[tuple[pytest.TestReport, bool]]]()

@@ -15,9 +15,9 @@ from benchtest.errors import BenchtestError
 from benchtest.plugin.configuration import settings, use_bench
 
 if TYPE_CHECKING:
-    pass
+    from benchtest.sim.process import SimulatorProcess
 
-SIMULATOR = pytest.StashKey["SimulatorProcess"]()
+SIMULATOR: pytest.StashKey[SimulatorProcess] = pytest.StashKey()
 
 
 @pytest.hookimpl(trylast=True)

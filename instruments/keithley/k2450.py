@@ -38,17 +38,24 @@ class SenseFunction(ScpiChannel):
     placeholder = "function"
 
     range = Control(
-        ":SENSe:{function}:RANGe?", ":SENSe:{function}:RANGe {value}",
+        ":SENSe:{function}:RANGe?",
+        ":SENSe:{function}:RANGe {value}",
         "Fixed measure range (selecting one turns autorange off)",
-        parser=parse_number, validator=strict_range(1e-9, 210.0),
+        parser=parse_number,
+        validator=strict_range(1e-9, 210.0),
     )
     autorange = Control(
-        ":SENSe:{function}:RANGe:AUTO?", ":SENSe:{function}:RANGe:AUTO {value}",
-        "Measure autorange on/off", values=ON_OFF, parser=parse_bool,
+        ":SENSe:{function}:RANGe:AUTO?",
+        ":SENSe:{function}:RANGe:AUTO {value}",
+        "Measure autorange on/off",
+        values=ON_OFF,
+        parser=parse_bool,
     )
     nplc = Control(
-        ":SENSe:{function}:NPLCycles?", ":SENSe:{function}:NPLCycles {value}",
-        "Integration time in power-line cycles", parser=parse_number,
+        ":SENSe:{function}:NPLCycles?",
+        ":SENSe:{function}:NPLCycles {value}",
+        "Integration time in power-line cycles",
+        parser=parse_number,
         validator=strict_range(0.01, 10.0),
     )
 
@@ -59,37 +66,62 @@ class Keithley2450(ScpiInstrument):
     driver_name = "keithley.k2450"
 
     source_function = Control(
-        ":SOURce:FUNCtion?", ":SOURce:FUNCtion {value}", "Source function",
+        ":SOURce:FUNCtion?",
+        ":SOURce:FUNCtion {value}",
+        "Source function",
         values={"voltage": "VOLTage", "current": "CURRent"},
     )
     voltage_setpoint = Control(
-        ":SOURce:VOLTage?", ":SOURce:VOLTage {value}", "Source voltage level",
-        parser=parse_number, validator=strict_range(-210.0, 210.0), unit="V", guard="voltage",
+        ":SOURce:VOLTage?",
+        ":SOURce:VOLTage {value}",
+        "Source voltage level",
+        parser=parse_number,
+        validator=strict_range(-210.0, 210.0),
+        unit="V",
+        guard="voltage",
     )
     current_setpoint = Control(
-        ":SOURce:CURRent?", ":SOURce:CURRent {value}", "Source current level",
-        parser=parse_number, validator=strict_range(-1.05, 1.05), unit="A", guard="current",
+        ":SOURce:CURRent?",
+        ":SOURce:CURRent {value}",
+        "Source current level",
+        parser=parse_number,
+        validator=strict_range(-1.05, 1.05),
+        unit="A",
+        guard="current",
     )
     current_limit = Control(
-        ":SOURce:VOLTage:ILIMit?", ":SOURce:VOLTage:ILIMit {value}",
+        ":SOURce:VOLTage:ILIMit?",
+        ":SOURce:VOLTage:ILIMit {value}",
         "Current limit (compliance) while sourcing voltage",
-        parser=parse_number, validator=strict_range(1e-9, 1.05), unit="A", guard="current",
+        parser=parse_number,
+        validator=strict_range(1e-9, 1.05),
+        unit="A",
+        guard="current",
     )
     voltage_limit = Control(
-        ":SOURce:CURRent:VLIMit?", ":SOURce:CURRent:VLIMit {value}",
+        ":SOURce:CURRent:VLIMit?",
+        ":SOURce:CURRent:VLIMit {value}",
         "Voltage limit (compliance) while sourcing current",
-        parser=parse_number, validator=strict_range(0.02, 210.0), unit="V", guard="voltage",
+        parser=parse_number,
+        validator=strict_range(0.02, 210.0),
+        unit="V",
+        guard="voltage",
     )
     output_enabled = Control(
-        ":OUTPut:STATe?", ":OUTPut:STATe {value}", "Output relay on/off",
-        values=ON_OFF, parser=parse_bool,
+        ":OUTPut:STATe?",
+        ":OUTPut:STATe {value}",
+        "Output relay on/off",
+        values=ON_OFF,
+        parser=parse_bool,
     )
     sense_function = Setting(
-        ':SENSe:FUNCtion "{value}"', "Measure function (quoted name)",
+        ':SENSe:FUNCtion "{value}"',
+        "Measure function (quoted name)",
         values={"current": "CURRent", "voltage": "VOLTage"},
     )
-    reading = Reading(":READ?", "Take one reading with the present measure function",
-                      parser=parse_number)
+    reading = Reading(
+        ":READ?", "Take one reading with the present measure function", parser=parse_number
+    )
     language = Reading("*LANG?", "Command set: SCPI, TSP or SCPI2400", parser=parse_text)
 
     def __init__(
@@ -107,19 +139,23 @@ class Keithley2450(ScpiInstrument):
                 f"the 2450 uses the {language} command set, this driver needs SCPI: "
                 "send *LANG SCPI and power-cycle the instrument (the change only takes "
                 "effect after a power cycle)",
-                role=self.role, command="*LANG?", received=language,
+                role=self.role,
+                command="*LANG?",
+                received=language,
             )
         super().on_connect()
 
     def source_voltage(self, level: float, *, current_limit: float) -> None:
         """Source `level` V with the current limited to `current_limit` A."""
-        apply_settings(self, source_function="voltage", current_limit=current_limit,
-                       voltage_setpoint=level)
+        apply_settings(
+            self, source_function="voltage", current_limit=current_limit, voltage_setpoint=level
+        )
 
     def source_current(self, level: float, *, voltage_limit: float) -> None:
         """Source `level` A with the voltage limited to `voltage_limit` V."""
-        apply_settings(self, source_function="current", voltage_limit=voltage_limit,
-                       current_setpoint=level)
+        apply_settings(
+            self, source_function="current", voltage_limit=voltage_limit, current_setpoint=level
+        )
 
     def output_on(self) -> None:
         self.output_enabled = True

@@ -42,10 +42,39 @@ PROBE_RATIOS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 
 MAX_MEMORY_POINTS = 24_000_000
 # Single-source items of `:MEASure:ITEM?` (the two-source delay/phase items are left out).
 MEASURE_ITEMS = (
-    "VMAX", "VMIN", "VPP", "VTOP", "VBASe", "VAMP", "VAVG", "VRMS", "OVERshoot", "PREShoot",
-    "MARea", "MPARea", "PERiod", "FREQuency", "RTIMe", "FTIMe", "PWIDth", "NWIDth", "PDUTy",
-    "NDUTy", "TVMAX", "TVMIN", "PSLEWrate", "NSLEWrate", "VUPper", "VMID", "VLOWer",
-    "VARIance", "PVRMS", "PPULses", "NPULses", "PEDGes", "NEDGes",
+    "VMAX",
+    "VMIN",
+    "VPP",
+    "VTOP",
+    "VBASe",
+    "VAMP",
+    "VAVG",
+    "VRMS",
+    "OVERshoot",
+    "PREShoot",
+    "MARea",
+    "MPARea",
+    "PERiod",
+    "FREQuency",
+    "RTIMe",
+    "FTIMe",
+    "PWIDth",
+    "NWIDth",
+    "PDUTy",
+    "NDUTy",
+    "TVMAX",
+    "TVMIN",
+    "PSLEWrate",
+    "NSLEWrate",
+    "VUPper",
+    "VMID",
+    "VLOWer",
+    "VARIance",
+    "PVRMS",
+    "PPULses",
+    "NPULses",
+    "PEDGes",
+    "NEDGes",
 )
 
 
@@ -79,19 +108,41 @@ class Preamble:
 class RigolChannel(ScpiChannel):
     """Vertical setup of one analog channel (`:CHANnel<n>:…`)."""
 
-    enabled = Control(":CHANnel{ch}:DISPlay?", ":CHANnel{ch}:DISPlay {value}",
-                      "Channel shown and acquired", values={True: "1", False: "0"},
-                      parser=parse_bool)
-    scale = Control(":CHANnel{ch}:SCALe?", ":CHANnel{ch}:SCALe {value}",
-                    "Vertical scale per division, after the probe ratio", parser=parse_number,
-                    validator=strict_range(1e-5, 1e4), unit="V")
-    offset = Control(":CHANnel{ch}:OFFSet?", ":CHANnel{ch}:OFFSet {value}",
-                     "Vertical offset", parser=parse_number, unit="V")
-    coupling = Control(":CHANnel{ch}:COUPling?", ":CHANnel{ch}:COUPling {value}",
-                       "Input coupling", values={"DC": "DC", "AC": "AC", "GND": "GND"})
-    probe = Control(":CHANnel{ch}:PROBe?", ":CHANnel{ch}:PROBe {value}",
-                    "Probe attenuation ratio", parser=parse_number,
-                    validator=strict_discrete_set(PROBE_RATIOS))
+    enabled = Control(
+        ":CHANnel{ch}:DISPlay?",
+        ":CHANnel{ch}:DISPlay {value}",
+        "Channel shown and acquired",
+        values={True: "1", False: "0"},
+        parser=parse_bool,
+    )
+    scale = Control(
+        ":CHANnel{ch}:SCALe?",
+        ":CHANnel{ch}:SCALe {value}",
+        "Vertical scale per division, after the probe ratio",
+        parser=parse_number,
+        validator=strict_range(1e-5, 1e4),
+        unit="V",
+    )
+    offset = Control(
+        ":CHANnel{ch}:OFFSet?",
+        ":CHANnel{ch}:OFFSet {value}",
+        "Vertical offset",
+        parser=parse_number,
+        unit="V",
+    )
+    coupling = Control(
+        ":CHANnel{ch}:COUPling?",
+        ":CHANnel{ch}:COUPling {value}",
+        "Input coupling",
+        values={"DC": "DC", "AC": "AC", "GND": "GND"},
+    )
+    probe = Control(
+        ":CHANnel{ch}:PROBe?",
+        ":CHANnel{ch}:PROBe {value}",
+        "Probe attenuation ratio",
+        parser=parse_number,
+        validator=strict_discrete_set(PROBE_RATIOS),
+    )
 
 
 class RigolDS1000Z(ScpiInstrument):
@@ -104,44 +155,86 @@ class RigolDS1000Z(ScpiInstrument):
     poll_interval: float = 0.05  # s between `:TRIGger:STATus?` polls
     arm_settle: float = 0.2  # s after `:SINGle` during which a STOP may still be the old state
 
-    timebase_scale = Control(":TIMebase:MAIN:SCALe?", ":TIMebase:MAIN:SCALe {value}",
-                             "Horizontal scale per division", parser=parse_number,
-                             validator=strict_range(5e-9, 50.0), unit="s")
-    timebase_offset = Control(":TIMebase:MAIN:OFFSet?", ":TIMebase:MAIN:OFFSet {value}",
-                              "Horizontal position of the trigger", parser=parse_number,
-                              unit="s")
-    trigger_mode = Control(":TRIGger:MODE?", ":TRIGger:MODE {value}", "Trigger type",
-                           values={"edge": "EDGE"})
-    trigger_source = Control(":TRIGger:EDGe:SOURce?", ":TRIGger:EDGe:SOURce {value}",
-                             "Edge trigger source channel", values=CHANNEL_TOKENS)
-    trigger_slope = Control(":TRIGger:EDGe:SLOPe?", ":TRIGger:EDGe:SLOPe {value}",
-                            "Edge trigger slope",
-                            values={"rising": "POSitive", "falling": "NEGative",
-                                    "either": "RFALl"})
-    trigger_level = Control(":TRIGger:EDGe:LEVel?", ":TRIGger:EDGe:LEVel {value}",
-                            "Edge trigger level", parser=parse_number, unit="V")
-    trigger_sweep = Control(":TRIGger:SWEep?", ":TRIGger:SWEep {value}", "Sweep mode",
-                            values={"auto": "AUTO", "normal": "NORMal", "single": "SINGle"})
-    trigger_status = Reading(":TRIGger:STATus?", "TD, WAIT, RUN, AUTO or STOP",
-                             parser=parse_text)
-    sample_rate = Reading(":ACQuire:SRATe?", "Present sample rate", parser=parse_number,
-                          unit="Hz")
-    waveform_source = Control(":WAVeform:SOURce?", ":WAVeform:SOURce {value}",
-                              "Channel read by :WAVeform:DATA?", values=CHANNEL_TOKENS)
-    waveform_mode = Control(":WAVeform:MODE?", ":WAVeform:MODE {value}",
-                            "NORMal: screen data; RAW: deep memory (scope stopped)",
-                            values={"NORMal": "NORMal", "MAXimum": "MAXimum", "RAW": "RAW"})
-    waveform_format = Control(":WAVeform:FORMat?", ":WAVeform:FORMat {value}",
-                              "Data format of :WAVeform:DATA?",
-                              values={"BYTE": "BYTE", "WORD": "WORD", "ASCii": "ASCii"})
-    waveform_start = Control(":WAVeform:STARt?", ":WAVeform:STARt {value}",
-                             "First point of the next read (1-based)", parser=parse_int,
-                             validator=strict_int_range(1, MAX_MEMORY_POINTS))
-    waveform_stop = Control(":WAVeform:STOP?", ":WAVeform:STOP {value}",
-                            "Last point of the next read (inclusive)", parser=parse_int,
-                            validator=strict_int_range(1, MAX_MEMORY_POINTS))
-    waveform_preamble = Reading(":WAVeform:PREamble?", "Format, scaling and timing of the data",
-                                parser=Preamble.parse)
+    timebase_scale = Control(
+        ":TIMebase:MAIN:SCALe?",
+        ":TIMebase:MAIN:SCALe {value}",
+        "Horizontal scale per division",
+        parser=parse_number,
+        validator=strict_range(5e-9, 50.0),
+        unit="s",
+    )
+    timebase_offset = Control(
+        ":TIMebase:MAIN:OFFSet?",
+        ":TIMebase:MAIN:OFFSet {value}",
+        "Horizontal position of the trigger",
+        parser=parse_number,
+        unit="s",
+    )
+    trigger_mode = Control(
+        ":TRIGger:MODE?", ":TRIGger:MODE {value}", "Trigger type", values={"edge": "EDGE"}
+    )
+    trigger_source = Control(
+        ":TRIGger:EDGe:SOURce?",
+        ":TRIGger:EDGe:SOURce {value}",
+        "Edge trigger source channel",
+        values=CHANNEL_TOKENS,
+    )
+    trigger_slope = Control(
+        ":TRIGger:EDGe:SLOPe?",
+        ":TRIGger:EDGe:SLOPe {value}",
+        "Edge trigger slope",
+        values={"rising": "POSitive", "falling": "NEGative", "either": "RFALl"},
+    )
+    trigger_level = Control(
+        ":TRIGger:EDGe:LEVel?",
+        ":TRIGger:EDGe:LEVel {value}",
+        "Edge trigger level",
+        parser=parse_number,
+        unit="V",
+    )
+    trigger_sweep = Control(
+        ":TRIGger:SWEep?",
+        ":TRIGger:SWEep {value}",
+        "Sweep mode",
+        values={"auto": "AUTO", "normal": "NORMal", "single": "SINGle"},
+    )
+    trigger_status = Reading(":TRIGger:STATus?", "TD, WAIT, RUN, AUTO or STOP", parser=parse_text)
+    sample_rate = Reading(":ACQuire:SRATe?", "Present sample rate", parser=parse_number, unit="Hz")
+    waveform_source = Control(
+        ":WAVeform:SOURce?",
+        ":WAVeform:SOURce {value}",
+        "Channel read by :WAVeform:DATA?",
+        values=CHANNEL_TOKENS,
+    )
+    waveform_mode = Control(
+        ":WAVeform:MODE?",
+        ":WAVeform:MODE {value}",
+        "NORMal: screen data; RAW: deep memory (scope stopped)",
+        values={"NORMal": "NORMal", "MAXimum": "MAXimum", "RAW": "RAW"},
+    )
+    waveform_format = Control(
+        ":WAVeform:FORMat?",
+        ":WAVeform:FORMat {value}",
+        "Data format of :WAVeform:DATA?",
+        values={"BYTE": "BYTE", "WORD": "WORD", "ASCii": "ASCii"},
+    )
+    waveform_start = Control(
+        ":WAVeform:STARt?",
+        ":WAVeform:STARt {value}",
+        "First point of the next read (1-based)",
+        parser=parse_int,
+        validator=strict_int_range(1, MAX_MEMORY_POINTS),
+    )
+    waveform_stop = Control(
+        ":WAVeform:STOP?",
+        ":WAVeform:STOP {value}",
+        "Last point of the next read (inclusive)",
+        parser=parse_int,
+        validator=strict_int_range(1, MAX_MEMORY_POINTS),
+    )
+    waveform_preamble = Reading(
+        ":WAVeform:PREamble?", "Format, scaling and timing of the data", parser=Preamble.parse
+    )
 
     def __init__(
         self, transport: Transport, *, role: str = "", guard: SourceGuard = NO_GUARD
@@ -152,8 +245,7 @@ class RigolDS1000Z(ScpiInstrument):
 
     def channel(self, number: int) -> RigolChannel:
         if number not in self.channels:
-            raise InstrumentError(f"no channel {number!r}; channels are {CHANNELS}",
-                                  role=self.role)
+            raise InstrumentError(f"no channel {number!r}; channels are {CHANNELS}", role=self.role)
         return self.channels[number]
 
     # -- setup -------------------------------------------------------------------------------
@@ -169,8 +261,14 @@ class RigolDS1000Z(ScpiInstrument):
         enabled: bool = True,
     ) -> None:
         """Probe ratio first (the scale is given after it), then scale, offset, coupling."""
-        apply_settings(self.channel(channel), enabled=enabled, probe=probe, scale=scale,
-                       offset=offset, coupling=coupling)
+        apply_settings(
+            self.channel(channel),
+            enabled=enabled,
+            probe=probe,
+            scale=scale,
+            offset=offset,
+            coupling=coupling,
+        )
 
     def configure_timebase(self, *, scale: float, position: float = 0.0) -> None:
         apply_settings(self, timebase_scale=scale, timebase_offset=position)
@@ -178,8 +276,14 @@ class RigolDS1000Z(ScpiInstrument):
     def configure_edge_trigger(
         self, *, source: int, level: float, slope: Slope = "rising", sweep: SweepMode = "normal"
     ) -> None:
-        apply_settings(self, trigger_mode="edge", trigger_source=source, trigger_slope=slope,
-                       trigger_level=level, trigger_sweep=sweep)
+        apply_settings(
+            self,
+            trigger_mode="edge",
+            trigger_source=source,
+            trigger_slope=slope,
+            trigger_level=level,
+            trigger_sweep=sweep,
+        )
 
     # -- acquisition -------------------------------------------------------------------------
 
@@ -210,7 +314,9 @@ class RigolDS1000Z(ScpiInstrument):
             if time.monotonic() >= deadline:
                 raise InstrumentTimeoutError(
                     f"acquisition not complete within {timeout:g} s; last status {status!r}",
-                    role=self.role, command=":TRIGger:STATus?", received=status,
+                    role=self.role,
+                    command=":TRIGger:STATus?",
+                    received=status,
                 )
             time.sleep(self.poll_interval)
 
@@ -233,8 +339,11 @@ class RigolDS1000Z(ScpiInstrument):
         preamble = self.waveform_preamble
         total = preamble.points if wanted is None else wanted
         if total > preamble.points:
-            raise InstrumentError(f"asked for {total} points, the record holds {preamble.points}",
-                                  role=self.role, command=":WAVeform:PREamble?")
+            raise InstrumentError(
+                f"asked for {total} points, the record holds {preamble.points}",
+                role=self.role,
+                command=":WAVeform:PREamble?",
+            )
         settings = self._settings(source, mode, preamble)
         return Waveform(
             samples=self._read_samples(total),
@@ -252,8 +361,9 @@ class RigolDS1000Z(ScpiInstrument):
             return None
         if isinstance(points, int) and not isinstance(points, bool) and points > 0:
             return points
-        raise InstrumentError(f"points must be 'screen', 'max' or a positive int, not {points!r}",
-                              role=self.role)
+        raise InstrumentError(
+            f"points must be 'screen', 'max' or a positive int, not {points!r}", role=self.role
+        )
 
     def _read_samples(self, total: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
         samples = np.empty(total, dtype=np.uint8)
@@ -266,7 +376,9 @@ class RigolDS1000Z(ScpiInstrument):
                 raise ProtocolError(
                     f"asked for points {start}..{stop} ({stop - start + 1}), "
                     f"the block holds {len(data)} bytes",
-                    role=self.role, command=":WAVeform:DATA?", received=data[:40],
+                    role=self.role,
+                    command=":WAVeform:DATA?",
+                    received=data[:40],
                 )
             samples[start - 1 : stop] = np.frombuffer(data, dtype=np.uint8)
         return samples
@@ -289,8 +401,10 @@ class RigolDS1000Z(ScpiInstrument):
         """One built-in measurement (`VPP`, `FREQuency`, `RTIMe`…); NaN when it cannot measure."""
         token = next((t for t in MEASURE_ITEMS if token_matches(item, t)), None)
         if token is None:
-            raise InstrumentError(f"unknown measurement item {item!r}; known: "
-                                  f"{', '.join(MEASURE_ITEMS)}", role=self.role)
+            raise InstrumentError(
+                f"unknown measurement item {item!r}; known: {', '.join(MEASURE_ITEMS)}",
+                role=self.role,
+            )
         self.channel(channel)
         return self.query_value(f":MEASure:ITEM? {token},CHANnel{channel}", parse_number)
 

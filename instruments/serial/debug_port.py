@@ -70,11 +70,11 @@ class SerialDebugPort(Instrument):
                 role=role or resource,
             )
         try:
-            port = serial.serial_for_url(resource, baudrate=baudrate, timeout=POLL,
-                                         exclusive=True)
+            port = serial.serial_for_url(resource, baudrate=baudrate, timeout=POLL, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise ConnectionLostError(f"cannot open {resource}: {exc}",
-                                      role=role or resource) from exc
+            raise ConnectionLostError(
+                f"cannot open {resource}: {exc}", role=role or resource
+            ) from exc
         debug_port = cls(port, role=role or resource, guard=guard, **options)
         debug_port.discard_input(settle=OPEN_SETTLE)
         return debug_port
@@ -107,12 +107,14 @@ class SerialDebugPort(Instrument):
         while True:
             match = regex.search(self._received)
             if match is not None:
-                self._received = self._received[match.end():]
+                self._received = self._received[match.end() :]
                 return match
             if time.monotonic() >= deadline:
                 raise InstrumentTimeoutError(
                     f"{regex.pattern!r} did not arrive within {limit:g} s; last text received",
-                    role=self.role, command=self._last_sent, received=self._received[-TAIL:],
+                    role=self.role,
+                    command=self._last_sent,
+                    received=self._received[-TAIL:],
                 )
             self._receive()
 
@@ -124,7 +126,7 @@ class SerialDebugPort(Instrument):
         reply = match.string[: match.start()].replace("\r\n", "\n")
         echo = text + "\n"
         if reply.startswith(echo):
-            reply = reply[len(echo):]
+            reply = reply[len(echo) :]
         return reply.strip("\r\n")
 
     def discard_input(self, settle: float = 0.0) -> None:
@@ -171,8 +173,9 @@ class SerialDebugPort(Instrument):
         self.traffic.append((time.time(), direction, text))
 
     def _lost(self, exc: BaseException) -> ConnectionLostError:
-        return ConnectionLostError(f"port {self._port.port} vanished: {exc}", role=self.role,
-                                   command=self._last_sent)
+        return ConnectionLostError(
+            f"port {self._port.port} vanished: {exc}", role=self.role, command=self._last_sent
+        )
 
 
 if TYPE_CHECKING:
