@@ -7,6 +7,7 @@ resource names an instrument of the simulated bench; `with_resources` swaps in r
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,7 +49,7 @@ class Bench:
     roles: Mapping[str, RoleConfig]
 
     @classmethod
-    def load(cls, path: str | Path) -> Bench:
+    def load(cls, path: str | os.PathLike[str]) -> Bench:
         return cls.from_file(load_validated(path, "bench", "bench file"))
 
     @classmethod

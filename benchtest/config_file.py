@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -61,7 +62,7 @@ def _explain(error: ValidationError) -> str:
     return detail
 
 
-def load_validated(path: str | Path, schema_name: str, kind: str) -> LoadedFile:
+def load_validated(path: str | os.PathLike[str], schema_name: str, kind: str) -> LoadedFile:
     """Read `path` as YAML, validate it against `schema_name`, return it; or raise ConfigError."""
     path = Path(path)
     try:

@@ -7,6 +7,7 @@ units and limits by parameter name and builds the absolute-maximum guard of each
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -53,7 +54,7 @@ class DutProfile:
     data: Mapping[str, Any]
 
     @classmethod
-    def load(cls, path: str | Path) -> DutProfile:
+    def load(cls, path: str | os.PathLike[str]) -> DutProfile:
         return cls.from_file(load_validated(path, "dut", "DUT profile"))
 
     @classmethod

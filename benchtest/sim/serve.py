@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from benchtest.bench import Bench
+from benchtest.dut import DutProfile
 from benchtest.errors import BenchtestError, SimulatorError
 from benchtest.sim.bench import SimulatedBench
 from benchtest.sim.journal import Journal
@@ -27,18 +27,6 @@ JOURNAL_ENV = "BENCHTEST_SIM_JOURNAL"
 POLL = 0.5  # s between checks of the parent process
 
 PathLike = str | os.PathLike[str]
-
-
-def _load_yaml(path: PathLike) -> dict[str, Any]:
-    """Load one YAML mapping (to be replaced by the validated profile and bench loaders)."""
-    try:
-        with open(path, encoding="utf-8") as file:
-            data = yaml.safe_load(file)
-    except (OSError, yaml.YAMLError) as error:
-        raise SimulatorError(f"{path}: cannot be read as YAML: {error}") from error
-    if not isinstance(data, dict):
-        raise SimulatorError(f"{path}: expected a YAML mapping at the top level")
-    return data
 
 
 def _write_atomically(path: PathLike, text: str) -> None:
@@ -92,7 +80,8 @@ def serve(
     stop = _StopSignal(ignore_sigint=ignore_sigint, watch_stdin=exit_on_stdin_eof)
     log = Journal(journal or os.environ.get(JOURNAL_ENV) or None)
     try:
-        profile, bench_map = _load_yaml(dut), _load_yaml(bench)
+        profile = dict(DutProfile.load(dut).data)
+        bench_map = Bench.load(bench).to_mapping()
         try:
             simulated = SimulatedBench(
                 profile, bench_map, journal=log, seed=seed, serial_transport=serial_transport
@@ -104,11 +93,20 @@ def serve(
                 _write_atomically(write_bench, simulated.bench_yaml())
             if print_bench:
                 sys.stdout.write(simulated.bench_yaml())
+            else:
+                _print_addresses(simulated.resolved_bench(), write_bench)
             print(READY, flush=True)
             stop.wait()
     finally:
         log.close()
     return 0
+
+
+def _print_addresses(resolved: dict[str, Any], bench_file: PathLike | None) -> None:
+    for role, spec in resolved["instruments"].items():
+        print(f"  {role:<8} {spec['driver']:<20} {spec['resource']}")
+    if bench_file is not None:
+        print(f"bench file: {bench_file}")
 
 
 def _parser() -> argparse.ArgumentParser:
