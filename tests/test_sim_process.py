@@ -51,16 +51,20 @@ def test_child_serves_the_bench_and_journals_output_off(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("profile_text", "message"),
-    [(None, r"profile\.yaml: cannot be read"),
-     ("model: {kind: ldo}\n", r"profile\.yaml.*model\.vout_nominal: expected a number")],
+    ("change", "message"),
+    [(None, r"profile\.yaml: DUT profile not found"),
+     (("schema_version: 1", "schema_version: 3"), r"profile\.yaml: schema_version: expected"),
+     (("vout_nominal: 3.300", "vout_nominal: high"),
+      r"profile\.yaml.*model\.vout_nominal: expected a number")],
 )  # fmt: skip
 def test_child_that_dies_raises_with_its_stderr(
-    tmp_path: Path, profile_text: str | None, message: str
+    tmp_path: Path, change: tuple[str, str] | None, message: str
 ) -> None:
     profile = tmp_path / "profile.yaml"
-    if profile_text is not None:
-        profile.write_text(profile_text)
+    if change is not None:
+        text = DUT.read_text(encoding="utf-8")
+        assert change[0] in text
+        profile.write_text(text.replace(*change))
     process = SimulatorProcess(profile, BENCH)
     with pytest.raises(
         SimulatorError, match=rf"exited with status 1 before it was ready: .*{message}"
@@ -75,7 +79,8 @@ def test_child_ignores_sigint_and_exits_at_end_of_stdin(tmp_path: Path) -> None:
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
         try:
             assert child.stdout is not None and child.stdin is not None
-            assert child.stdout.readline() == b"benchtest-sim ready\n"
+            lines = iter(child.stdout.readline, b"")
+            assert b"benchtest-sim ready\n" in lines  # after the addresses of the simulators
             assert "SOCKET" in bench.read_text()
             child.send_signal(signal.SIGINT)
             time.sleep(0.3)
