@@ -8,17 +8,22 @@ checks each one against these protocols. Units are SI everywhere: V, A, s, Hz, d
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from benchtest.driver.base import Identity
+from benchtest.sweep import SweepResult
 from benchtest.waveform import Waveform
 
 __all__ = [
     "DebugPort",
     "Identity",
     "Instrument",
+    "Multimeter",
     "Oscilloscope",
+    "PowerSupply",
     "SourceMeter",
+    "SweepResult",
     "Waveform",
 ]
 
@@ -67,6 +72,72 @@ class SourceMeter(Instrument, Protocol):
     def measure_voltage(self, *, range: float | None = None, nplc: float | None = None) -> float:
         """One voltage reading in volts (`range=None`: autorange)."""
         ...
+
+    def sweep_voltage(
+        self,
+        levels: Sequence[float],
+        *,
+        current_limit: float,
+        delay: float | None = None,
+        nplc: float | None = None,
+    ) -> SweepResult:
+        """Source each level in turn and read the current, in the instrument's buffer.
+
+        Equally spaced levels run as the instrument's linear sweep, others as a list sweep;
+        the readings come back in one transfer. The output is on during the sweep and is
+        left as the instrument leaves it (the framework's safe state switches it off).
+        """
+        ...
+
+    def sweep_current(
+        self,
+        levels: Sequence[float],
+        *,
+        voltage_limit: float,
+        delay: float | None = None,
+        nplc: float | None = None,
+    ) -> SweepResult:
+        """Source each current level in turn and read the voltage, in the instrument's buffer."""
+        ...
+
+
+@runtime_checkable
+class PowerSupply(Instrument, Protocol):
+    """A programmable DC supply with numbered output channels (from 1)."""
+
+    @property
+    def channel_count(self) -> int: ...
+
+    def set_voltage(self, channel: int, volts: float) -> None: ...
+
+    def set_current_limit(self, channel: int, amperes: float) -> None: ...
+
+    def output_on(self, channel: int) -> None: ...
+
+    def output_off(self, channel: int) -> None: ...
+
+    def output_enabled(self, channel: int) -> bool: ...
+
+    def measure_voltage(self, channel: int) -> float: ...
+
+    def measure_current(self, channel: int) -> float: ...
+
+
+@runtime_checkable
+class Multimeter(Instrument, Protocol):
+    """A digital multimeter (`range=None`: autorange)."""
+
+    def measure_voltage_dc(
+        self, *, range: float | None = None, nplc: float | None = None
+    ) -> float: ...
+
+    def measure_current_dc(
+        self, *, range: float | None = None, nplc: float | None = None
+    ) -> float: ...
+
+    def measure_resistance(
+        self, *, range: float | None = None, nplc: float | None = None, four_wire: bool = False
+    ) -> float: ...
 
 
 @runtime_checkable
