@@ -32,8 +32,11 @@ EXPECTED_CAPABILITIES = {
     "DebugPort",
     "Identity",
     "Instrument",
+    "Multimeter",
     "Oscilloscope",
+    "PowerSupply",
     "SourceMeter",
+    "SweepResult",
     "Waveform",
 }
 
