@@ -40,6 +40,46 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     return int(pytest.main(options))
 
 
+def _scan(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchtest.discovery import scan
+
+    found = scan(
+        identify=not args.no_identify, timeout=args.timeout, lan=args.lan, sockets=args.socket
+    )
+    if not found:
+        print("no VISA resources or serial ports found")
+    for item in found:
+        detail = item.identity or item.problem
+        print(f"{item.kind:<7} {item.resource:<40} {detail}")
+    return 0
+
+
+def _check(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchtest.discovery import check_bench
+
+    if not args.sim:
+        bench, results = check_bench(args.bench, args.dut)
+    else:
+        from benchtest.assets import DEMO_DUT, asset
+        from benchtest.sim.process import SimulatorProcess
+
+        dut = args.dut or asset(DEMO_DUT)
+        with SimulatorProcess(dut=dut, bench=args.bench) as simulator:
+            bench, results = check_bench(simulator.bench_path, dut)
+    print(f"bench {bench.name!r} ({args.bench}): {len(bench.roles)} roles")
+    for result in results:
+        status = "ok  " if result.ok else "FAIL"
+        print(f"{status} {result.role:<10} {result.driver:<20} {result.resource}")
+        print(f"       {result.identity or result.problem}")
+        if result.warning:
+            print(f"       warning: {result.warning}")
+    failed = [r.role for r in results if not r.ok]
+    if failed:
+        print(f"{len(failed)} of {len(results)} roles failed: {', '.join(failed)}")
+        return 1
+    return 0
+
+
 def _report(args: argparse.Namespace, extra: list[str]) -> int:
     from benchtest.report import write_report
 
@@ -87,6 +127,35 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--bench", help="bench file")
     run.add_argument("--dut", help="DUT profile")
     run.set_defaults(handler=_run)
+
+    scan = sub.add_parser(
+        "scan", help="list reachable VISA instruments and serial ports with their identities"
+    )
+    scan.add_argument(
+        "--no-identify", action="store_true", help="list resources without asking *IDN?"
+    )
+    scan.add_argument(
+        "--timeout", type=float, default=1.0, help="seconds to wait for each instrument"
+    )
+    scan.add_argument(
+        "--lan", action="store_true", help="also discover LAN instruments (VXI-11 broadcast, mDNS)"
+    )
+    scan.add_argument(
+        "--socket",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="also try a raw SCPI socket (repeatable), e.g. 192.168.1.20:5025",
+    )
+    scan.set_defaults(handler=_scan)
+
+    check = sub.add_parser("check", help="validate a bench file and talk to every instrument in it")
+    check.add_argument("bench", help="bench file")
+    check.add_argument("--dut", help="DUT profile (debug-port settings, ratings)")
+    check.add_argument(
+        "--sim", action="store_true", help="serve the bench's sim:// roles with the simulated bench"
+    )
+    check.set_defaults(handler=_check)
 
     report = sub.add_parser("report", help="write the HTML verification report of a run file")
     report.add_argument("run", help="run file (.h5)")

@@ -202,3 +202,76 @@ class DebugPort(Instrument, Protocol):
     def command(self, text: str, *, timeout: float | None = None) -> str:
         """Send a command and return the reply text up to the next prompt."""
         ...
+
+
+CAPABILITIES: dict[str, type] = {
+    "DebugPort": DebugPort,
+    "Multimeter": Multimeter,
+    "Oscilloscope": Oscilloscope,
+    "PowerSupply": PowerSupply,
+    "SourceMeter": SourceMeter,
+}
+
+
+def _protocol_members(protocol: type) -> dict[str, object]:
+    """Every public member a protocol requires, from it and the protocols it extends."""
+    members: dict[str, object] = {}
+    for klass in reversed(protocol.__mro__):
+        if not getattr(klass, "_is_protocol", False) or klass is Protocol:
+            continue
+        for name in getattr(klass, "__annotations__", {}):
+            members.setdefault(name, None)
+        for name, value in vars(klass).items():
+            if not name.startswith("_"):
+                members[name] = value
+    return members
+
+
+def _signature_problems(name: str, wanted: object, provided: object) -> list[str]:
+    import inspect
+
+    if isinstance(wanted, property):
+        # a property or any other descriptor that reads as a value (a declared SCPI control)
+        return [f"{name} must be a property"] if inspect.isfunction(provided) else []
+    if not callable(wanted):
+        return []
+    if not callable(provided):
+        return [f"{name} must be a method"]
+    have = inspect.signature(provided).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in have.values()):
+        return []
+    problems = []
+    for param in inspect.signature(wanted).parameters.values():
+        if param.name == "self":
+            continue
+        match = have.get(param.name)
+        if match is None:
+            problems.append(f"{name}() lacks the parameter {param.name!r}")
+        elif match.kind is not param.kind:
+            problems.append(f"{name}() takes {param.name!r} as {match.kind.description}")
+    return problems
+
+
+def conformance_problems(driver: type) -> list[str]:
+    """What keeps `driver` (a class) from providing the capabilities it claims; [] when none.
+
+    Checked on the class, so no instrument is needed and no property is read.
+    """
+    claimed = getattr(driver, "capabilities", ())
+    if not claimed:
+        return [f"{driver.__name__} claims no capability"]
+    problems: list[str] = []
+    for capability in claimed:
+        protocol = CAPABILITIES.get(capability)
+        if protocol is None:
+            problems.append(f"{driver.__name__} claims unknown capability {capability!r}")
+            continue
+        for name, wanted in _protocol_members(protocol).items():
+            annotated = any(name in getattr(k, "__annotations__", {}) for k in driver.__mro__)
+            if not hasattr(driver, name) and not annotated:
+                problems.append(f"{driver.__name__} ({capability}) lacks {name}")
+                continue
+            provided = getattr(driver, name, None)
+            for problem in _signature_problems(name, wanted, provided):
+                problems.append(f"{driver.__name__} ({capability}): {problem}")
+    return problems

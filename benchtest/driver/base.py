@@ -87,11 +87,16 @@ NO_GUARD = SourceGuard()
 class Instrument:
     """Base of all drivers. Subclasses implement `open`, `identify`, `safe_state` and `close`.
 
-    `driver_name` is the registry key (`keithley.k2450`); `role` is the bench role the
-    instrument fills, used in every error message; `guard` bounds what it may source.
+    `driver_name` is the registry key (`keithley.k2450`); `capabilities` names the protocols
+    of `instruments.capabilities` the driver provides (checked by a meta-test); `role` is the
+    bench role the instrument fills, used in every error message; `guard` bounds what it may
+    source.
     """
 
     driver_name: ClassVar[str] = ""
+    capabilities: ClassVar[tuple[str, ...]] = ()
+    role: str
+    guard: SourceGuard
 
     def __init__(self, *, role: str = "", guard: SourceGuard = NO_GUARD) -> None:
         self.role = role

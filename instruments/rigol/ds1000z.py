@@ -148,6 +148,7 @@ class RigolChannel(ScpiChannel):
 class RigolDS1000Z(ScpiInstrument):
     """Rigol DS1000Z-series oscilloscope. Implements `Oscilloscope`."""
 
+    capabilities = ("Oscilloscope",)
     driver_name = "rigol.ds1000z"
     timeout = 10.0
     block_terminators = 1

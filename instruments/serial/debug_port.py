@@ -30,6 +30,7 @@ OPEN_SETTLE = 0.1  # s of silence awaited after opening, to drop a greeting prom
 class SerialDebugPort(Instrument):
     """A line-oriented debug port with a prompt. Implements `DebugPort`."""
 
+    capabilities = ("DebugPort",)
     driver_name = "serial.debug_port"
 
     def __init__(
