@@ -31,10 +31,11 @@ class Parameter:
     max: float | None = None
     description: str = ""
     conditions: Mapping[str, Any] = field(default_factory=dict)
+    margin: float = 0.0
 
     @property
     def limits(self) -> Limits:
-        return Limits(self.min, self.max, self.unit)
+        return Limits(self.min, self.max, self.unit, self.margin)
 
 
 @dataclass(frozen=True)
@@ -132,4 +133,5 @@ def _parameter(where: str, name: str, spec: Mapping[str, Any]) -> Parameter:
         max=spec.get("max"),
         description=spec.get("description", ""),
         conditions=dict(spec.get("conditions", {})),
+        margin=float(spec.get("margin", 0.0)),
     )

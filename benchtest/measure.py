@@ -7,16 +7,22 @@ which the plugin turns into one soft failure at the end of the test.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from _pytest.outcomes import Failed  # what pytest.fail raises; pytest does not export the name
 
 from benchtest.dut import DutProfile
 from benchtest.errors import MeasurementError
-from benchtest.measurement import Limits, Measurement
+from benchtest.measurement import Limits, Measurement, Outcome
 from benchtest.recorder import Event, MeasurementRecorded, WaveformRecorded
 from benchtest.waveform import Waveform
+
+
+class MarginalWarning(UserWarning):
+    """A measurement passed, but inside the marginal band next to one of its limits."""
 
 
 class LimitFailure(Failed):
@@ -55,13 +61,25 @@ class Measure:
         unit: str | None = None,
         low: float | None = None,
         high: float | None = None,
+        nominal: float | None = None,
+        tolerance: float | None = None,
+        tolerance_percent: float | None = None,
+        expected: float | None = None,
+        margin: float | None = None,
+        limits: Limits | None = None,
     ) -> Measurement:
-        """Record `value` of parameter `name`.
+        """Record `value` of parameter `name`, judged against its limits.
 
-        Unit and limits come from the DUT profile; give `low`/`high` (and `unit`) for a value
-        the profile does not list. A `unit` that disagrees with the profile is refused.
+        By default unit and limits come from the DUT profile. Inline limits, for values the
+        profile does not list or conditions it does not cover: `low`/`high` (either may be
+        left out), `nominal` with `tolerance` (absolute) or `tolerance_percent`, `expected`
+        (equality), or a ready `limits`. `margin` (in the unit) is a band inside the limits in
+        which the value passes with a warning. A unit that disagrees with the profile's unit
+        for `name` is refused, and nothing is recorded.
         """
-        limits = self._limits(name, unit, low, high)
+        judged = self._limits(
+            name, unit, limits, low, high, nominal, tolerance, tolerance_percent, expected, margin
+        )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             try:
                 value = float(value)
@@ -71,10 +89,12 @@ class Measure:
                 ) from None
         description = self.dut.parameters[name].description if name in self.dut.parameters else ""
         measurement = Measurement.judge(
-            name, value, limits.unit, limits, conditions=self.conditions, description=description
+            name, value, judged.unit, judged, conditions=self.conditions, description=description
         )
         self.recorded.append(measurement)
         self._emit(MeasurementRecorded(self.test_id, measurement))
+        if measurement.outcome is Outcome.MARGINAL:
+            warnings.warn(MarginalWarning(f"{self.test_id}: {measurement.explain()}"), stacklevel=2)
         return measurement
 
     def waveform(self, name: str, waveform: Waveform, description: str = "") -> None:
@@ -90,18 +110,57 @@ class Measure:
     def failures(self) -> list[Measurement]:
         return [m for m in self.recorded if m.failed]
 
-    def _limits(self, name: str, unit: str | None, low: float | None, high: float | None) -> Limits:
-        if low is not None or high is not None:
-            if unit is None and name not in self.dut.parameters:
-                raise MeasurementError(
-                    f"{self.test_id}: measurement {name!r} has inline limits but no unit"
-                )
-            profile_unit = self.dut.parameters[name].unit if name in self.dut.parameters else None
-            return Limits(low, high, unit or profile_unit or "")
-        parameter = self.dut.parameter(name)
-        if unit is not None and unit != parameter.unit:
+    def _limits(
+        self,
+        name: str,
+        unit: str | None,
+        limits: Limits | None,
+        low: float | None,
+        high: float | None,
+        nominal: float | None,
+        tolerance: float | None,
+        tolerance_percent: float | None,
+        expected: float | None,
+        margin: float | None,
+    ) -> Limits:
+        parameter = self.dut.parameters.get(name)
+        unit = unit if unit is not None else (limits.unit if limits and limits.unit else None)
+        if parameter is not None and unit is not None and unit != parameter.unit:
             raise MeasurementError(
                 f"{self.test_id}: measurement {name!r} given in {unit!r}, but the DUT profile "
                 f"{self.dut.name} gives {name} in {parameter.unit!r}"
             )
-        return parameter.limits
+        inline = [limits, low, high, nominal, expected]
+        if all(x is None for x in inline):
+            if tolerance is not None or tolerance_percent is not None:
+                raise MeasurementError(f"{self.test_id}: {name!r}: a tolerance needs a nominal")
+            found = self.dut.parameter(name).limits
+            return replace(found, margin=margin) if margin is not None else found
+        if (
+            sum(x is not None for x in (limits, nominal, expected))
+            + (low is not None or high is not None)
+            > 1
+        ):
+            raise MeasurementError(
+                f"{self.test_id}: {name!r}: give one kind of inline limit "
+                "(low/high, nominal with a tolerance, expected, or limits)"
+            )
+        final_unit = unit or (parameter.unit if parameter else None)
+        if final_unit is None:
+            raise MeasurementError(
+                f"{self.test_id}: measurement {name!r} has inline limits but no unit"
+            )
+        try:
+            if limits is not None:
+                built = replace(limits, unit=final_unit)
+            elif nominal is not None:
+                built = Limits.tolerance(
+                    nominal, absolute=tolerance, percent=tolerance_percent, unit=final_unit
+                )
+            elif expected is not None:
+                built = Limits.equal(expected, final_unit)
+            else:
+                built = Limits(low, high, final_unit)
+            return replace(built, margin=margin) if margin is not None else built
+        except ValueError as exc:
+            raise MeasurementError(f"{self.test_id}: {name!r}: {exc}") from None

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from benchtest import DutProfile, Limits, Measure, MeasurementError, Outcome, Waveform
+from benchtest.measure import MarginalWarning
 from benchtest.recorder import Event, MeasurementRecorded, WaveformRecorded
 
 
@@ -92,3 +93,64 @@ def test_limits_describe_and_open() -> None:
     assert Limits().check(5.0) is Outcome.INFO
     with pytest.raises(ValueError, match="low limit 2 is above high limit 1"):
         Limits(2.0, 1.0, "V")
+
+
+def test_nominal_with_absolute_or_percent_tolerance(measure: Measure) -> None:
+    m = measure("vref", 1.21, unit="V", nominal=1.2, tolerance=0.02)
+    assert (m.limits.low, m.limits.high, m.outcome) == (
+        pytest.approx(1.18),
+        pytest.approx(1.22),
+        Outcome.PASS,
+    )
+    m = measure("vref", 1.25, unit="V", nominal=1.2, tolerance_percent=2.0)
+    assert m.outcome is Outcome.FAIL
+    assert m.explain() == "vref = 1.25 V is above the high limit 1.224 V"
+
+
+def test_one_sided_and_equality(measure: Measure) -> None:
+    assert measure("leak", 2e-9, unit="A", high=1e-8).outcome is Outcome.PASS
+    assert measure("psrr", 55.0, unit="dB", low=60.0).outcome is Outcome.FAIL
+    chip_id = measure("chip_id", 0x5A, unit="1", expected=0x5A)
+    assert (chip_id.outcome, chip_id.limits.describe()) == (Outcome.PASS, "== 90 1")
+    wrong = measure("chip_id", 0x5B, unit="1", expected=0x5A)
+    assert wrong.explain() == "chip_id = 91 1 is not the expected 90 1"
+
+
+def test_marginal_band_passes_with_a_warning(measure: Measure) -> None:
+    with pytest.warns(MarginalWarning, match=r"iq_sleep = 1\.95e-06 A passes within 1e-07 A"):
+        m = measure("iq_sleep", 1.95e-6, margin=0.1e-6)
+    assert m.outcome is Outcome.MARGINAL and not m.failed
+    assert measure.failures == []
+    assert measure("iq_sleep", 1.5e-6, margin=0.1e-6).outcome is Outcome.PASS
+
+
+def test_inline_limits_for_a_profile_parameter_keep_its_unit(measure: Measure) -> None:
+    m = measure("vout", 3.31, nominal=3.3, tolerance_percent=1.0)
+    assert m.unit == "V"
+    with pytest.raises(MeasurementError, match=r"given in 'A'.*gives vout in 'V'"):
+        measure("vout", 3.31, unit="A", nominal=3.3, tolerance=0.1)
+    with pytest.raises(MeasurementError, match=r"given in 'A'.*gives vout in 'V'"):
+        measure("vout", 3.31, limits=Limits(3.2, 3.4, "A"))
+
+
+def test_ambiguous_or_incomplete_inline_limits_are_refused(
+    measure: Measure, events: list[Event]
+) -> None:
+    with pytest.raises(MeasurementError, match="one kind of inline limit"):
+        measure("x", 1.0, unit="V", low=0.0, expected=1.0)
+    with pytest.raises(MeasurementError, match="a tolerance needs a nominal"):
+        measure("vout", 3.3, tolerance=0.1)
+    with pytest.raises(MeasurementError, match="exactly one of an absolute or a percent"):
+        measure("x", 1.0, unit="V", nominal=1.0)
+    assert events == []
+
+
+def test_profile_margin_applies(ldo_profile_text: str, tmp_path: Path, events: list[Event]) -> None:
+    path = tmp_path / "ldo.yaml"
+    path.write_text(
+        ldo_profile_text.replace("    max: 2.0e-6\n", "    max: 2.0e-6\n    margin: 0.2e-6\n")
+    )
+    dut = DutProfile.load(path)
+    with pytest.warns(MarginalWarning):
+        m = Measure("t", dut, events.append)("iq_sleep", 1.9e-6)
+    assert m.outcome is Outcome.MARGINAL

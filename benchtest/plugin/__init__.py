@@ -13,4 +13,5 @@ pytest_plugins = [
     "benchtest.plugin.simulation",  # --sim: serve the bench's sim:// roles for this session
     "benchtest.plugin.instruments",  # bench and role fixtures, requires(), safe state
     "benchtest.plugin.measure",  # the measure fixture and soft limit failures
+    "benchtest.plugin.plan_check",  # plan mistakes found at collection, before power
 ]
