@@ -90,7 +90,14 @@ def test_out_of_limit_part_fails_with_value_limit_and_unit(
     )
     result, path = run_plan(pytester, broken, "-k", "quiescent")
     result.assert_outcomes(passed=1, failed=1, deselected=1)
-    result.stdout.fnmatch_lines(["*iq_sleep = *e-06 A is above the high limit 2e-06 A*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*iq_sleep = *e-06 A is above the high limit 2e-06 A*",
+            "*= 1 parameter(s) out of limits =*",
+            "test*parameter*value*limit*unit",
+            "test_quiescent_current?sleep?*iq_sleep*e-06*<= 2e-06*A",
+        ]
+    )
     with h5py.File(path, "r") as f:
         outcomes = {
             row["name"].decode(): row["outcome"].decode() for row in f["summary/measurements"][()]

@@ -1,0 +1,81 @@
+"""JUnit XML for CI: bench trouble as <error>, measurements as properties, the run file attached.
+
+pytest's `--junitxml` writes one test case per test with a limit failure as <failure>. This
+module adds each measurement as a test-case property (Jenkins keeps them with keepProperties),
+turns a failure caused by bench trouble into <error> so it is not counted against the DUT,
+and links the run file through `[[ATTACHMENT|path]]` in <system-out> (GitLab, Jenkins).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from benchtest.plugin.measure import MEASURE
+from benchtest.plugin.recording import run_file
+
+TEST_ID = "benchtest.test_id"
+BENCH_TROUBLE = pytest.StashKey[set[str]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    if call.when == "call" and run_file(item.config) is not None:
+        item.user_properties.append((TEST_ID, item.nodeid))
+        measure = item.stash.get(MEASURE, None)
+        for m in measure.recorded if measure is not None else ():
+            item.user_properties.append((m.name, f"{m.value:.6g} {m.unit} {m.outcome}".strip()))
+    report = yield
+    if report.failed and getattr(report, "benchtest_bench_trouble", False):
+        item.config.stash.setdefault(BENCH_TROUBLE, set()).add(item.nodeid)
+    return report
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    xml_path = getattr(config.option, "xmlpath", None)
+    path = run_file(config)
+    if xml_path and path is not None and Path(xml_path).is_file():
+        rewrite(Path(xml_path), _shown(path), config.stash.get(BENCH_TROUBLE, set()))
+
+
+def rewrite(xml_path: Path, run_file_text: str, bench_trouble: set[str]) -> None:
+    """Turn bench-trouble failures into errors and attach the run file to every test case."""
+    tree = ET.parse(xml_path)
+    for suite in tree.getroot().iter("testsuite"):
+        moved = 0
+        for case in suite.iter("testcase"):
+            test_id = _property(case, TEST_ID)
+            failure = case.find("failure")
+            if failure is not None and test_id in bench_trouble:
+                failure.tag = "error"
+                moved += 1
+            out = case.find("system-out")
+            if out is None:
+                out = ET.SubElement(case, "system-out")
+            out.text = f"{out.text or ''}\n[[ATTACHMENT|{run_file_text}]]\n".lstrip("\n")
+        if moved:
+            suite.set("failures", str(int(suite.get("failures", "0")) - moved))
+            suite.set("errors", str(int(suite.get("errors", "0")) + moved))
+    tree.write(xml_path, encoding="utf-8", xml_declaration=True)
+
+
+def _property(case: ET.Element, name: str) -> str | None:
+    for prop in case.iter("property"):
+        if prop.get("name") == name:
+            return prop.get("value")
+    return None
+
+
+def _shown(path: Path) -> str:
+    """The run file relative to the working directory when it is inside it (as CI expects)."""
+    resolved = path.resolve()
+    return (
+        str(resolved.relative_to(Path.cwd()))
+        if resolved.is_relative_to(Path.cwd())
+        else str(resolved)
+    )
