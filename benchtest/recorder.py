@@ -62,6 +62,7 @@ class TestStarted:
     test_id: str  # pytest node id, e.g. "test_plans/ldo/test_ldo.py::test_iq[sleep]"
     started: str
     conditions: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 1  # 2, 3, ... for the retries of a test marked retry(n)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class TestFinished:
     finished: str
     duration: float
     message: str = ""
+    attempt: int = 1
 
 
 @dataclass(frozen=True)

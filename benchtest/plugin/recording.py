@@ -12,7 +12,6 @@ import platform
 import re
 import subprocess
 import uuid
-from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +26,6 @@ from benchtest.recorder import (
     RunFinished,
     RunRecorder,
     RunStarted,
-    TestFinished,
-    TestStarted,
     utc_now,
 )
 
@@ -38,8 +35,6 @@ if TYPE_CHECKING:
 RECORDER = pytest.StashKey[RunRecorder]()
 WRITER: pytest.StashKey[Hdf5RunWriter] = pytest.StashKey()
 RUN_FILE = pytest.StashKey[Path]()
-# Each phase's report of the running test, and whether it failed through bench trouble.
-REPORTS = pytest.StashKey[list[tuple[pytest.TestReport, bool]]]()
 
 
 def recorder(config: pytest.Config) -> RunRecorder:
@@ -92,37 +87,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     )
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, object, object]:
-    if RUN_FILE not in item.config.stash:
-        return (yield)
-    callspec = getattr(item, "callspec", None)
-    conditions = dict(callspec.params) if callspec is not None else {}
-    emit = recorder(item.config).emit
-    emit(TestStarted(item.nodeid, utc_now(), conditions))
-    item.stash[REPORTS] = []
-    try:
-        return (yield)
-    finally:
-        reports = item.stash[REPORTS]
-        outcome, message, duration = _outcome(reports)
-        emit(TestFinished(item.nodeid, outcome, utc_now(), duration, message))
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    reports = item.stash.get(REPORTS, None)
-    if reports is not None:
-        bench_trouble = call.excinfo is not None and isinstance(call.excinfo.value, BenchtestError)
-        reports.append((report, bench_trouble))
-    return report
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
@@ -143,32 +107,6 @@ def pytest_terminal_summary(
     if path is not None:
         terminalreporter.write_sep("-", "benchtest")
         terminalreporter.write_line(f"run file: {path}")
-
-
-def _outcome(reports: list[tuple[pytest.TestReport, bool]]) -> tuple[str, str, float]:
-    """passed / failed / error / skipped, a message, and the duration of a test's phases.
-
-    A failure in setup or teardown, or one caused by a benchtest error (an instrument that
-    did not answer, say), is an "error": bench trouble, not a verdict on the DUT.
-    """
-    duration = sum(r.duration for r, _ in reports)
-    for report, bench_trouble in reports:
-        if report.skipped:
-            reason = (
-                report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            )
-            return "skipped", str(reason), duration
-        if report.failed:
-            kind = "error" if report.when != "call" or bench_trouble else "failed"
-            return kind, _message(report), duration
-    return "passed", "", duration
-
-
-def _message(report: pytest.TestReport) -> str:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:
-        return str(crash.message)
-    return str(report.longreprtext).strip().splitlines()[-1] if report.longreprtext else ""
 
 
 def _run_path(run: RunSettings, started: datetime) -> Path:

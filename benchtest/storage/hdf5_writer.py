@@ -124,7 +124,7 @@ class Hdf5RunWriter:
         self._count += 1
         name = schema.entry_name(self._count, event.test_id)
         group = file.create_group(name, track_order=True)  # waveforms listed in recorded order
-        group.attrs.update(NX_class="NXentry", test_id=event.test_id)
+        group.attrs.update(NX_class="NXentry", test_id=event.test_id, attempt=event.attempt)
         write_text(group, "title", event.test_id)
         write_text(group, "start_time", event.started)
         write_text(group, "outcome", schema.INCOMPLETE)
