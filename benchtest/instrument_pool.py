@@ -16,6 +16,7 @@ from benchtest.bench import Bench
 from benchtest.driver.base import Instrument
 from benchtest.dut import DutProfile
 from benchtest.errors import BenchtestError
+from benchtest.ownership import ResourceLock
 from benchtest.recorder import Event, InstrumentIdentified, SafeStateApplied, utc_now
 from benchtest.registry import driver_class
 
@@ -30,6 +31,7 @@ class InstrumentPool:
         self.dut = dut
         self._emit = emit
         self._open: dict[str, Instrument] = {}
+        self._locks: dict[str, ResourceLock] = {}
         self._lock = threading.Lock()
 
     @property
@@ -63,12 +65,21 @@ class InstrumentPool:
         cfg = self.bench.roles[role]
         cls = driver_class(cfg.driver)
         options: dict[str, Any] = {**cls.profile_options(self.dut.data), **cfg.options}
-        instrument = cls.open(cfg.resource, role=role, guard=self.dut.guard_for(role), **options)
+        lock = ResourceLock(cfg.resource, role=role).acquire()  # before any byte is sent
+        try:
+            instrument = cls.open(
+                cfg.resource, role=role, guard=self.dut.guard_for(role), **options
+            )
+        except BaseException:
+            lock.release()
+            raise
         try:
             identity = str(instrument.identify())
         except BaseException:
             instrument.close()
+            lock.release()
             raise
+        self._locks[role] = lock
         self._emit(InstrumentIdentified(role, cfg.driver, cfg.resource, identity))
         return instrument
 
@@ -112,7 +123,10 @@ class InstrumentPool:
         events = self.make_safe()
         with self._lock:
             opened, self._open = self._open, {}
+            locks, self._locks = self._locks, {}
         for instrument in opened.values():
             with contextlib.suppress(Exception):  # a connection already gone needs no closing
                 instrument.close()
+        for lock in locks.values():
+            lock.release()
         return events

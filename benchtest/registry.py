@@ -11,6 +11,7 @@ from typing import Any
 
 from benchtest.driver.base import NO_GUARD, Instrument, SourceGuard
 from benchtest.errors import DriverNotFoundError
+from benchtest.ownership import ResourceLock
 
 GROUP = "benchtest.instruments"
 
@@ -66,5 +67,24 @@ def open_instrument(
     """Connect to `resource` with the driver registered as `driver` and return it.
 
     >>> smu = open_instrument("keithley.k2450", "TCPIP::192.168.1.20::5025::SOCKET")
+
+    The process owns the instrument until `close()` (see `benchtest.ownership`): a second
+    process asking for the same resource gets an error naming this one.
     """
-    return driver_class(driver).open(resource, role=role or driver, guard=guard, **options)
+    cls = driver_class(driver)
+    lock = ResourceLock(resource, role=role or driver).acquire()
+    try:
+        instrument = cls.open(resource, role=role or driver, guard=guard, **options)
+    except BaseException:
+        lock.release()
+        raise
+    close = instrument.close
+
+    def close_and_release() -> None:  # the claim ends with the connection
+        try:
+            close()
+        finally:
+            lock.release()
+
+    instrument.close = close_and_release  # type: ignore[method-assign]
+    return instrument

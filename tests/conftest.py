@@ -17,3 +17,11 @@ def ldo_profile_text() -> str:
 @pytest.fixture
 def sim_bench_text() -> str:
     return (REPO / "benches" / "sim.yaml").read_text(encoding="utf-8")
+
+
+@pytest.fixture(autouse=True)
+def _private_lock_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instrument ownership locks of each test go to a folder of its own."""
+    monkeypatch.setenv("BENCHTEST_LOCK_DIR", str(tmp_path_factory.mktemp("locks")))
