@@ -7,6 +7,7 @@ was expected, before anything else happens.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -62,6 +63,17 @@ def _explain(error: ValidationError) -> str:
     return detail
 
 
+def _dates_as_text(value: Any) -> Any:
+    """YAML reads an unquoted 2027-03-31 as a date; the files' schemas speak ISO 8601 text."""
+    if isinstance(value, dict):
+        return {key: _dates_as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_text(item) for item in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
 def load_validated(path: str | os.PathLike[str], schema_name: str, kind: str) -> LoadedFile:
     """Read `path` as YAML, validate it against `schema_name`, return it; or raise ConfigError."""
     path = Path(path)
@@ -82,6 +94,7 @@ def load_validated(path: str | os.PathLike[str], schema_name: str, kind: str) ->
         raise ConfigError(
             str(path), "", f"a {kind} must be a YAML mapping, got {type(data).__name__}"
         )
+    data = _dates_as_text(data)
     validator = jsonschema.Draft202012Validator(schema(schema_name))
     error = best_match(validator.iter_errors(data))
     if error is not None:

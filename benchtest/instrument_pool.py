@@ -8,7 +8,9 @@ own timeout, so one instrument that hangs cannot keep the others from being made
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +23,10 @@ from benchtest.recorder import Event, InstrumentIdentified, SafeStateApplied, ut
 from benchtest.registry import driver_class
 
 DEFAULT_SAFE_STATE_TIMEOUT = 5.0
+
+
+class CalibrationWarning(UserWarning):
+    """An instrument of the bench is past its calibration due date."""
 
 
 class InstrumentPool:
@@ -80,7 +86,13 @@ class InstrumentPool:
             lock.release()
             raise
         self._locks[role] = lock
-        self._emit(InstrumentIdentified(role, cfg.driver, cfg.resource, identity))
+        due = cfg.calibration_due or ""
+        if due and dt.date.fromisoformat(due) < dt.date.today():
+            warnings.warn(
+                CalibrationWarning(f"{role} ({identity}): calibration was due on {due}"),
+                stacklevel=2,
+            )
+        self._emit(InstrumentIdentified(role, cfg.driver, cfg.resource, identity, due))
         return instrument
 
     def make_safe(self, timeout: float = DEFAULT_SAFE_STATE_TIMEOUT) -> list[SafeStateApplied]:

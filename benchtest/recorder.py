@@ -54,6 +54,7 @@ class InstrumentIdentified:
     driver: str
     resource: str
     identity: str
+    calibration_due: str = ""  # YYYY-MM-DD from the bench file, "" when not given
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 
 from benchtest import Bench, BenchtestError, DutProfile
 from benchtest.driver.base import NO_GUARD, Identity, Instrument, SourceGuard
-from benchtest.instrument_pool import InstrumentPool
+from benchtest.instrument_pool import CalibrationWarning, InstrumentPool
 from benchtest.recorder import Event, InstrumentIdentified, SafeStateApplied
 
 RELEASE = threading.Event()
@@ -122,3 +122,27 @@ def test_close_makes_safe_then_closes(pool: tuple[InstrumentPool, list[Event]]) 
     instruments.get("uart")
     instruments.close()
     assert RecordingInstrument.opened[0].calls == ["safe_state", "close"]
+
+
+def test_past_calibration_is_warned_and_recorded(
+    ldo_profile_text: str, sim_bench_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("benchtest.instrument_pool.driver_class", lambda name: RecordingInstrument)
+    (tmp_path / "ldo.yaml").write_text(ldo_profile_text, encoding="utf-8")
+    bench_text = sim_bench_text.replace(
+        "    resource: sim://smu\n", "    resource: sim://smu\n    calibration_due: 2021-06-30\n"
+    )
+    (tmp_path / "bench.yaml").write_text(bench_text, encoding="utf-8")
+    events: list[Event] = []
+    pool = InstrumentPool(
+        Bench.load(tmp_path / "bench.yaml"), DutProfile.load(tmp_path / "ldo.yaml"), events.append
+    )
+    with pytest.warns(CalibrationWarning, match="smu .*calibration was due on 2021-06-30"):
+        pool.get("smu")
+    pool.get("scope")  # no date given: no warning
+    pool.close()
+    identified = [e for e in events if isinstance(e, InstrumentIdentified)]
+    assert [(e.role, e.calibration_due) for e in identified] == [
+        ("smu", "2021-06-30"),
+        ("scope", ""),
+    ]
