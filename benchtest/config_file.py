@@ -63,6 +63,30 @@ def _explain(error: ValidationError) -> str:
     return detail
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(problem)
+        self.where = where
+        self.problem = problem
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                first = seen[key].start_mark.line + 1
+                line = key_node.start_mark.line + 1
+                raise _DuplicateKeyError(
+                    f"line {line}", f"{key!r} is given twice in one mapping (first on line {first})"
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
 def _dates_as_text(value: Any) -> Any:
     """YAML reads an unquoted 2027-03-31 as a date; the files' schemas speak ISO 8601 text."""
     if isinstance(value, dict):
@@ -84,7 +108,9 @@ def load_validated(path: str | os.PathLike[str], schema_name: str, kind: str) ->
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), "", f"cannot read {kind}: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKeyError as exc:
+        raise ConfigError(str(path), exc.where, exc.problem) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -147,3 +147,155 @@ def test_bad_dut_profile_names_file_field_and_expectation(
     message = str(info.value)
     assert message.startswith(f"{path}: {field}")
     assert words in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "words"),
+    [
+        (
+            "DISCHARGE: {bits: 4,",
+            "DISCHARGE: {bits: 3,",
+            "debug_port.registers.CTRL.fields.DISCHARGE.bits",
+            "bits 3..3 overlap field SOFT_START (bit 3)",
+        ),
+        (
+            "          bits: [1, 0]\n          values: {active: 0, sleep: 1}",
+            "          bits: [8, 7]\n          values: {active: 0, sleep: 1}",
+            "debug_port.registers.CTRL.fields.MODE.bits",
+            "bits 8..7 do not fit the 8-bit register",
+        ),
+        (
+            "          bits: [1, 0]\n          values: {active: 0, sleep: 1}",
+            "          bits: [0, 1]\n          values: {active: 0, sleep: 1}",
+            "debug_port.registers.CTRL.fields.MODE.bits",
+            "msb >= lsb",
+        ),
+        (
+            "PG: {lsb: 0,",
+            "PG: {lsb: 9,",
+            "debug_port.registers.STATUS.fields.PG.lsb",
+            "do not fit the 8-bit register",
+        ),
+        (
+            "PG: {lsb: 0,",
+            "PG: {lsb: 0, bits: 0,",
+            "debug_port.registers.STATUS.fields.PG",
+            "either bits or lsb",
+        ),
+        (
+            "          values: {active: 0, sleep: 1}\n          state: mode",
+            "          values: {active: 0, sleep: 4}\n          state: mode",
+            "debug_port.registers.CTRL.fields.MODE.values.sleep",
+            "0x4 does not fit 2 bit(s)",
+        ),
+        (
+            "      reset: 0x04",
+            "      reset: 0x104",
+            "debug_port.registers.CTRL.reset",
+            "reset value 0x104 does not fit 8 bit(s)",
+        ),
+        (
+            "      address: 0x02",
+            "      address: 0x01",
+            "debug_port.registers.STATUS.address",
+            "address 0x1 is already register CTRL's",
+        ),
+        (
+            "      access: rw",
+            "      access: rx",
+            "debug_port.registers.CTRL.access",
+            "expected an access: rw, ro or wo",
+        ),
+        (
+            "      width: 8\n      access: rw",
+            "      width: 0\n      access: rw",
+            "debug_port.registers.CTRL.width",
+            "a width in bits from 1 to 64",
+        ),
+        (
+            "DISCHARGE: {bits: 4,",
+            "DISCHARGE: {",
+            "debug_port.registers.CTRL.fields.DISCHARGE",
+            "expected a field with bits",
+        ),
+        ("  registers:\n    ID:", "  registers:\n    1D:", "debug_port.registers", "letters"),
+        (
+            '    read_register: "reg read {address:#04x}"\n',
+            "",
+            "debug_port.commands.read_register",
+            "is required when the register map has such registers",
+        ),
+        (
+            '"reg read {address:#04x}"',
+            '"reg read {addr:#04x}"',
+            "debug_port.commands.read_register",
+            "expected a template with {address} or {name}",
+        ),
+        (
+            '"reg write {address:#04x} {value:#04x}"',
+            '"reg write {address:#04x}"',
+            "debug_port.commands.write_register",
+            "{address} or {name} and {value}",
+        ),
+        (
+            '"reg read {address:#04x}"',
+            '"reg read {address:#04q}"',
+            "debug_port.commands.read_register",
+            "not a usable command template",
+        ),
+        (
+            'register_reply: "^0x(?P<value>[0-9A-Fa-f]+)$"',
+            'register_reply: "^0x([0-9A-Fa-f]+)$"',
+            "debug_port.register_reply",
+            "expected a (?P<value>...) group",
+        ),
+        (
+            'register_write_reply: "^OK$"',
+            'register_write_reply: "^(OK$"',
+            "debug_port.register_write_reply",
+            "not a valid regular expression",
+        ),
+    ],
+)
+def test_bad_register_map_names_file_field_and_expectation(
+    ldo_profile_text: str, tmp_path: Path, old: str, new: str, field: str, words: str
+) -> None:
+    assert old in ldo_profile_text
+    path = write(tmp_path, "bad.yaml", ldo_profile_text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        DutProfile.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {field}:")
+    assert words in message
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "dup.yaml",
+        (
+            "schema_version: 1\n"
+            "instruments:\n"
+            "  smu: {driver: keithley.k2450, resource: a}\n"
+            "  scope: {driver: rigol.ds1000z, resource: b}\n"
+            "  smu: {driver: keithley.k2450, resource: c}\n"
+        ),
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"dup\.yaml: line 5: 'smu' is given twice in one mapping \(first on line 3\)",
+    ):
+        Bench.load(path)
+
+
+def test_unquoted_dates_are_read_as_iso_text(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "cal.yaml",
+        (
+            "schema_version: 1\n"
+            "instruments:\n"
+            "  smu: {driver: keithley.k2450, resource: a, calibration_due: 2027-03-31}\n"
+        ),
+    )
+    assert Bench.load(path).roles["smu"].calibration_due == "2027-03-31"
