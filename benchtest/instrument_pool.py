@@ -30,12 +30,25 @@ class CalibrationWarning(UserWarning):
 
 
 class InstrumentPool:
-    """The bench's instruments by role; what plans get through the `bench` fixture."""
+    """The bench's instruments by role; what plans get through the `bench` fixture.
 
-    def __init__(self, bench: Bench, dut: DutProfile, emit: Callable[[Event], None]) -> None:
+    A role shared by the sites of a multi-site bench (`bench.shared`) is claimed for one test
+    at a time: `get` waits for the other sites to let go (up to `shared_wait` seconds), and
+    `release_shared` makes it safe and lets go at the end of the test.
+    """
+
+    def __init__(
+        self,
+        bench: Bench,
+        dut: DutProfile,
+        emit: Callable[[Event], None],
+        *,
+        shared_wait: float = 600.0,
+    ) -> None:
         self.bench = bench
         self.dut = dut
         self._emit = emit
+        self.shared_wait = shared_wait
         self._open: dict[str, Instrument] = {}
         self._locks: dict[str, ResourceLock] = {}
         self._lock = threading.Lock()
@@ -71,7 +84,10 @@ class InstrumentPool:
         cfg = self.bench.roles[role]
         cls = driver_class(cfg.driver)
         options: dict[str, Any] = {**cls.profile_options(self.dut.data), **cfg.options}
-        lock = ResourceLock(cfg.resource, role=role).acquire()  # before any byte is sent
+        shared = role in self.bench.shared
+        # Sites claim a shared instrument by its bench-file name; everything else by address.
+        claim = cfg.claim if shared else cfg.resource
+        lock = ResourceLock(claim, role=role).acquire(self.shared_wait if shared else 0.0)
         try:
             instrument = cls.open(
                 cfg.resource, role=role, guard=self.dut.guard_for(role), **options
@@ -133,12 +149,19 @@ class InstrumentPool:
     def close(self) -> list[SafeStateApplied]:
         """Make everything safe, then close every connection."""
         events = self.make_safe()
+        self._disconnect(list(self._open))
+        return events
+
+    def release_shared(self) -> None:
+        """Let the other sites have the shared instruments (after `make_safe`)."""
+        self._disconnect([role for role in self._open if role in self.bench.shared])
+
+    def _disconnect(self, roles: list[str]) -> None:
         with self._lock:
-            opened, self._open = self._open, {}
-            locks, self._locks = self._locks, {}
-        for instrument in opened.values():
+            opened = [self._open.pop(role) for role in roles if role in self._open]
+            locks = [self._locks.pop(role) for role in roles if role in self._locks]
+        for instrument in opened:
             with contextlib.suppress(Exception):  # a connection already gone needs no closing
                 instrument.close()
-        for lock in locks.values():
+        for lock in locks:
             lock.release()
-        return events

@@ -60,17 +60,24 @@ class ResourceLock:
         self.holder_path = self.path.with_suffix(".holder.json")
         self._file: IO[bytes] | None = None
 
-    def acquire(self) -> ResourceLock:
-        """Take the lock, or raise InstrumentBusyError naming the process that holds it."""
+    def acquire(self, wait: float = 0.0) -> ResourceLock:
+        """Take the lock, waiting up to `wait` seconds for its holder to let go.
+
+        Raises InstrumentBusyError naming the process that holds it when it stays taken.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         file = open(self.path, "a+b")  # noqa: SIM115 - held open for as long as the lock is
-        if not _lock_file(file):
-            file.close()
-            raise InstrumentBusyError(
-                f"{self.resource} is in use by {self._describe_holder()}; "
-                "one process owns an instrument at a time",
-                role=self.role,
-            )
+        deadline = time.monotonic() + wait
+        while not _lock_file(file):
+            if time.monotonic() >= deadline:
+                file.close()
+                waited = f" after waiting {wait:g} s" if wait else ""
+                raise InstrumentBusyError(
+                    f"{self.resource} is in use by {self._describe_holder()}{waited}; "
+                    "one process owns an instrument at a time",
+                    role=self.role,
+                )
+            time.sleep(0.01)
         self._file = file
         holder = {
             "pid": os.getpid(),

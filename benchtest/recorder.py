@@ -46,6 +46,7 @@ class RunStarted:
     host: str = ""
     plans_commit: str = ""
     plans_dirty: bool = False
+    site: str = ""  # the site of a multi-site bench this run tested, "" on a single-site bench
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ class RunSettings:
     lot: str
     operator: str
     simulate: bool
+    # The site this process tests on a multi-site bench ("" on a single-site bench). With
+    # pytest-xdist the controller process runs no test: it only gathers the sites' results.
+    site: str = ""
+    controller: bool = False
 
 
 SETTINGS = pytest.StashKey[RunSettings]()
@@ -52,7 +56,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="results",
         help="where run files go (default: results)",
     )
-    group.addoption("--serial-number", metavar="SN", default="", help="serial number of the DUT")
+    group.addoption(
+        "--serial-number",
+        metavar="SN",
+        default="",
+        help="serial number of the DUT; on a multi-site bench per site: A=U0001,B=U0002",
+    )
+    group.addoption("--site", metavar="NAME", help="the site to test on a multi-site bench")
     group.addoption("--lot", metavar="LOT", default="", help="lot of the DUT")
     group.addoption("--operator", metavar="NAME", default="", help="operator (default: login name)")
     parser.addini("benchtest_dut", "default DUT profile for --dut", default="")
@@ -74,20 +84,98 @@ def pytest_configure(config: pytest.Config) -> None:
         dut = DutProfile.load(dut_path)
     except BenchtestError as exc:
         raise pytest.UsageError(f"benchtest: {exc}") from None
-    if bench.simulated_roles and not option.sim:
+    site, controller = _site_of_this_process(config, bench)
+    if site:
+        bench = bench.for_site(site)
+    simulated = [r.role for r in bench.roles.values() if r.simulated] if not controller else []
+    if simulated and not option.sim:
         raise pytest.UsageError(
-            f"benchtest: {bench.path}: roles {', '.join(bench.simulated_roles)} use sim:// "
+            f"benchtest: {bench.path}: roles {', '.join(simulated)} use sim:// "
             "resources; pass --sim to serve them with the simulated bench"
         )
     config.stash[SETTINGS] = RunSettings(
         bench=bench,
         dut=dut,
         results_dir=Path(option.results_dir),
-        serial_number=option.serial_number,
+        serial_number=_serial_number(option.serial_number, site),
         lot=option.lot,
         operator=option.operator or _login_name(),
         simulate=option.sim,
+        site=site,
+        controller=controller,
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """With -n on a multi-site bench, every site (xdist worker) runs every test of the plan."""
+    workers = getattr(config.option, "numprocesses", None)
+    if not workers or not config.option.bench:
+        return
+    try:
+        sites = Bench.load(config.option.bench).sites
+    except BenchtestError:
+        return  # reported with its message in pytest_configure
+    if sites:
+        if workers in ("auto", "logical"):
+            config.option.numprocesses = len(sites)
+        if config.option.dist in ("no", "load"):
+            config.option.dist = "each"
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    run = settings(config)
+    if run is None or not run.controller:
+        return None
+    pairs = ", ".join(f"gw{i} -> site {site}" for i, site in enumerate(run.bench.sites))
+    return f"benchtest: {run.bench.name}: {pairs}"
+
+
+def _site_of_this_process(config: pytest.Config, bench: Bench) -> tuple[str, bool]:
+    """(site, is the xdist controller) for this process."""
+    workers = getattr(config.option, "numprocesses", None) or 0
+    worker = getattr(config, "workerinput", None)
+    sites = list(bench.sites)
+    if not sites:
+        if workers or worker is not None:
+            raise pytest.UsageError(
+                f"benchtest: {bench.path} is a single-site bench; its instruments cannot serve "
+                "parallel workers (-n). Declare sites in the bench file to test several DUTs."
+            )
+        if config.option.site:
+            raise pytest.UsageError(f"benchtest: {bench.path} has no sites; drop --site")
+        return "", False
+    if worker is not None:
+        index = int(str(worker["workerid"]).removeprefix("gw"))
+        return sites[index], False
+    if workers:
+        if int(workers) != len(sites):
+            raise pytest.UsageError(
+                f"benchtest: {bench.path} has {len(sites)} sites ({', '.join(sites)}): "
+                f"run with -n {len(sites)} (or -n auto), one worker per site"
+            )
+        return "", True
+    if config.option.site:
+        if config.option.site not in sites:
+            raise pytest.UsageError(
+                f"benchtest: {bench.path} has no site {config.option.site!r}; "
+                f"sites: {', '.join(sites)}"
+            )
+        return config.option.site, False
+    if len(sites) == 1:
+        return sites[0], False
+    raise pytest.UsageError(
+        f"benchtest: {bench.path} has sites {', '.join(sites)}: choose one with --site NAME, "
+        f"or test them all at once with -n {len(sites)}"
+    )
+
+
+def _serial_number(option: str, site: str) -> str:
+    """`U0001`, or this site's entry of `A=U0001,B=U0002`."""
+    if "=" not in option:
+        return option
+    pairs = dict(part.split("=", 1) for part in option.split(",") if "=" in part)
+    return pairs.get(site, "")
 
 
 @pytest.fixture(scope="session")

@@ -35,8 +35,9 @@ def _pool(config: pytest.Config) -> InstrumentPool:
     return pool
 
 
-def _role_fixture(role: str) -> Any:
-    @pytest.fixture(name=role, scope="session")
+def _role_fixture(role: str, shared: bool) -> Any:
+    # A role shared between sites is claimed per test, so its fixture is per test too.
+    @pytest.fixture(name=role, scope="function" if shared else "session")
     def fixture(request: pytest.FixtureRequest) -> Instrument:
         return _pool(request.config).get(role)
 
@@ -48,7 +49,7 @@ def _role_fixture(role: str) -> Any:
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     run = settings(config)
-    if run is None:
+    if run is None or run.controller:
         return
     pool = InstrumentPool(run.bench, run.dut, recorder(config).emit)
     config.stash[POOL] = pool
@@ -56,7 +57,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # a plugin's namespace, and the roles are known only once the bench file is loaded.
     holder = types.ModuleType("benchtest_bench_roles")
     for role in run.bench.roles:
-        setattr(holder, f"fixture_{role}", _role_fixture(role))
+        setattr(holder, f"fixture_{role}", _role_fixture(role, role in run.bench.shared))
     config.pluginmanager.register(holder, "benchtest-roles")
     if threading.current_thread() is threading.main_thread():
         config.stash[PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
@@ -79,6 +80,7 @@ def _safe_state_after_test(request: pytest.FixtureRequest) -> Generator[None]:
     pool = request.config.stash.get(POOL, None)
     if pool is not None:
         pool.make_safe()
+        pool.release_shared()
 
 
 @pytest.hookimpl(tryfirst=True)

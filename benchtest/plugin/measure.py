@@ -29,6 +29,8 @@ def measure(request: pytest.FixtureRequest) -> Measure:
         )
     callspec = getattr(request.node, "callspec", None)
     conditions = dict(callspec.params) if callspec is not None else {}
+    if run.site:
+        conditions["site"] = run.site
     recorder_ = Measure(request.node.nodeid, run.dut, recorder(request.config).emit, conditions)
     request.node.stash[MEASURE] = recorder_
     return recorder_

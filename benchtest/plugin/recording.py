@@ -53,7 +53,7 @@ def run_file(config: pytest.Config) -> Path | None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     run = settings(config)
-    if run is None:
+    if run is None or run.controller:
         return
     started = datetime.now(UTC)
     path = _run_path(run, started)
@@ -83,6 +83,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             host=platform.node(),
             plans_commit=commit,
             plans_dirty=dirty,
+            site=run.site,
         )
     )
 
@@ -111,6 +112,7 @@ def pytest_terminal_summary(
 
 def _run_path(run: RunSettings, started: datetime) -> Path:
     unit = f"_{run.serial_number}" if run.serial_number else ""
+    unit += f"_site-{run.site}" if run.site else ""
     stem = f"{started:%Y%m%dT%H%M%SZ}_{run.dut.name}{unit}"
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
     path = run.results_dir / f"{stem}.h5"

@@ -16,6 +16,7 @@ import pytest
 from _pytest.runner import runtestprotocol  # the one-test protocol, run once per attempt
 
 from benchtest.errors import BenchtestError
+from benchtest.plugin.configuration import settings
 from benchtest.plugin.recording import recorder, run_file
 from benchtest.recorder import TestFinished, TestStarted, utc_now
 
@@ -72,6 +73,9 @@ def _run_attempt(
     emit = recorder(item.config).emit
     callspec = getattr(item, "callspec", None)
     conditions = dict(callspec.params) if callspec is not None else {}
+    run = settings(item.config)
+    if run is not None and run.site:
+        conditions["site"] = run.site
     emit(TestStarted(item.nodeid, utc_now(), conditions, attempt=attempt))
     reports: list[pytest.TestReport] = []
     try:

@@ -7,6 +7,9 @@ exits by itself if this process dies.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,16 +21,24 @@ if TYPE_CHECKING:
     from benchtest.sim.process import SimulatorProcess
 
 SIMULATOR: pytest.StashKey[SimulatorProcess] = pytest.StashKey()
+SIM_FOLDER = pytest.StashKey[Path]()
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     run = settings(config)
-    if run is None or not run.simulate or not run.bench.simulated_roles:
+    if run is None or run.controller or not run.simulate or not run.bench.simulated_roles:
         return
     from benchtest.sim.process import SimulatorProcess
 
-    simulator = SimulatorProcess(dut=run.dut.path, bench=run.bench.path)
+    # The bench as this process sees it: on a multi-site bench, one site and the shared roles.
+    # Each site gets its own simulated part; a shared role gets a simulator per site, used
+    # under the same claim as the real shared instrument.
+    folder = Path(tempfile.mkdtemp(prefix="benchtest-sim-"))
+    bench_file = folder / "bench.yaml"
+    bench_file.write_text(run.bench.to_yaml(), encoding="utf-8")
+    config.stash[SIM_FOLDER] = folder
+    simulator = SimulatorProcess(dut=run.dut.path, bench=bench_file)
     try:
         simulator.start()
     except BenchtestError as exc:
@@ -47,3 +58,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if simulator is not None:
         simulator.stop()
         del config.stash[SIMULATOR]
+    folder = config.stash.get(SIM_FOLDER, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        del config.stash[SIM_FOLDER]

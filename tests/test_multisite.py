@@ -1,0 +1,123 @@
+"""Multi-site benches: each pytest-xdist worker tests one site; shared instruments are claimed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import pytest
+
+from benchtest import Bench, ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+PLAN = REPO / "test_plans" / "ldo" / "test_ldo_basics.py"
+
+TWO_SITES = """
+schema_version: 1
+name: two-site LDO bench
+instruments:
+  scope: {driver: rigol.ds1000z, resource: sim://scope, options: {timeout: 10.0}}
+sites:
+  A:
+    instruments:
+      smu: {driver: keithley.k2450, resource: sim://smu}
+      uart: {driver: serial.debug_port, resource: sim://uart}
+  B:
+    instruments:
+      smu: {driver: keithley.k2450, resource: sim://smu}
+      uart: {driver: serial.debug_port, resource: sim://uart}
+"""
+
+
+def test_a_site_sees_its_own_roles_and_the_shared_ones(tmp_path: Path) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text(TWO_SITES, encoding="utf-8")
+    bench = Bench.load(path)
+    assert list(bench.sites) == ["A", "B"] and list(bench.roles) == ["scope"]
+    site_b = bench.for_site("B")
+    assert (site_b.site, sorted(site_b.roles), site_b.shared) == (
+        "B",
+        ["scope", "smu", "uart"],
+        {"scope"},
+    )
+    with pytest.raises(ConfigError, match="no site 'C'; sites: A, B"):
+        bench.for_site("C")
+
+
+def test_a_role_both_shared_and_a_sites_own_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text(
+        TWO_SITES.replace(
+            "      uart: {driver: serial.debug_port, resource: sim://uart}\n  B:",
+            "      scope: {driver: rigol.ds1000z, resource: x}\n  B:",
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ConfigError, match=r"sites\.A\.instruments\.scope: role 'scope' is also a shared instrument"
+    ):
+        Bench.load(path)
+
+
+def test_every_site_runs_the_plan_in_its_own_worker(
+    pytester: pytest.Pytester, ldo_profile_text: str
+) -> None:
+    pytester.makefile(".yaml", ldo=ldo_profile_text, bench=TWO_SITES)
+    pytester.makepyfile(test_ldo_basics=PLAN.read_text(encoding="utf-8"))
+    result = pytester.runpytest_subprocess(
+        "--sim",
+        "--bench",
+        "bench.yaml",
+        "--dut",
+        "ldo.yaml",
+        "--results-dir",
+        "results",
+        "-n",
+        "2",
+        "--serial-number",
+        "A=U0001,B=U0002",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*gw0 -> site A, gw1 -> site B*"])
+    files = sorted((pytester.path / "results").glob("*.h5"))
+    assert [f.name.split("_", 1)[1] for f in files] == [
+        "BT-LDO33_U0001_site-A.h5",
+        "BT-LDO33_U0002_site-B.h5",
+    ]
+    for path, serial in zip(files, ("U0001", "U0002"), strict=True):
+        with h5py.File(path, "r") as f:
+            assert f.attrs["serial_number"] == serial
+            values = {row["name"].decode() for row in f["summary/measurements"][()]}
+            assert values == {"iq_active", "iq_sleep", "vout", "t_startup"}
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ((), "has sites A, B: choose one with --site NAME, or test them all at once with -n 2"),
+        (("-n", "3"), "has 2 sites (A, B): run with -n 2 (or -n auto), one worker per site"),
+        (("--site", "Z"), "has no site 'Z'; sites: A, B"),
+    ],
+)
+def test_site_selection_mistakes_are_explained(
+    pytester: pytest.Pytester, ldo_profile_text: str, args: tuple[str, ...], words: str
+) -> None:
+    pytester.makefile(".yaml", ldo=ldo_profile_text, bench=TWO_SITES)
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "--sim", "--bench", "bench.yaml", "--dut", "ldo.yaml", *args
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert words in result.stderr.str()
+
+
+def test_a_single_site_bench_refuses_parallel_workers(
+    pytester: pytest.Pytester, ldo_profile_text: str
+) -> None:
+    pytester.makefile(".yaml", ldo=ldo_profile_text)
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("--sim", "--dut", "ldo.yaml", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "is a single-site bench" in result.stderr.str()
