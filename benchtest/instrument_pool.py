@@ -111,8 +111,14 @@ class InstrumentPool:
         self._emit(InstrumentIdentified(role, cfg.driver, cfg.resource, identity, due))
         return instrument
 
-    def make_safe(self, timeout: float = DEFAULT_SAFE_STATE_TIMEOUT) -> list[SafeStateApplied]:
-        """Put every opened instrument in its safe state, concurrently, each within `timeout`."""
+    def make_safe(
+        self, timeout: float = DEFAULT_SAFE_STATE_TIMEOUT, *, record: bool = True
+    ) -> list[SafeStateApplied]:
+        """Put every opened instrument in its safe state, concurrently, each within `timeout`.
+
+        The outcome of each is emitted as a SafeStateApplied event unless `record` is off
+        (a last resort from another thread, while the recorder may be busy).
+        """
         with self._lock:
             opened = list(self._open.items())
         results: dict[str, SafeStateApplied] = {}
@@ -142,7 +148,7 @@ class InstrumentPool:
             )
             for role, _ in opened
         ]
-        for event in events:
+        for event in events if record else ():
             self._emit(event)
         return events
 

@@ -1,0 +1,52 @@
+"""A test that hangs until pytest-timeout ends it still leaves the SMU output off."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+HANGING_PLAN = """
+import time
+
+def test_hangs_with_the_output_on(smu):
+    smu.source_voltage(5.0, current_limit=0.01)
+    smu.output_on()
+    time.sleep(60)
+"""
+
+
+def smu_outputs(journal: Path) -> list[bool]:
+    events = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    return [
+        bool(e["value"]) for e in events if e.get("role") == "smu" and e.get("event") == "output"
+    ]
+
+
+@pytest.mark.parametrize("method", ["signal", "thread"])
+def test_timed_out_test_leaves_instruments_safe(
+    pytester: pytest.Pytester, ldo_profile_text: str, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    journal = pytester.path / "journal.jsonl"
+    monkeypatch.setenv("BENCHTEST_SIM_JOURNAL", str(journal))
+    pytester.makefile(".yaml", ldo=ldo_profile_text)
+    pytester.makepyfile(test_plan=HANGING_PLAN)
+    result = pytester.runpytest_subprocess(
+        "--sim",
+        "--dut",
+        "ldo.yaml",
+        "--results-dir",
+        "results",
+        "-p",
+        "timeout",
+        "--timeout",
+        "2",
+        "--timeout-method",
+        method,
+        timeout=60,
+    )
+    assert result.ret != 0
+    assert "Timeout" in result.stdout.str() + result.stderr.str()
+    assert smu_outputs(journal)[0] is True
+    assert smu_outputs(journal)[-1] is False
