@@ -1,8 +1,9 @@
 """DUT profiles: one part's ratings, limits, nets, debug port and simulation model.
 
 `DutProfile.load(path)` validates the YAML against its schema plus the checks a schema cannot
-express (min <= typ <= max, ratings on known nets). The profile supplies `measure(...)` with
-units and limits by parameter name and builds the absolute-maximum guard of each role.
+express (min <= typ <= max, ratings on known nets, a consistent register map). The profile
+supplies `measure(...)` with units and limits by parameter name and builds the
+absolute-maximum guard of each role.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from benchtest.config_file import LoadedFile, load_validated
 from benchtest.driver.base import QUANTITY_OF_UNIT, Rating, SourceGuard
 from benchtest.errors import ConfigError, MeasurementError
 from benchtest.measurement import Limits
+from benchtest.registers import RegisterMap
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class DutProfile:
                     f"net {rating['net']!r} is not listed under nets "
                     f"(known nets: {', '.join(sorted(nets))})",
                 )
+        RegisterMap.from_section(data.get("debug_port") or {}, where)  # semantic checks
         return cls(
             path=loaded.path,
             text=loaded.text,

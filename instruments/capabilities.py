@@ -189,7 +189,7 @@ class Oscilloscope(Instrument, Protocol):
 
 @runtime_checkable
 class DebugPort(Instrument, Protocol):
-    """The DUT's serial debug port: line-oriented command/reply with a prompt."""
+    """The DUT's serial debug port: line-oriented command/reply with a prompt, registers."""
 
     def send(self, text: str) -> None:
         """Send one line (the line ending is added)."""
@@ -201,6 +201,27 @@ class DebugPort(Instrument, Protocol):
 
     def command(self, text: str, *, timeout: float | None = None) -> str:
         """Send a command and return the reply text up to the next prompt."""
+        ...
+
+    @property
+    def traffic(self) -> Sequence[tuple[float, str, str]]:
+        """(time.time(), "tx" | "rx" | "event", text) of everything sent and received."""
+        ...
+
+    def read_register(self, name: str) -> int:
+        """The value of a register of the DUT profile's register map."""
+        ...
+
+    def write_register(self, name: str, value: int) -> None:
+        """Write a register; a read-only register or a value too wide is refused unsent."""
+        ...
+
+    def read_field(self, register: str, field: str) -> int:
+        """The value of one bit field of a register."""
+        ...
+
+    def write_field(self, register: str, field: str, value: int | str) -> None:
+        """Read-modify-write one bit field to a number or one of its named values."""
         ...
 
 

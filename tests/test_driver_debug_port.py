@@ -162,7 +162,7 @@ def test_unsolicited_text_before_a_command_is_not_taken_as_its_reply(
 def test_vanished_port_is_a_lost_connection() -> None:
     master, slave = os.openpty()
     path = os.ttyname(slave)
-    port = SerialDebugPort.open(path, role="uart", timeout=1.0)
+    port = SerialDebugPort.open(path, role="uart", timeout=1.0, reconnect_timeout=0.2)
     try:
         os.close(slave)
         os.close(master)  # the USB adapter is unplugged
@@ -205,7 +205,9 @@ def test_safe_state_sends_nothing(loop: SerialDebugPort) -> None:
 
 def test_profile_options_come_from_the_dut_profile() -> None:
     profile = yaml.safe_load(PROFILE.read_text())
-    assert SerialDebugPort.profile_options(profile) == {
+    options = SerialDebugPort.profile_options(profile)
+    assert options.pop("register_map").get("CTRL").address == 0x01
+    assert options == {
         "baudrate": 115200,
         "prompt": "> ",
         "line_ending": "\r\n",
@@ -221,3 +223,21 @@ def test_unknown_option_is_refused() -> None:
 def test_missing_device_cannot_be_opened(tmp_path: Path) -> None:
     with pytest.raises(ConnectionLostError, match="cannot open"):
         SerialDebugPort.open(str(tmp_path / "ttyUSB9"), role="uart")
+
+
+def test_traffic_is_bounded_counts_what_it_dropped_and_is_handed_out_as_a_copy() -> None:
+    with SerialDebugPort.open("loop://", role="uart", traffic_limit=3) as port:
+        for n in range(5):
+            port.send(f"line {n}")
+        traffic = port.traffic
+        assert [(d, t) for _, d, t in traffic] == [("tx", f"line {n}\r\n") for n in (2, 3, 4)]
+        assert port.traffic_dropped == 2
+        traffic.clear()
+        assert len(port.traffic) == 3
+
+
+def test_a_closed_port_is_reported_as_closed_not_reopened() -> None:
+    port = SerialDebugPort.open("loop://", role="uart")
+    port.close()
+    with pytest.raises(ConnectionLostError, match=r"\[uart\] port loop:// is closed"):
+        port.send("id")

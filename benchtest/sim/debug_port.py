@@ -1,8 +1,9 @@
 """The simulated DUT firmware console, on a pseudo-terminal or a `socket://` TCP endpoint.
 
 `Firmware` answers the commands named in the DUT profile's `debug_port` section (identify, sleep,
-active, mode) and changes the World's power mode. The skeleton firmware answers whether or not
-the DUT is powered; power-dependent behaviour (silence below UVLO, a reboot banner) comes later.
+active, mode, and register reads and writes through its register map) and changes the World's
+power mode. It answers whether or not the DUT is powered; power-dependent behaviour (silence
+below UVLO, a reboot banner) comes later.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchtest.errors import SimulatorError
+from benchtest.errors import ConfigError, SimulatorError
+from benchtest.registers import RegisterMap
+from benchtest.sim.registers import RegisterConsole
 from benchtest.sim.service import Service
 from benchtest.sim.tcp import Connection, TcpServer
 from benchtest.sim.world import World
@@ -26,16 +29,18 @@ DEFAULT_COMMANDS = {
     "active": "mode active",
     "mode": "mode",
 }
+REGISTER_ACTIONS = ("read_register", "write_register")  # templates, answered by RegisterConsole
 WRITE_POLL = 0.1  # s
 
 
 @dataclass(frozen=True)
 class PortConfig:
-    """Line ending, prompt and command words of the DUT's debug port."""
+    """Line ending, prompt, command words and register map of the DUT's debug port."""
 
     line_ending: str = "\r\n"
     prompt: str = "> "
     commands: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COMMANDS))
+    registers: RegisterMap = field(default_factory=RegisterMap)
 
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any] | None) -> PortConfig:
@@ -45,10 +50,15 @@ class PortConfig:
             isinstance(v, str) for v in commands.values()
         ):
             raise SimulatorError("debug_port.commands: expected a mapping of action to command")
+        try:
+            registers = RegisterMap.from_section(section, "debug_port section")
+        except ConfigError as exc:
+            raise SimulatorError(str(exc)) from exc
         return cls(
             line_ending=str(section.get("line_ending", "\r\n")),
             prompt=str(section.get("prompt", "> ")),
             commands=dict(commands),
+            registers=registers,
         )
 
 
@@ -67,7 +77,9 @@ class Firmware:
         self._by_text = {
             _normal(text): actions.get(action, _not_simulated(action))
             for action, text in config.commands.items()
+            if action not in REGISTER_ACTIONS
         }
+        self.registers = RegisterConsole(config.registers, world)
 
     def prompt(self) -> bytes:
         return self.config.prompt.encode()
@@ -78,7 +90,9 @@ class Firmware:
         if not command:
             return self.prompt()
         action = self._by_text.get(command)
-        reply = action() if action else f"ERR unknown command: {command}"
+        reply = action() if action else self.registers.answer(command)
+        if reply is None:
+            reply = f"ERR unknown command: {command}"
         return (reply + self.config.line_ending).encode() + self.prompt()
 
     def _set_mode(self, mode: str) -> str:
@@ -149,6 +163,10 @@ class PtyDebugPort(Service):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds = []
+
+    def push(self, data: bytes) -> None:
+        """Send `data` unasked, as the DUT does with a log line or a boot banner."""
+        self._write(data)
 
     def _run(self) -> None:
         master, _, wake, _ = self._fds

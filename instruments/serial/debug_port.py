@@ -1,34 +1,59 @@
-"""The DUT's serial debug port over pyserial: send lines, expect patterns, command and reply.
+"""The DUT's serial debug port over pyserial: lines, patterns, command and reply, registers.
 
-The port is a device path (`/dev/ttyUSB0`, `/dev/pts/5`, `COM3`) or a pyserial URL
-(`socket://host:port`, `loop://`). Every byte both ways is kept with a timestamp in `traffic`,
-so the serial log of a run can be stored next to its measurements.
+The port is a device path (`/dev/ttyUSB0`, `/dev/serial/by-id/...`, `COM3`) or a pyserial URL
+(`socket://host:port`, `loop://`). Registers are read and written through the DUT profile's
+register map; every byte both ways is kept with a timestamp in `traffic`, and a port that
+vanishes (USB re-enumeration) is reopened at the same path when it comes back in time.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
+import functools
 import re
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import serial
 
 from benchtest.driver.base import NO_GUARD, Identity, Instrument, SourceGuard
-from benchtest.errors import ConnectionLostError, InstrumentError, InstrumentTimeoutError
+from benchtest.errors import (
+    ConnectionLostError,
+    InstrumentError,
+    InstrumentTimeoutError,
+    ProtocolError,
+)
+from benchtest.registers import Field, Register, RegisterMap
 
 if TYPE_CHECKING:
     from instruments.capabilities import DebugPort
 
-Direction = Literal["tx", "rx"]
+Direction = Literal["tx", "rx", "event"]
+TrafficEntry = tuple[float, Direction, str]
 POLL = 0.02  # s: the longest a single pyserial read blocks, so timeouts stay accurate
 TAIL = 120  # characters of received text quoted in a timeout message
 OPEN_SETTLE = 0.1  # s of silence awaited after opening, to drop a greeting prompt or banner
+RECONNECT_TIMEOUT = 5.0  # s a vanished port is given to come back
+RECONNECT_POLL = 0.05  # s between attempts to reopen it
+TRAFFIC_LIMIT = 50_000  # entries kept in `traffic`; older ones are dropped (and counted)
+PORT_ERRORS = (serial.SerialException, OSError)
+ACCESS_WORDS = {"ro": "read-only", "wo": "write-only", "rw": "read-write"}
+OPTIONS = (
+    "prompt",
+    "line_ending",
+    "timeout",
+    "identify_command",
+    "register_map",
+    "reconnect_timeout",
+    "traffic_limit",
+)
 
 
 class SerialDebugPort(Instrument):
-    """A line-oriented debug port with a prompt. Implements `DebugPort`."""
+    """A line-oriented debug port with a prompt and a register map. Implements `DebugPort`."""
 
     capabilities = ("DebugPort",)
     driver_name = "serial.debug_port"
@@ -41,16 +66,28 @@ class SerialDebugPort(Instrument):
         line_ending: str = "\r\n",
         timeout: float = 2.0,
         identify_command: str = "id",
+        register_map: RegisterMap | None = None,
+        reconnect_timeout: float = RECONNECT_TIMEOUT,
+        traffic_limit: int = TRAFFIC_LIMIT,
+        opener: Callable[[], Any] | None = None,
         role: str = "",
         guard: SourceGuard = NO_GUARD,
     ) -> None:
         super().__init__(role=role or str(port.port), guard=guard)
         self._port = port
+        self.resource = str(port.port)
         self.prompt = prompt
         self.line_ending = line_ending
         self.timeout = timeout
         self.identify_command = identify_command
-        self.traffic: list[tuple[float, Direction, str]] = []
+        self.register_map = register_map or RegisterMap()
+        self.reconnect_timeout = reconnect_timeout
+        self.traffic_dropped = 0
+        self._traffic: deque[TrafficEntry] = deque(maxlen=traffic_limit)
+        self._opener = opener
+        self._reconnects = 0
+        self._reopened = False
+        self._closed = False
         self._received = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._prompt_pattern = re.compile("^" + re.escape(prompt), re.MULTILINE)
@@ -61,58 +98,82 @@ class SerialDebugPort(Instrument):
         cls, resource: str, *, role: str = "", guard: SourceGuard = NO_GUARD, **options: Any
     ) -> Self:
         """Open `resource`. Options: baudrate (115200), prompt ("> "), line_ending ("\\r\\n"),
-        timeout (2.0 s, default for expect/command), identify_command ("id")."""
+        timeout (2.0 s, default for expect/command), identify_command ("id"), register_map
+        (from the DUT profile), reconnect_timeout (5.0 s), traffic_limit (50 000 entries)."""
         baudrate = options.pop("baudrate", 115200)
-        known = {"prompt", "line_ending", "timeout", "identify_command"}
-        if set(options) - known:
+        if set(options) - set(OPTIONS):
             raise InstrumentError(
-                f"unknown option(s) {', '.join(sorted(set(options) - known))} for driver "
-                f"{cls.driver_name!r}; known: baudrate, {', '.join(sorted(known))}",
+                f"unknown option(s) {', '.join(sorted(set(options) - set(OPTIONS)))} for driver "
+                f"{cls.driver_name!r}; known: baudrate, {', '.join(sorted(OPTIONS))}",
                 role=role or resource,
             )
+        opener = functools.partial(_open_serial, resource, baudrate)
         try:
-            port = serial.serial_for_url(resource, baudrate=baudrate, timeout=POLL, exclusive=True)
-        except (serial.SerialException, OSError, ValueError) as exc:
+            port = opener()
+        except (*PORT_ERRORS, ValueError) as exc:
             raise ConnectionLostError(
                 f"cannot open {resource}: {exc}", role=role or resource
             ) from exc
-        debug_port = cls(port, role=role or resource, guard=guard, **options)
+        debug_port = cls(port, role=role or resource, guard=guard, opener=opener, **options)
         debug_port.discard_input(settle=OPEN_SETTLE)
         return debug_port
 
     @classmethod
     def profile_options(cls, dut: Mapping[str, Any]) -> dict[str, Any]:
-        """Baud rate, prompt, line ending and identify command from the profile's `debug_port`."""
+        """Baud rate, prompt, line ending, identify command and register map from the
+        profile's `debug_port` section."""
         section = dut.get("debug_port") or {}
         options = {k: section[k] for k in ("baudrate", "prompt", "line_ending") if k in section}
         identify = (section.get("commands") or {}).get("identify")
         if identify:
             options["identify_command"] = identify
+        register_map = RegisterMap.from_section(section)
+        if register_map:
+            options["register_map"] = register_map
         return options
 
+    # -- lines -------------------------------------------------------------------------------
+
+    @property
+    def traffic(self) -> list[TrafficEntry]:
+        """(time.time(), "tx" | "rx" | "event", text) of the last `traffic_limit` exchanges."""
+        return list(self._traffic)
+
     def send(self, text: str) -> None:
-        """Write `text` followed by the line ending."""
+        """Write `text` and the line ending; after a lost port comes back, resend it once."""
         self._last_sent = text
-        self._log("tx", text + self.line_ending)
+        line = text + self.line_ending
         try:
-            self._port.write((text + self.line_ending).encode())
-            self._port.flush()
-        except (serial.SerialException, OSError) as exc:
-            raise self._lost(exc) from exc
+            self._write(line)
+        except PORT_ERRORS as exc:
+            self._reconnect(exc)  # a failed write sent no complete line
+            self.discard_input()
+            try:
+                self._write(line)
+            except PORT_ERRORS as again:
+                raise self._lost(again, "vanished again after reopening") from again
 
     def expect(self, pattern: str | re.Pattern[str], timeout: float | None = None) -> re.Match[str]:
-        """Wait until `pattern` matches what arrived; consume the text through the match."""
+        """Wait until `pattern` matches what arrived; consume the text through the match.
+
+        A port lost while waiting is reopened and the wait goes on, within the same timeout.
+        """
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         limit = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
+        reconnects = self._reconnects
         while True:
             match = regex.search(self._received)
             if match is not None:
                 self._received = self._received[match.end() :]
                 return match
             if time.monotonic() >= deadline:
+                reopened = (
+                    " (the port was reopened meanwhile)" if reconnects != self._reconnects else ""
+                )
                 raise InstrumentTimeoutError(
-                    f"{regex.pattern!r} did not arrive within {limit:g} s; last text received",
+                    f"{regex.pattern!r} did not arrive within {limit:g} s{reopened}; "
+                    "last text received",
                     role=self.role,
                     command=self._last_sent,
                     received=self._received[-TAIL:],
@@ -134,16 +195,45 @@ class SerialDebugPort(Instrument):
         """Drop text that arrived unasked (it stays in `traffic`), so a reply starts clean.
 
         With `settle`, first wait until nothing has arrived for `settle` seconds (at most
-        ten times that), e.g. for a prompt or banner sent when the port was opened.
+        ten times that), e.g. for a prompt or banner sent when the port was opened; after
+        the port was reopened, at least OPEN_SETTLE.
         """
-        start = quiet_since = time.monotonic()
-        while True:
-            if self._receive(wait=settle > 0):
-                quiet_since = time.monotonic()
-            now = time.monotonic()
-            if now - quiet_since >= settle or now - start >= 10 * settle:
-                break
+        self._drain(settle)
+        while self._reopened:
+            self._reopened = False
+            self._drain(max(settle, OPEN_SETTLE))
         self._received = ""
+
+    # -- registers ---------------------------------------------------------------------------
+
+    def read_register(self, name: str) -> int:
+        """The value of register `name`, read through the profile's read command."""
+        return self._read_value(self._register(name, reads=True, doing="read"))
+
+    def write_register(self, name: str, value: int) -> None:
+        """Write `value` to register `name`; refused before sending when it cannot be."""
+        register = self._register(name, writes=True, doing=f"write {value!r} to")
+        problem = register.value_problem(value)
+        if problem:
+            raise self._refused(f"register {name}", value, problem)
+        self._write_value(register, value)
+
+    def read_field(self, register: str, field: str) -> int:
+        """The value of `field` of `register` (a number; `register_map` names its values)."""
+        reg = self._register(register, reads=True, doing=f"read field {field} of")
+        return self._field(reg, field).extract(self._read_value(reg))
+
+    def write_field(self, register: str, field: str, value: int | str) -> None:
+        """Read-modify-write `field` of `register` to `value`, a number or a named value."""
+        doing = f"write {value!r} to field {field} of"
+        reg = self._register(register, reads=True, writes=True, doing=doing)
+        bits = self._field(reg, field)
+        number = bits.encode(value)
+        if isinstance(number, str):
+            raise self._refused(f"field {field} of register {register}", value, number)
+        self._write_value(reg, bits.insert(self._read_value(reg), number))
+
+    # -- instrument --------------------------------------------------------------------------
 
     def identify(self) -> Identity:
         return Identity(manufacturer="DUT", model=self.command(self.identify_command))
@@ -153,30 +243,158 @@ class SerialDebugPort(Instrument):
         state could change it; the instruments powering the DUT make the bench safe."""
 
     def close(self) -> None:
+        self._closed = True
+        self._opener = None
         self._port.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _register(
+        self, name: str, *, reads: bool = False, writes: bool = False, doing: str
+    ) -> Register:
+        """Register `name`, if it allows what is `doing`; else refused before anything is sent."""
+        register = self.register_map.get(name)
+        if register is None:
+            known = ", ".join(self.register_map.registers) or "none: the profile lists none"
+            raise InstrumentError(
+                f"no register {name!r} in the register map (registers: {known})", role=self.role
+            )
+        if (reads and not register.readable) or (writes and not register.writable):
+            raise InstrumentError(
+                f"refused to {doing} register {name}: it is {ACCESS_WORDS[register.access]}; "
+                "nothing was sent",
+                role=self.role,
+            )
+        return register
+
+    def _field(self, register: Register, name: str) -> Field:
+        bits = register.fields.get(name)
+        if bits is None:
+            known = ", ".join(register.fields) or "none"
+            raise InstrumentError(
+                f"register {register.name} has no field {name!r} (fields: {known})",
+                role=self.role,
+            )
+        return bits
+
+    def _refused(self, target: str, value: object, problem: str) -> InstrumentError:
+        return InstrumentError(
+            f"refused to write {value!r} to {target}: {problem}; nothing was sent", role=self.role
+        )
+
+    def _read_value(self, register: Register) -> int:
+        protocol = self.register_map.protocol
+        command = protocol.read(register)
+        reply = self.command(command)
+        value = protocol.parse_value(reply)
+        pattern = protocol.read_reply.pattern if protocol.read_reply else ""
+        problem = (
+            register.value_problem(value)
+            if value is not None
+            else f"the reply does not match {pattern!r}"
+        )
+        if value is None or problem:
+            raise ProtocolError(
+                f"reading register {register.name}: {problem}",
+                role=self.role,
+                command=command,
+                received=reply,
+            )
+        return value
+
+    def _write_value(self, register: Register, value: int) -> None:
+        protocol = self.register_map.protocol
+        command = protocol.write(register, value)
+        reply = self.command(command)
+        expected = protocol.write_reply
+        if expected is not None and not expected.search(reply):
+            raise ProtocolError(
+                f"writing register {register.name}: the reply does not match {expected.pattern!r}",
+                role=self.role,
+                command=command,
+                received=reply,
+            )
+
+    def _write(self, line: str) -> None:
+        port = self._open_port()
+        port.write(line.encode())
+        port.flush()
+        self._log("tx", line)
+
+    def _drain(self, settle: float) -> None:
+        start = quiet_since = time.monotonic()
+        while True:
+            if self._receive(wait=settle > 0):
+                quiet_since = time.monotonic()
+            now = time.monotonic()
+            if now - quiet_since >= settle or now - start >= 10 * settle:
+                return
 
     def _receive(self, *, wait: bool = True) -> bool:
         """Append what arrived to the receive buffer (blocking at most POLL when `wait`)."""
         try:
-            waiting = self._port.in_waiting
-            data = self._port.read(waiting or 1) if (waiting or wait) else b""
-            while data and (waiting := self._port.in_waiting):  # socket:// reports 1 at a time
-                data += self._port.read(waiting)
-        except (serial.SerialException, OSError) as exc:
-            raise self._lost(exc) from exc
+            port = self._open_port()
+            waiting = port.in_waiting
+            data = port.read(waiting or 1) if (waiting or wait) else b""
+            while data and (waiting := port.in_waiting):  # socket:// reports 1 at a time
+                data += port.read(waiting)
+        except PORT_ERRORS as exc:
+            self._reconnect(exc)
+            return False
         text = self._decoder.decode(data) if data else ""
         if text:
             self._log("rx", text)
             self._received += text
         return bool(data)
 
-    def _log(self, direction: Direction, text: str) -> None:
-        self.traffic.append((time.time(), direction, text))
+    def _open_port(self) -> Any:
+        """The port, or PortNotOpenError after close() or a reconnect that gave up."""
+        if not self._port.is_open:
+            raise serial.PortNotOpenError()
+        return self._port
 
-    def _lost(self, exc: BaseException) -> ConnectionLostError:
-        return ConnectionLostError(
-            f"port {self._port.port} vanished: {exc}", role=self.role, command=self._last_sent
+    def _reconnect(self, cause: BaseException) -> None:
+        """Close the vanished port and reopen the same resource until `reconnect_timeout`."""
+        with contextlib.suppress(*PORT_ERRORS):
+            self._port.close()
+        if self._opener is None:
+            raise self._lost(cause, "is closed" if self._closed else "vanished") from cause
+        self._log("event", f"port {self.resource} lost ({cause}); reopening")
+        started = time.monotonic()
+        while (port := self._try_open()) is None:
+            if time.monotonic() - started >= self.reconnect_timeout:
+                self._log("event", f"port {self.resource} did not come back")
+                words = f"vanished and did not come back within {self.reconnect_timeout:g} s"
+                raise self._lost(cause, words) from cause
+            time.sleep(RECONNECT_POLL)
+        self._port = port
+        self._decoder.reset()
+        self._reconnects += 1
+        self._reopened = True
+        self._log(
+            "event", f"port {self.resource} reopened after {time.monotonic() - started:.2f} s"
         )
+
+    def _try_open(self) -> Any | None:
+        assert self._opener is not None
+        try:
+            return self._opener()
+        except (*PORT_ERRORS, ValueError):
+            return None
+
+    def _log(self, direction: Direction, text: str) -> None:
+        if len(self._traffic) == self._traffic.maxlen:
+            self.traffic_dropped += 1
+        self._traffic.append((time.time(), direction, text))
+
+    def _lost(self, cause: BaseException, words: str) -> ConnectionLostError:
+        return ConnectionLostError(
+            f"port {self.resource} {words}: {cause}", role=self.role, command=self._last_sent
+        )
+
+
+def _open_serial(resource: str, baudrate: int) -> Any:
+    return serial.serial_for_url(resource, baudrate=baudrate, timeout=POLL, exclusive=True)
 
 
 if TYPE_CHECKING:
