@@ -23,7 +23,7 @@ class _RunFileCatcher:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         # Imported here: the plugin's modules must be first imported by pytest itself, so that
         # its assertion rewriting applies to them.
-        from benchtest.plugin.recording import run_file
+        from benchtest.plugin.dut_sessions import run_file
 
         self.path = run_file(config)
 

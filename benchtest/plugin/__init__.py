@@ -9,9 +9,8 @@ ordinary pytest suites in the same environment are not affected.
 # the asserts of each one as it imports it).
 pytest_plugins = [
     "benchtest.plugin.configuration",  # options; loads and validates the bench and DUT files
-    "benchtest.plugin.recording",  # run recorder -> HDF5 run file
+    "benchtest.plugin.dut_sessions",  # each test's DUT; its simulators, instruments, run file
     "benchtest.plugin.runner",  # each test's attempts (retry), recorded, with their outcome
-    "benchtest.plugin.simulation",  # --sim: serve the bench's sim:// roles for this session
     "benchtest.plugin.instruments",  # bench and role fixtures, requires(), safe state
     "benchtest.plugin.measure",  # the measure fixture and soft limit failures
     "benchtest.plugin.plan_check",  # plan mistakes found at collection, before power

@@ -1,13 +1,15 @@
 """Command-line options of a bench run, and loading of the bench file and DUT profile.
 
-Both files are validated in `pytest_configure`, before any instrument is touched; a bad file
-ends the run with one message naming the file, the field and what was expected.
+The bench file and an explicit `--dut` profile are validated in `pytest_configure`, before
+any instrument is touched; a bad file ends the run with one message naming the file, the
+field and what was expected. Without `--dut`, each plan's `dut_kind` picks its profile (see
+`dut_sessions`). A multi-site bench is narrowed here to the site this process tests.
 """
 
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ class RunSettings:
     """What this run is: the bench, the DUT and who/where, fixed at configure time."""
 
     bench: Bench
-    dut: DutProfile
+    dut: DutProfile | None  # the --dut profile; None: each plan's dut_kind chooses
     results_dir: Path
     serial_number: str
     lot: str
@@ -66,6 +68,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lot", metavar="LOT", default="", help="lot of the DUT")
     group.addoption("--operator", metavar="NAME", default="", help="operator (default: login name)")
     parser.addini("benchtest_dut", "default DUT profile for --dut", default="")
+    parser.addini(
+        "benchtest_dut_dir",
+        "folder of DUT profiles searched by a plan's dut_kind (default: dut_profiles)",
+        default="dut_profiles",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,15 +80,19 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "requires(*roles): skip the test when the bench has none of these roles"
     )
     option = config.option
+    config.addinivalue_line(
+        "markers",
+        "dut_kind(family): the plan is for parts of this family (ldo, mcu, sensor, ...); "
+        "without --dut its DUT profile is found by family, with --dut of another family it "
+        "is skipped",
+    )
     dut_path = option.dut or config.getini("benchtest_dut")
     if not (option.bench or dut_path or option.sim):
         return  # not a bench run: the plugin stays out of the way
-    if not dut_path:
-        raise pytest.UsageError("benchtest: --dut PROFILE is required for a bench run")
     try:
         ensure_own_instruments_package()
         bench = Bench.load(option.bench or asset(DEFAULT_BENCH))
-        dut = DutProfile.load(dut_path)
+        dut = DutProfile.load(dut_path) if dut_path else None
     except BenchtestError as exc:
         raise pytest.UsageError(f"benchtest: {exc}") from None
     site, controller = _site_of_this_process(config, bench)
@@ -178,26 +189,9 @@ def _serial_number(option: str, site: str) -> str:
     return pairs.get(site, "")
 
 
-@pytest.fixture(scope="session")
-def dut(request: pytest.FixtureRequest) -> DutProfile:
-    """The DUT profile of this run: parameters with limits, nets, debug port, ratings."""
-    run = settings(request.config)
-    if run is None:
-        pytest.fail(
-            "benchtest is not active: run the plan with --dut PROFILE and --bench FILE (or --sim)",
-            pytrace=False,
-        )
-    return run.dut
-
-
 def settings(config: pytest.Config) -> RunSettings | None:
     """This run's settings, or None when the plugin is inactive."""
     return config.stash.get(SETTINGS, None)
-
-
-def use_bench(config: pytest.Config, bench: Bench) -> None:
-    """Replace the bench of this run (the simulated bench resolves its sim:// resources)."""
-    config.stash[SETTINGS] = replace(config.stash[SETTINGS], bench=bench)
 
 
 def _login_name() -> str:

@@ -1,8 +1,9 @@
 """The bench's instruments as fixtures: `bench`, one fixture per role, and `requires(...)`.
 
-Instruments are opened on first use and returned to their safe state after every test and at
-the end of the session, also after Ctrl-C and SIGTERM (which is turned into an interrupt so
-pytest tears down normally).
+Instruments belong to the active DUT session and are opened on first use. Every test leaves
+them in their safe state, whatever happened; so does the end of each DUT session, Ctrl-C and
+SIGTERM (turned into an interrupt so that pytest tears down normally). Role fixtures live per
+plan module (per test for a role shared between sites, which is claimed one test at a time).
 """
 
 from __future__ import annotations
@@ -19,25 +20,29 @@ import pytest
 from benchtest.driver.base import Instrument
 from benchtest.instrument_pool import InstrumentPool
 from benchtest.plugin.configuration import settings
-from benchtest.plugin.recording import recorder
+from benchtest.plugin.dut_sessions import active
 
-POOL = pytest.StashKey[InstrumentPool]()
 PREVIOUS_SIGTERM = pytest.StashKey[Any]()
 
 
+def pool(config: pytest.Config) -> InstrumentPool | None:
+    """The instruments of the active DUT session, if one is open."""
+    session = active(config)
+    return session.pool if session is not None else None
+
+
 def _pool(config: pytest.Config) -> InstrumentPool:
-    pool = config.stash.get(POOL, None)
-    if pool is None:
+    found = pool(config)
+    if found is None:
         pytest.fail(
             "benchtest is not active: run the plan with --dut PROFILE and --bench FILE (or --sim)",
             pytrace=False,
         )
-    return pool
+    return found
 
 
 def _role_fixture(role: str, shared: bool) -> Any:
-    # A role shared between sites is claimed per test, so its fixture is per test too.
-    @pytest.fixture(name=role, scope="function" if shared else "session")
+    @pytest.fixture(name=role, scope="function" if shared else "module")
     def fixture(request: pytest.FixtureRequest) -> Instrument:
         return _pool(request.config).get(role)
 
@@ -51,10 +56,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     run = settings(config)
     if run is None or run.controller:
         return
-    pool = InstrumentPool(run.bench, run.dut, recorder(config).emit)
-    config.stash[POOL] = pool
-    # One session fixture per bench role; a module object because pytest reads fixtures from
-    # a plugin's namespace, and the roles are known only once the bench file is loaded.
+    # One fixture per bench role; a module object because pytest reads fixtures from a
+    # plugin's namespace, and the roles are known only once the bench file is loaded.
     holder = types.ModuleType("benchtest_bench_roles")
     for role in run.bench.roles:
         setattr(holder, f"fixture_{role}", _role_fixture(role, role in run.bench.shared))
@@ -67,7 +70,7 @@ def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bench(request: pytest.FixtureRequest) -> InstrumentPool:
     """The bench: its instruments by role (`bench["smu"]`), `bench.roles`, `"psu" in bench`."""
     return _pool(request.config)
@@ -77,29 +80,24 @@ def bench(request: pytest.FixtureRequest) -> InstrumentPool:
 def _safe_state_after_test(request: pytest.FixtureRequest) -> Generator[None]:
     """Every test leaves every opened instrument in its safe state, whatever happened."""
     yield
-    pool = request.config.stash.get(POOL, None)
-    if pool is not None:
-        pool.make_safe()
-        pool.release_shared()
+    instruments = pool(request.config)
+    if instruments is not None:
+        instruments.make_safe()
+        instruments.release_shared()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     marker = item.get_closest_marker("requires")
-    if marker is None:
+    run = settings(item.config)
+    if marker is None or run is None:
         return
-    pool = _pool(item.config)
-    missing = [role for role in marker.args if role not in pool]
+    missing = [role for role in marker.args if role not in run.bench.roles]
     if missing:
-        pytest.skip(f"bench {pool.bench.name!r} has no {', '.join(missing)} role")
+        pytest.skip(f"bench {run.bench.name!r} has no {', '.join(missing)} role")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    pool = config.stash.get(POOL, None)
-    if pool is not None:
-        pool.close()
+def pytest_unconfigure(config: pytest.Config) -> None:
     if PREVIOUS_SIGTERM in config.stash:
         signal.signal(signal.SIGTERM, config.stash[PREVIOUS_SIGTERM])
         del config.stash[PREVIOUS_SIGTERM]

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from benchtest.plugin.dut_sessions import active
 from benchtest.plugin.measure import MEASURE
-from benchtest.plugin.recording import run_file
 
 TEST_ID = "benchtest.test_id"
+RUN_FILE = "benchtest.run_file"
 BENCH_TROUBLE = pytest.StashKey[set[str]]()
 
 
@@ -25,8 +26,10 @@ BENCH_TROUBLE = pytest.StashKey[set[str]]()
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    if call.when == "call" and run_file(item.config) is not None:
+    session = active(item.config)
+    if call.when == "call" and session is not None and session.run_file is not None:
         item.user_properties.append((TEST_ID, item.nodeid))
+        item.user_properties.append((RUN_FILE, _shown(session.run_file)))
         measure = item.stash.get(MEASURE, None)
         for m in measure.recorded if measure is not None else ():
             item.user_properties.append((m.name, f"{m.value:.6g} {m.unit} {m.outcome}".strip()))
@@ -38,26 +41,26 @@ def pytest_runtest_makereport(
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     xml_path = getattr(config.option, "xmlpath", None)
-    path = run_file(config)
-    if xml_path and path is not None and Path(xml_path).is_file():
-        rewrite(Path(xml_path), _shown(path), config.stash.get(BENCH_TROUBLE, set()))
+    if xml_path and Path(xml_path).is_file():
+        rewrite(Path(xml_path), config.stash.get(BENCH_TROUBLE, set()))
 
 
-def rewrite(xml_path: Path, run_file_text: str, bench_trouble: set[str]) -> None:
-    """Turn bench-trouble failures into errors and attach the run file to every test case."""
+def rewrite(xml_path: Path, bench_trouble: set[str]) -> None:
+    """Turn bench-trouble failures into errors and attach each test case's run file."""
     tree = ET.parse(xml_path)
     for suite in tree.getroot().iter("testsuite"):
         moved = 0
         for case in suite.iter("testcase"):
-            test_id = _property(case, TEST_ID)
             failure = case.find("failure")
-            if failure is not None and test_id in bench_trouble:
+            if failure is not None and _property(case, TEST_ID) in bench_trouble:
                 failure.tag = "error"
                 moved += 1
-            out = case.find("system-out")
-            if out is None:
-                out = ET.SubElement(case, "system-out")
-            out.text = f"{out.text or ''}\n[[ATTACHMENT|{run_file_text}]]\n".lstrip("\n")
+            attachment = _property(case, RUN_FILE)
+            if attachment:
+                out = case.find("system-out")
+                if out is None:
+                    out = ET.SubElement(case, "system-out")
+                out.text = f"{out.text or ''}\n[[ATTACHMENT|{attachment}]]\n".lstrip("\n")
         if moved:
             suite.set("failures", str(int(suite.get("failures", "0")) - moved))
             suite.set("errors", str(int(suite.get("errors", "0")) + moved))

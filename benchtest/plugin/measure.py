@@ -13,7 +13,7 @@ import pytest
 
 from benchtest.measure import LimitFailure, Measure
 from benchtest.plugin.configuration import settings
-from benchtest.plugin.recording import recorder
+from benchtest.plugin.dut_sessions import active
 
 MEASURE = pytest.StashKey[Measure]()
 
@@ -21,8 +21,8 @@ MEASURE = pytest.StashKey[Measure]()
 @pytest.fixture
 def measure(request: pytest.FixtureRequest) -> Measure:
     """Record measurements: `measure("vout", value)`, `measure.waveform("vout_startup", wf)`."""
-    run = settings(request.config)
-    if run is None:
+    run, session = settings(request.config), active(request.config)
+    if run is None or session is None:
         pytest.fail(
             "benchtest is not active: run the plan with --dut PROFILE (and --bench or --sim)",
             pytrace=False,
@@ -31,9 +31,9 @@ def measure(request: pytest.FixtureRequest) -> Measure:
     conditions = dict(callspec.params) if callspec is not None else {}
     if run.site:
         conditions["site"] = run.site
-    recorder_ = Measure(request.node.nodeid, run.dut, recorder(request.config).emit, conditions)
-    request.node.stash[MEASURE] = recorder_
-    return recorder_
+    measure_ = Measure(request.node.nodeid, session.dut, session.recorder.emit, conditions)
+    request.node.stash[MEASURE] = measure_
+    return measure_
 
 
 @pytest.hookimpl(wrapper=True)

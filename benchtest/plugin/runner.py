@@ -17,7 +17,7 @@ from _pytest.runner import runtestprotocol  # the one-test protocol, run once pe
 
 from benchtest.errors import BenchtestError
 from benchtest.plugin.configuration import settings
-from benchtest.plugin.recording import recorder, run_file
+from benchtest.plugin.dut_sessions import activate, emit
 from benchtest.recorder import TestFinished, TestStarted, utc_now
 
 RERUN = "rerun"
@@ -33,9 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-    if run_file(item.config) is None:
+    if settings(item.config) is None:
         return None  # not a bench run: pytest's own runner
     retries = _retries(item)
+    if activate(item) is None:
+        return None
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     for attempt in range(1, retries + 2):
         last = attempt == retries + 1
@@ -70,19 +72,19 @@ def _retries(item: pytest.Item) -> int:
 def _run_attempt(
     item: pytest.Item, nextitem: pytest.Item | None, attempt: int
 ) -> list[pytest.TestReport]:
-    emit = recorder(item.config).emit
     callspec = getattr(item, "callspec", None)
     conditions = dict(callspec.params) if callspec is not None else {}
     run = settings(item.config)
     if run is not None and run.site:
         conditions["site"] = run.site
-    emit(TestStarted(item.nodeid, utc_now(), conditions, attempt=attempt))
+    emit(item.config, TestStarted(item.nodeid, utc_now(), conditions, attempt=attempt))
     reports: list[pytest.TestReport] = []
     try:
         reports = runtestprotocol(item, nextitem=nextitem, log=False)
     finally:
         outcome, message, duration = _outcome(reports) if reports else ("error", "interrupted", 0.0)
-        emit(TestFinished(item.nodeid, outcome, utc_now(), duration, message, attempt=attempt))
+        finished = TestFinished(item.nodeid, outcome, utc_now(), duration, message, attempt=attempt)
+        emit(item.config, finished)
     return reports
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from benchtest.plugin.instruments import POOL
+from benchtest.plugin.instruments import pool
 
 SAFE_STATE_TIMEOUT = 5.0
 
@@ -41,10 +41,10 @@ class ThreadTimeoutSafety:
     def _expire(item: pytest.Item, settings: Any) -> None:
         import pytest_timeout
 
-        pool = item.config.stash.get(POOL, None)
-        if pool is not None:
+        instruments = pool(item.config)
+        if instruments is not None:
             # The test's thread may still hold an instrument: best effort, before the exit.
-            pool.make_safe(timeout=SAFE_STATE_TIMEOUT, record=False)
+            instruments.make_safe(timeout=SAFE_STATE_TIMEOUT, record=False)
         pytest_timeout.timeout_timer(item, settings)  # dumps the stacks, then os._exit(1)
 
 
