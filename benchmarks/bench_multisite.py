@@ -47,9 +47,22 @@ def bench_file(sites: int) -> str:
 def run(folder: Path, sites: int) -> tuple[float, int]:
     bench = folder / f"bench{sites}.yaml"
     bench.write_text(bench_file(sites), encoding="utf-8")
-    args = [sys.executable, "-m", "pytest", "test_plan.py", "-q", "-p", "no:cacheprovider",
-            "--sim", "--bench", str(bench), "--dut", str(REPO / "dut_profiles" / "bt_ldo33.yaml"),
-            "--results-dir", str(folder / f"results{sites}")]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "test_plan.py",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--sim",
+        "--bench",
+        str(bench),
+        "--dut",
+        str(REPO / "dut_profiles" / "bt_ldo33.yaml"),
+        "--results-dir",
+        str(folder / f"results{sites}"),
+    ]
     args += ["-n", str(sites)] if sites > 1 else ["--site", "S1"]
     start = time.perf_counter()
     done = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=900)
