@@ -108,7 +108,7 @@ def load_validated(path: str | os.PathLike[str], schema_name: str, kind: str) ->
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), "", f"cannot read {kind}: {exc}") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)
     except _DuplicateKeyError as exc:
         raise ConfigError(str(path), exc.where, exc.problem) from None
     except yaml.YAMLError as exc:

@@ -100,7 +100,9 @@ class DutSession:
         self._sim_folder = Path(tempfile.mkdtemp(prefix="benchtest-sim-"))
         bench_file = self._sim_folder / "bench.yaml"
         bench_file.write_text(self.bench.to_yaml(), encoding="utf-8")
-        self._simulator = SimulatorProcess(dut=self.dut.path, bench=bench_file)
+        self._simulator = SimulatorProcess(
+            dut=self.dut.path, bench=bench_file, serial=self.info.serial_number
+        )
         self._simulator.start()
         resolved = self._simulator.resolved_bench["instruments"]
         self.bench = self.bench.with_resources(

@@ -16,6 +16,7 @@ from benchtest.sweep import SweepResult
 from benchtest.waveform import Waveform
 
 __all__ = [
+    "Chamber",
     "DebugPort",
     "Identity",
     "Instrument",
@@ -225,7 +226,30 @@ class DebugPort(Instrument, Protocol):
         ...
 
 
+@runtime_checkable
+class Chamber(Instrument, Protocol):
+    """A temperature chamber or thermal forcing unit holding the DUT at a temperature (degC).
+
+    `safe_state()` returns the DUT to ambient and stops heating and cooling.
+    """
+
+    def set_temperature(self, celsius: float) -> None:
+        """Drive the DUT towards `celsius`; refused beyond the DUT's temperature ratings."""
+        ...
+
+    @property
+    def temperature(self) -> float:
+        """The measured temperature (the DUT's sensor, else the air), degC."""
+        ...
+
+    def wait_until_stable(self, tolerance: float, timeout: float) -> float:
+        """Block until the temperature has stayed within `tolerance` degC of the setpoint for
+        the soak time; return it. An InstrumentTimeoutError after `timeout` s."""
+        ...
+
+
 CAPABILITIES: dict[str, type] = {
+    "Chamber": Chamber,
     "DebugPort": DebugPort,
     "Multimeter": Multimeter,
     "Oscilloscope": Oscilloscope,

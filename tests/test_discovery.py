@@ -36,7 +36,7 @@ def test_check_talks_to_every_role_and_warns_about_calibration(
 ) -> None:
     path, _ = served_bench
     bench, results = check_bench(path, DUT, today=dt.date(2026, 11, 28))
-    assert [r.role for r in results] == list(bench.roles) == ["smu", "scope", "uart"]
+    assert [r.role for r in results] == list(bench.roles) == ["smu", "scope", "uart", "psu", "dmm", "load", "chamber"]
     assert all(r.ok for r in results), results
     by_role = {r.role: r for r in results}
     assert "MODEL 2450" in by_role["smu"].identity
@@ -68,7 +68,7 @@ def test_check_of_simulated_roles_without_sim_says_what_to_do() -> None:
 def test_check_command_with_sim_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(REPO / "benches" / "sim.yaml"), "--sim"]) == 0
     out = capsys.readouterr().out
-    assert out.count("ok  ") == 3 and "MODEL 2450" in out
+    assert out.count("ok  ") == 7 and "MODEL 2450" in out and "ATS-545" in out
 
 
 def test_check_command_rejects_a_bad_bench_file(

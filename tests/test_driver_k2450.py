@@ -251,3 +251,127 @@ def test_safe_state_finishes_zeroing_before_reporting_a_stale_error() -> None:
 def test_open_rejects_unknown_options_before_connecting() -> None:
     with pytest.raises(InstrumentError, match="unknown option"):
         Keithley2450.open("TCPIP::127.0.0.1::1::SOCKET", role="smu", baud=9600)
+
+
+# -- buffered sweeps -------------------------------------------------------------------------
+
+SWEEP_SETUP = [
+    *checked(":SOURce:FUNCtion VOLTage"),
+    *checked(":SOURce:VOLTage:ILIMit 0.01"),
+    *checked(':SENSe:FUNCtion "CURRent"'),
+]
+
+
+def run_and_read(points: int, reply: str) -> list[tuple[str, str | None]]:
+    return [
+        (":INITiate", None),
+        ("*WAI", None),
+        (':TRACe:ACTual? "defbuffer1"', str(points)),
+        (f':TRACe:DATA? 1,{points},"defbuffer1",SOUR,READ', reply),
+        (ERR, OK),
+    ]
+
+
+def test_equally_spaced_levels_run_as_one_linear_sweep_read_in_one_transfer() -> None:
+    conversation = [
+        *SWEEP_SETUP,
+        *checked(':SOURce:SWEep:VOLTage:LINear 0.0,5.0,3,-1,1,BEST,OFF,OFF,"defbuffer1"'),
+        *run_and_read(3, "0.000000E+00,0.000000E+00,2.5E+00,4.5E-05,5.0E+00,9.91E+37"),
+    ]
+    with expected_protocol(Keithley2450, conversation, guard=LDO_GUARD) as smu:
+        result = smu.sweep_voltage([0.0, 2.5, 5.0], current_limit=0.01)
+    assert list(result.source) == [0.0, 2.5, 5.0]
+    assert result.measured[1] == pytest.approx(45e-6) and math.isnan(result.measured[2])
+    assert (result.source_unit, result.measured_unit) == ("V", "A")
+
+
+def test_other_levels_are_split_into_list_commands_of_100_values() -> None:
+    levels = [round(0.01 * ((i * 37) % 250), 2) for i in range(250)]  # not equally spaced
+    chunks = [levels[:100], levels[100:200], levels[200:]]
+    text = [",".join(repr(v) for v in chunk) for chunk in chunks]
+    reply = ",".join(f"{v},1e-06" for v in levels)
+    conversation = [
+        *SWEEP_SETUP,
+        *checked(":SENSe:CURRent:NPLCycles 0.1"),
+        *checked(f":SOURce:LIST:VOLTage {text[0]}"),
+        *checked(f":SOURce:LIST:VOLTage:APPend {text[1]}"),
+        *checked(f":SOURce:LIST:VOLTage:APPend {text[2]}"),
+        *checked(':SOURce:SWEep:VOLTage:LIST 1,0.002,1,OFF,"defbuffer1"'),
+        *run_and_read(250, reply),
+    ]
+    with expected_protocol(Keithley2450, conversation, guard=LDO_GUARD) as smu:
+        result = smu.sweep_voltage(levels, current_limit=0.01, delay=0.002, nplc=0.1)
+    assert len(result) == 250 and list(result.source) == levels
+
+
+def test_current_sweep_limits_the_voltage_and_reads_it() -> None:
+    conversation = [
+        *checked(":SOURce:FUNCtion CURRent"),
+        *checked(":SOURce:CURRent:VLIMit 5.5"),
+        *checked(':SENSe:FUNCtion "VOLTage"'),
+        *checked(':SOURce:SWEep:CURRent:LINear 0.0,0.001,2,0.01,1,BEST,OFF,OFF,"defbuffer1"'),
+        *run_and_read(2, "0,0,1E-03,5.5"),
+    ]
+    with expected_protocol(Keithley2450, conversation, guard=LDO_GUARD) as smu:
+        result = smu.sweep_current([0.0, 1e-3], voltage_limit=5.5, delay=0.01)
+    assert list(result.measured) == [0.0, 5.5] and result.measured_unit == "V"
+
+
+@pytest.mark.parametrize(
+    ("levels", "limit", "words"),
+    [
+        ([0.0, 3.0, 6.5], 0.01, "vin <= 6"),
+        ([0.0, -1.0], 0.01, "vin >= -0.3"),
+        ([0.0, 5.0], 0.8, "iin <= 0.5"),
+    ],
+)
+def test_sweep_guard_checks_every_level_and_the_limit_before_sending(
+    levels: list[float], limit: float, words: str
+) -> None:
+    with (
+        expected_protocol(Keithley2450, [], guard=LDO_GUARD) as smu,
+        pytest.raises(SafetyError, match="nothing was sent") as info,
+    ):
+        smu.sweep_voltage(levels, current_limit=limit)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"levels": []}, {"levels": [0.0, float("nan")]}, {"levels": [1.0], "delay": -1.0},
+     {"levels": [1.0], "nplc": 50.0}, {"levels": [300.0]}],
+)  # fmt: skip
+def test_bad_sweep_requests_send_nothing(kwargs: dict[str, object]) -> None:
+    with expected_protocol(Keithley2450, []) as smu, pytest.raises(InvalidValueError):
+        smu.sweep_voltage(current_limit=0.01, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_sweep_that_stored_fewer_points_names_what_arrived() -> None:
+    conversation = [
+        *SWEEP_SETUP,
+        *checked(':SOURce:SWEep:VOLTage:LINear 0.0,1.0,2,-1,1,BEST,OFF,OFF,"defbuffer1"'),
+        (":INITiate", None),
+        ("*WAI", None),
+        (':TRACe:ACTual? "defbuffer1"', "1"),
+    ]
+    with (
+        expected_protocol(Keithley2450, conversation, role="smu") as smu,
+        pytest.raises(InstrumentError, match="stored 1 of 2") as info,
+    ):
+        smu.sweep_voltage([0.0, 1.0], current_limit=0.01)
+    assert info.value.received == "1"
+
+
+def test_garbled_sweep_data_is_a_protocol_error() -> None:
+    conversation = [
+        *SWEEP_SETUP,
+        *checked(':SOURce:SWEep:VOLTage:LINear 0.0,1.0,2,-1,1,BEST,OFF,OFF,"defbuffer1"'),
+        *run_and_read(2, "0,1e-6,1.0")[:-1],
+    ]
+    with (
+        expected_protocol(Keithley2450, conversation, role="smu") as smu,
+        pytest.raises(ProtocolError, match="points of 2") as info,
+    ):
+        smu.sweep_voltage([0.0, 1.0], current_limit=0.01)
+    assert info.value.command == ':TRACe:DATA? 1,2,"defbuffer1",SOUR,READ'
+    assert info.value.received == "0,1e-6,1.0"

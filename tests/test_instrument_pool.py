@@ -83,8 +83,8 @@ def test_opens_lazily_once_with_guard_and_options(pool: tuple[InstrumentPool, li
 
 def test_unknown_role_names_the_bench_roles(pool: tuple[InstrumentPool, list[Event]]) -> None:
     instruments, _ = pool
-    with pytest.raises(BenchtestError, match="has no role 'psu'; its roles: smu, scope, uart"):
-        instruments.get("psu")
+    with pytest.raises(BenchtestError, match="has no role 'afg'; its roles: smu, scope, uart, psu"):
+        instruments.get("afg")
 
 
 def test_safe_state_reaches_every_instrument_when_one_fails(

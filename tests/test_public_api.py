@@ -29,6 +29,7 @@ EXPECTED_BENCHTEST = {
     "open_instrument",
 }
 EXPECTED_CAPABILITIES = {
+    "Chamber",
     "DebugPort",
     "Identity",
     "Instrument",

@@ -40,7 +40,7 @@ def attempts(path: Path) -> list[tuple[str, int, str]]:
             (
                 str(g.attrs["test_id"]).split("::")[1],
                 int(g.attrs.get("attempt", 1)),
-                g["outcome"][()].decode(),
+                str(g.attrs["outcome"]),
             )
             for g in entries
         )

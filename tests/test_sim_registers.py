@@ -119,7 +119,10 @@ def test_a_generic_map_by_name_in_decimal_is_served_from_the_profile_alone() -> 
 @pytest.mark.parametrize(
     ("field", "words"),
     [
-        ({"bits": 0, "state": "temperature"}, "no state 'temperature' (mode, power_good)"),
+        (
+            {"bits": 0, "state": "temperature"},
+            "no state 'temperature' (mode, power_good, reset_cause)",
+        ),
         ({"bits": [1, 0], "values": {"active": 0}, "state": "mode"}, "needs values for active"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +23,10 @@ from benchtest.recorder import (
 )
 from benchtest.recorder import TestFinished as Finished  # renamed: pytest collects Test* names
 from benchtest.recorder import TestStarted as Started
+from benchtest.results import open_run
 from benchtest.storage import SCHEMA_VERSION, Hdf5RunWriter
 from benchtest.storage.example import PLAN, example_events, run_started, startup_waveform
+from benchtest.storage.header import running_json
 from benchtest.waveform import Waveform
 
 SLEEP = f"{PLAN}::test_iq[sleep]"
@@ -57,7 +60,9 @@ def test_root_attributes_carry_run_metadata(h5: h5py.File) -> None:
     assert a["NX_class"] == "NXroot"
     assert a["creator"] == "benchtest"
     assert a["creator_version"] == __version__
-    assert a["benchtest_schema_version"] == SCHEMA_VERSION == 1
+    assert a["benchtest_schema_version"] == SCHEMA_VERSION == 2
+    assert a["compression"] == "gzip"
+    assert a["site"] == ""
     assert a["run_id"] == "20261128T154300Z-SN0042"
     assert (a["part"], a["serial_number"], a["lot"]) == ("LDO-3V3", "SN0042", "L7")
     assert (a["operator"], a["station"], a["host"]) == ("ada", "bench-3", "lab-pc-3")
@@ -76,7 +81,7 @@ def test_run_info_keeps_config_texts_instruments_and_safe_state_log(h5: h5py.Fil
     assert len(dut.attrs["sha256"]) == 64
     assert h5["run_info/bench_file"].attrs["path"] == "benches/sim.yaml"
     instruments = h5["run_info/instruments"]
-    assert instruments.dtype.names == ("role", "driver", "resource", "identity")
+    assert instruments.dtype.names == ("role", "driver", "resource", "identity", "calibration_due")
     assert h5py.check_string_dtype(instruments.dtype["identity"]).encoding == "utf-8"
     assert [r.decode() for r in instruments["role"]] == ["smu", "scope"]
     log = h5["run_info/safe_state_log"][...]
@@ -87,23 +92,22 @@ def test_run_info_keeps_config_texts_instruments_and_safe_state_log(h5: h5py.Fil
 def test_one_entry_per_test_with_sanitised_ordered_names(h5: h5py.File) -> None:
     entries = [name for name, g in h5.items() if g.attrs.get("NX_class") == "NXentry"]
     assert entries == ["t0001_test_iq_sleep_", "t0002_test_iq_active_", "t0003_test_psrr"]
-    entry = h5["t0002_test_iq_active_"]
-    assert entry.attrs["test_id"] == ACTIVE
-    assert text(entry["title"]) == ACTIVE
-    assert text(entry["outcome"]) == "failed"
-    assert "above the high limit" in text(entry["message"])
-    assert text(entry["start_time"]) < text(entry["end_time"])
-    assert entry["duration"][()] == pytest.approx(0.8)
-    assert entry["duration"].attrs["units"] == "s"
-    assert entry["conditions"].attrs["NX_class"] == "NXcollection"
-    assert entry["conditions/vin"][()] == 3.6
-    assert text(entry["conditions/load"]) == "1 mA"
+    a = h5["t0002_test_iq_active_"].attrs
+    assert a["test_id"] == ACTIVE
+    assert a["outcome"] == "failed"
+    assert "above the high limit" in a["message"]
+    assert a["start_time"] < a["end_time"]
+    assert a["duration"] == pytest.approx(0.8)
+    assert json.loads(a["conditions"]) == {"vin": 3.6, "load": "1 mA"}
 
 
-def test_measurement_table_columns_and_limits(h5: h5py.File) -> None:
+def test_entry_measurement_table_has_fixed_length_text_and_conditions(h5: h5py.File) -> None:
     table = h5["t0002_test_iq_active_/measurements"]
-    assert table.dtype.names == ("name", "value", "unit", "low", "high", "outcome", "timestamp")
-    assert table.dtype["value"] == np.float64
+    assert table.dtype.names == (
+        "name", "value", "unit", "low", "high", "outcome", "timestamp", "conditions"
+    )  # fmt: skip
+    info = h5py.check_string_dtype(table.dtype["name"])
+    assert info is not None and (info.encoding, info.length) == ("utf-8", 7)
     rows = table[...]
     assert [n.decode() for n in rows["name"]] == ["iq", "dropout"]
     assert rows["value"][0] == pytest.approx(71.3e-6)
@@ -111,15 +115,29 @@ def test_measurement_table_columns_and_limits(h5: h5py.File) -> None:
     assert (rows["low"][0], rows["high"][0]) == (0.0, 60e-6)
     assert np.isnan(rows["low"][1])  # dropout has only a high limit
     assert [o.decode() for o in rows["outcome"]] == ["fail", "pass"]
-    assert table.compression == "gzip"
-
-
-def test_summary_table_holds_every_measurement_with_test_id(h5: h5py.File) -> None:
-    summary = h5["summary/measurements"][...]
-    assert summary.dtype.names[0] == "test_id"
-    assert [t.decode() for t in summary["test_id"]] == [SLEEP, SLEEP, ACTIVE, ACTIVE]
-    assert summary["value"][2] == pytest.approx(71.3e-6)
+    assert json.loads(rows["conditions"][0]) == {"vin": 3.6, "load": "1 mA"}
     assert len(h5["t0003_test_psrr/measurements"]) == 0  # skipped: empty table, still there
+
+
+def test_run_tables_are_the_committed_record(h5: h5py.File) -> None:
+    tests = h5["summary/tests"][...]
+    assert [t.decode() for t in tests["test_id"]] == [SLEEP, ACTIVE, PSRR]
+    assert tests["commit"].tolist() == [1, 2, 3]  # position + 1: every row complete
+    assert tests["measurement_start"].tolist() == [0, 2, 4]
+    assert tests["measurement_count"].tolist() == [2, 2, 0]
+    summary = h5["summary/measurements"][...]
+    assert summary["test"].tolist() == [0, 0, 1, 1]
+    assert summary["value"][2] == pytest.approx(71.3e-6)
+    assert summary["conditions"].tolist() == [b""] * 4  # "": the test's conditions
+    assert summary["commit"].tolist() == [1, 2, 3, 4]
+    waves = h5["summary/waveforms"][...]
+    assert [p.decode() for p in waves["path"]] == [
+        "/t0001_test_iq_sleep_/vout_startup",
+        "/t0002_test_iq_active_/vout_startup",
+    ]
+    for name in ("tests", "measurements", "waveforms"):
+        assert h5["summary"][name].compression is None  # chunks never move once written
+    assert json.loads(h5["summary/running"][()].rstrip(b"\0")) == []
 
 
 def test_waveform_keeps_int16_codes_compressed_and_chunked(h5: h5py.File) -> None:
@@ -211,15 +229,8 @@ def test_float_samples_are_the_signal_without_codes(tmp_path: Path) -> None:
     with h5py.File(path, "r") as f:
         entry = f["t0001_test_sweep"]
         assert list(entry) == [
-            "title",
-            "start_time",
-            "outcome",
-            "message",
-            "conditions",
             "i_vin_",
             "measurements_2",  # the name is taken by the measurement table
-            "end_time",
-            "duration",
             "measurements",
         ]
         group = entry["i_vin_"]
@@ -249,7 +260,7 @@ def test_uint8_and_bool_codes_are_never_inflated(tmp_path: Path) -> None:
         assert f["t0001_test_bytes/d0"].attrs["signal"] == "values"
 
 
-def test_an_unfinished_test_stays_incomplete_with_its_measurements(tmp_path: Path) -> None:
+def test_an_unfinished_test_is_stored_incomplete_with_its_measurements(tmp_path: Path) -> None:
     path = tmp_path / "run.h5"
     m = Measurement.judge("iq", 1e-6, "A", Limits(None, 2e-6, "A"))
     _minimal_run(
@@ -259,12 +270,64 @@ def test_an_unfinished_test_stays_incomplete_with_its_measurements(tmp_path: Pat
     )
     with h5py.File(path, "r") as f:
         entry = f["t0001_test_hangs"]
-        assert text(entry["outcome"]) == "incomplete"
-        assert "end_time" not in entry
+        assert entry.attrs["outcome"] == "incomplete"
+        assert "end_time" not in entry.attrs  # "" is left out
         assert entry["measurements"]["name"][0] == b"iq"
-        odd = entry["conditions/odd_key_"]
-        assert odd.attrs["original_name"] == "odd key!" and odd[...].tolist() == [1, 2]
-        assert entry["conditions/obj"].attrs["encoding"] == "json"
+        assert json.loads(entry.attrs["conditions"]) == {"odd key!": [1, 2], "obj": {"a": 1}}
+        assert f["summary/tests"]["outcome"][0] == b"incomplete"
+
+
+def test_every_attempt_of_a_retried_test_is_its_own_record(tmp_path: Path) -> None:
+    path = tmp_path / "run.h5"
+    _minimal_run(
+        path,
+        *(
+            event
+            for attempt, outcome in ((1, "failed"), (2, "passed"))
+            for event in (
+                Started("a.py::test_flaky", "t", attempt=attempt),
+                Finished("a.py::test_flaky", outcome, "t", 1.0, attempt=attempt),
+            )
+        ),
+    )
+    with h5py.File(path, "r") as f:
+        assert f["summary/tests"]["attempt"].tolist() == [1, 2]
+        assert [f[e].attrs["attempt"] for e in ("t0001_test_flaky", "t0002_test_flaky")] == [1, 2]
+    with open_run(path) as run:
+        assert [(t.attempt, t.outcome) for t in run.tests] == [(1, "failed"), (2, "passed")]
+
+
+def test_a_started_test_is_on_disk_before_any_commit(tmp_path: Path) -> None:
+    path = tmp_path / "run.h5"
+    with Hdf5RunWriter(path) as writer:
+        writer(run_started())
+        writer(Started("a.py::test_running_now", "2026-11-28T15:43:01+00:00", {"vin": 3}))
+        raw = path.read_bytes()  # what a kill -9 would leave: no flush since the start
+        assert b'"test_id": "a.py::test_running_now"' in raw
+        assert b'"entry": "t0001_test_running_now"' in raw
+
+
+def test_a_long_waveform_keeps_only_its_codes_as_the_signal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("benchtest.storage.waveforms.PLOT_COPY_MAX_POINTS", 1000)
+    path = tmp_path / "run.h5"
+    wf = startup_waveform(5000)
+    _minimal_run(
+        path,
+        Started("a.py::test_long", "t"),
+        WaveformRecorded("a.py::test_long", "vout", wf),
+        Finished("a.py::test_long", "passed", "t", 1.0),
+    )
+    with h5py.File(path, "r") as f:
+        group = f["t0001_test_long/vout"]
+        assert sorted(group) == ["codes", "settings", "title"]  # no float copy, no time axis
+        assert group.attrs["signal"] == "codes" and list(group.attrs["axes"]) == ["."]
+        assert (group.attrs["t0"], group.attrs["dt"]) == (wf.t0, wf.dt)
+        codes = group["codes"]
+        assert codes.attrs["units"] == "counts"
+        assert codes.attrs["long_name"] == "vout (counts; V = counts * 0.001 + 0)"
+        assert is_valid_nxdata(group)
 
 
 def test_writer_refuses_misuse_with_result_file_errors(tmp_path: Path) -> None:
@@ -294,5 +357,27 @@ def test_close_after_a_failed_write_leaves_a_readable_file(tmp_path: Path) -> No
     writer.close()
     writer.close()
     with h5py.File(path, "r") as f:
-        assert text(f["t0001_test_bad/outcome"]) == "incomplete"
+        assert f["t0001_test_bad"].attrs["outcome"] == "incomplete"
         assert f.attrs["outcome"] == "incomplete"
+
+
+def test_the_running_marker_fits_its_space_dropping_conditions_first() -> None:
+    tests = [{"index": i, "test_id": "t" * 3000, "conditions": {"x": "y" * 3000}} for i in (1, 2)]
+    marker = json.loads(running_json(tests))
+    assert [t["index"] for t in marker] == [1, 2] and "conditions" not in marker[0]
+    assert [t["index"] for t in json.loads(running_json([*tests, {**tests[0], "index": 3}]))] == [
+        2,
+        3,
+    ]  # too many: the oldest go
+
+
+@pytest.mark.parametrize("sync", ["always", "never"])
+def test_sync_modes_write_the_same_file(tmp_path: Path, sync: str) -> None:
+    path = tmp_path / "run.h5"
+    with Hdf5RunWriter(path, sync=sync) as writer:  # type: ignore[arg-type]
+        for event in example_events(points=1000):
+            writer(event)
+    with open_run(path) as run:
+        assert [t.outcome for t in run.tests] == ["passed", "failed", "skipped"]
+    with pytest.raises(ValueError, match="unknown sync mode 'sometimes'"):
+        Hdf5RunWriter(tmp_path / "other.h5", sync="sometimes")  # type: ignore[arg-type]

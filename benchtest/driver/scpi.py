@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, overload
 
 from benchtest.driver.base import NO_GUARD, Identity, Instrument, SourceGuard
+from benchtest.driver.pacing import PacedTransport, Pacer
 from benchtest.driver.transport import (
     ERROR_QUERY,
     Transport,
@@ -192,13 +193,22 @@ class _Property(Generic[T]):
 
     def check(self, target: ScpiTarget, value: T) -> str:
         """The command that would set `value`; raises SafetyError or InvalidValueError instead."""
-        assert self.set_cmd is not None
-        template = self.set_cmd if "{value}" in self.set_cmd else self.set_cmd + " {value}"
+        template = self._template()
         if self.guard is not None:
             what = f"set {self.name} to {value!r} {self.unit}".rstrip()
             target.guard.check(self.guard, _as_float(value), what=what)
         token = self._token(target, template, value)
         return template.format(**target.command_fields(), value=token)
+
+    def command(self, target: ScpiTarget, value: T) -> str:
+        """The command that sets `value`, unchecked: for safe-state writes (a source to 0, an
+        output off) that no guard or validator may refuse."""
+        token = self._lookup(value) if self.values is not None else self.formatter(value)
+        return self._template().format(**target.command_fields(), value=token)
+
+    def _template(self) -> str:
+        assert self.set_cmd is not None
+        return self.set_cmd if "{value}" in self.set_cmd else self.set_cmd + " {value}"
 
     def _token(self, target: ScpiTarget, template: str, value: T) -> str:
         try:
@@ -350,6 +360,12 @@ def check_settings(target: ScpiTarget, **values: Any) -> None:
         _property_of(target, name).check(target, value)
 
 
+def declared(target: ScpiTarget, name: str) -> _Property[Any]:
+    """The settable SCPI property `name` declared on `target`'s class (to read it, or build its
+    command with `.command()`, from generic code)."""
+    return _property_of(target, name)
+
+
 def _property_of(target: ScpiTarget, name: str) -> _Property[Any]:
     prop = getattr(type(target), name, None)
     if not isinstance(prop, Control | Setting):
@@ -364,20 +380,25 @@ class ScpiInstrument(Instrument):
     """A SCPI instrument on a `Transport`, with the connection defaults of its family.
 
     Class attributes give the defaults `open()` uses (termination, timeout in s, how many LF
-    follow a block) and `error_query`, the command that pops the error queue after every
-    configuration write (None: the instrument has no queue).
+    follow a block, `command_interval`: the least time in s between two exchanges and between
+    a query and the read of its reply) and `error_query`, the command that pops the error queue
+    after every configuration write (None: the instrument has no queue). `driver_options` names
+    the constructor keywords a bench file may set (a channel number).
     """
 
     read_termination: ClassVar[str] = "\n"
     write_termination: ClassVar[str] = "\n"
     timeout: ClassVar[float] = 5.0
     block_terminators: ClassVar[int] = 1
+    command_interval: ClassVar[float] = 0.0
     error_query: ClassVar[str | None] = ERROR_QUERY
+    driver_options: ClassVar[tuple[str, ...]] = ()
     _OPTIONS: ClassVar[tuple[str, ...]] = (
         "timeout",
         "read_termination",
         "write_termination",
         "block_terminators",
+        "command_interval",
     )
 
     def __init__(
@@ -392,20 +413,30 @@ class ScpiInstrument(Instrument):
     ) -> Self:
         """Connect through PyVISA (pyvisa-py), then run `on_connect()`.
 
-        Options: `timeout` (s), `read_termination`, `write_termination`, `block_terminators`.
+        Options: `timeout` (s), `read_termination`, `write_termination`, `block_terminators`,
+        `command_interval` (s, paces every exchange) and the driver's own `driver_options`.
         """
-        unknown = sorted(set(options) - set(cls._OPTIONS))
+        known = (*cls._OPTIONS, *cls.driver_options)
+        unknown = sorted(set(options) - set(known))
         if unknown:
             raise InstrumentError(
                 f"unknown option(s) {', '.join(unknown)} for driver {cls.driver_name!r}; "
-                f"known: {', '.join(cls._OPTIONS)}",
+                f"known: {', '.join(known)}",
                 role=role or resource,
             )
         settings = {name: options.get(name, getattr(cls, name)) for name in cls._OPTIONS}
-        transport = VisaTransport.open(
-            resource, role=role or resource, error_query=cls.error_query or ERROR_QUERY, **settings
+        interval = float(settings.pop("command_interval"))
+        transport: Transport = VisaTransport.open(
+            resource,
+            role=role or resource,
+            error_query=cls.error_query or ERROR_QUERY,
+            query_delay=interval,
+            **settings,
         )
-        instrument = cls(transport, role=role or resource, guard=guard)
+        if interval > 0:
+            transport = PacedTransport(transport, Pacer(interval))
+        own = {name: options[name] for name in cls.driver_options if name in options}
+        instrument = cls(transport, role=role or resource, guard=guard, **own)
         try:
             instrument.on_connect()
         except BaseException:
@@ -449,14 +480,15 @@ class ScpiInstrument(Instrument):
     @contextmanager
     def _explain_silence(self, command: str) -> Iterator[None]:
         """An instrument that rejects a query usually stays silent and queues an error; after
-        such a timeout, read the queue and raise what it says instead of a bare timeout."""
+        such a timeout, read the queue (`check_errors`, in the driver's own way) and raise what it
+        says instead of a bare timeout."""
         try:
             yield
         except InstrumentTimeoutError as timeout:
             if self.error_query is None or command == self.error_query:
                 raise
             try:
-                drain_error_queue(self.transport, self.error_query, after=command)
+                self.check_errors(after=command)
             except InstrumentReportedError as reported:
                 raise reported from timeout
             except InstrumentError:

@@ -20,6 +20,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 import pyvisa
 from pyvisa import constants
 
+from benchtest.driver.direct_read import DirectReader
 from benchtest.errors import (
     ConnectionLostError,
     InstrumentError,
@@ -142,8 +143,12 @@ class VisaTransport:
         write_termination: str = "\n",
         block_terminators: int = 1,
         error_query: str = ERROR_QUERY,
+        query_delay: float = 0.0,
     ) -> Self:
-        """Open `resource_name` (e.g. `TCPIP::127.0.0.1::5555::SOCKET`) with pyvisa-py."""
+        """Open `resource_name` (e.g. `TCPIP::127.0.0.1::5555::SOCKET`) with pyvisa-py.
+
+        `query_delay` (s) is PyVISA's pause between a query's write and the read of its reply.
+        """
         try:
             resource = pyvisa.ResourceManager("@py").open_resource(
                 resource_name,
@@ -151,6 +156,7 @@ class VisaTransport:
                 write_termination=write_termination,
                 timeout=timeout * 1000.0,
                 open_timeout=int(timeout * 1000.0),
+                query_delay=query_delay,
             )
         except (pyvisa.Error, OSError, ValueError) as exc:
             raise ConnectionLostError(
@@ -168,6 +174,7 @@ class VisaTransport:
             raise ConnectionLostError(
                 f"cannot open {resource_name}: {problem}", role=transport.role
             )
+        transport._no_delay()
         return transport
 
     @property
@@ -186,6 +193,9 @@ class VisaTransport:
     def query(self, command: str) -> str:
         with self._errors(command):
             self._resource.write(command)
+            delay = float(getattr(self._resource, "query_delay", 0.0) or 0.0)
+            if delay > 0:
+                time.sleep(delay)  # PyVISA's query_delay, as its own query() applies it
             reply: str = self._resource.read()
         return reply.strip()
 
@@ -257,6 +267,21 @@ class VisaTransport:
         )
 
     def _read_payload(self, command: str, length: int) -> bytes:
+        direct = DirectReader.of(self._resource)
+        if direct is None:
+            return self._read_payload_visa(command, length)
+        payload, complete = direct.read(length, self.timeout)
+        if not complete:
+            raise ProtocolError(
+                f"block truncated: header announced {length} bytes, "
+                f"{len(payload)} arrived before the timeout",
+                role=self.role,
+                command=command,
+                received=payload[-40:],
+            )
+        return payload
+
+    def _read_payload_visa(self, command: str, length: int) -> bytes:
         payload = bytearray()
         while len(payload) < length:
             want = length - len(payload)
@@ -360,6 +385,13 @@ class VisaTransport:
             raise ConnectionLostError(
                 f"connection lost: {exc}", role=self.role, command=command
             ) from exc
+        except UnicodeDecodeError as exc:  # garbage on the line: bytes that are not text
+            raise ProtocolError(
+                f"reply is not {exc.encoding} text",
+                role=self.role,
+                command=command,
+                received=bytes(exc.object),
+            ) from None
 
     def _translate(self, exc: pyvisa.VisaIOError, command: str) -> InstrumentError:
         if exc.error_code == constants.StatusCode.error_timeout:
@@ -381,6 +413,15 @@ class VisaTransport:
         sock = _socket_of(self._resource)
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if sock is not None else 0
         return os.strerror(code) if code else ""
+
+    def _no_delay(self) -> None:
+        """TCP_NODELAY, NI-VISA's default: without it a write that follows a write (a setting,
+        then its error-queue query) waits ~40 ms for a delayed ACK. pyvisa-py 0.8 cannot set
+        VI_ATTR_TCPIP_NODELAY, so it is set on the socket of a `::SOCKET` session."""
+        sock = _socket_of(self._resource)
+        if sock is not None:
+            with suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _peer_closed(self) -> bool:
         """True when the TCP socket behind a pyvisa-py SOCKET session was closed by the peer."""

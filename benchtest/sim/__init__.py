@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from benchtest.sim.bench import SIMULATORS, SimulatedBench
 from benchtest.sim.journal import Journal
-from benchtest.sim.model import LdoModel
+from benchtest.sim.models import LdoModel, build_model
 from benchtest.sim.process import SimulatorProcess
 from benchtest.sim.world import SupplyState, World
 
@@ -22,4 +22,5 @@ __all__ = [
     "SimulatorProcess",
     "SupplyState",
     "World",
+    "build_model",
 ]

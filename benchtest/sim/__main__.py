@@ -1,4 +1,4 @@
-"""`python -m benchtest.sim --dut PROFILE --bench BENCH [--write-bench PATH] [--journal PATH]`.
+"""`python -m benchtest.sim --dut PROFILE --bench BENCH [--serial SN] [--write-bench PATH]`.
 
 Serves the simulated bench in this process as a child of a test run; `serve` is the same for
 library callers (`benchtest sim`). See `benchtest.sim.serve` for the behaviour.

@@ -10,18 +10,25 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, Self
 
 import yaml
 
 from benchtest.errors import SimulatorError
+from benchtest.sim import factories
 from benchtest.sim.debug_port import Firmware, PortConfig, PtyDebugPort, SocketDebugPort
+from benchtest.sim.faults import FaultyFirmware, FaultyLink, parse_fault, resource_options
 from benchtest.sim.journal import Journal
 from benchtest.sim.keithley2450 import Keithley2450
-from benchtest.sim.model import LdoModel
+from benchtest.sim.models import build_model
 from benchtest.sim.rigol_ds1000z import RigolDS1000Z
+from benchtest.sim.rigol_mso5000 import RigolMSO5000
 from benchtest.sim.service import Service
+from benchtest.sim.thermostream import ThermoStream
+from benchtest.sim.siglent_sds1000xe import SiglentSDS1000XE
+from benchtest.sim.siglent_sds2000xp import SiglentSDS2000XPlus
 from benchtest.sim.world import World
 
 SIM_SCHEME = "sim://"
@@ -47,6 +54,8 @@ class SimContext:
     journal: Journal
     seed: int
     serial_transport: str
+    # The settings in each role's sim:// resource (`sim://chamber?time_constant=0.1`).
+    options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def nets_of(self, role: str) -> dict[str, Mapping[str, Any]]:
         """The DUT nets the profile connects to `role`, by net name."""
@@ -55,14 +64,31 @@ class SimContext:
 
 
 def _smu(ctx: SimContext, role: str) -> Simulator:
-    return Keithley2450(ctx.world, role=role, journal=ctx.journal)
+    return Keithley2450(factories.input_load(ctx, role), role=role, journal=ctx.journal)
 
 
-def _scope(ctx: SimContext, role: str) -> Simulator:
+def _scope(
+    ctx: SimContext,
+    role: str,
+    model: type[RigolDS1000Z | SiglentSDS1000XE | SiglentSDS2000XPlus] = RigolDS1000Z,
+) -> Simulator:
     channels = {
         int(spec["channel"]): net for net, spec in ctx.nets_of(role).items() if "channel" in spec
     }
-    return RigolDS1000Z(ctx.world, channels, role=role, seed=ctx.seed)
+    return model(ctx.world, channels, role=role, seed=ctx.seed)
+
+
+def _chamber(ctx: SimContext, role: str) -> Simulator:
+    setting = ctx.options.get(role, {}).get("time_constant", "0.05")
+    try:
+        tau = float(setting)
+    except ValueError:
+        tau = -1.0
+    if not tau > 0:
+        raise SimulatorError(
+            f"instruments.{role}.resource: time_constant={setting!r}: expected a time in s > 0"
+        )
+    return ThermoStream(ctx.world, role=role, time_constant=tau)
 
 
 def _debug_port(ctx: SimContext, role: str) -> Simulator:
@@ -76,6 +102,15 @@ SIMULATORS: dict[str, Callable[[SimContext, str], Simulator]] = {
     "keithley.k2450": _smu,
     "rigol.ds1000z": _scope,
     "serial.debug_port": _debug_port,
+    "temptronic.ats545": _chamber,
+    "keithley.k2400": factories.keithley_2400,
+    "keysight.b2900": factories.keysight_b2900,
+    "rigol.dp800": factories.rigol_dp800,
+    "siglent.spd3303x": factories.siglent_spd3303x,
+    "generic.scpi_dmm": factories.scpi_dmm,
+    "rigol.mso5000": partial(_scope, model=RigolMSO5000),
+    "siglent.sds1000xe": partial(_scope, model=SiglentSDS1000XE),
+    "siglent.sds2000xp": partial(_scope, model=SiglentSDS2000XPlus),
 }
 
 
@@ -94,17 +129,22 @@ class SimulatedBench(Service):
         journal: Journal | None = None,
         seed: int = 0,
         serial_transport: str | None = None,
+        serial: str | None = None,
     ) -> None:
         transport = serial_transport or default_serial_transport()
         if transport not in ("pty", "socket"):
             raise SimulatorError(f"serial transport must be 'pty' or 'socket', not {transport!r}")
         self.journal = journal or Journal()
-        model = LdoModel.from_mapping(profile.get("model") or {})
+        model = build_model(profile.get("model"), serial)  # `serial` picks the unit
         self.world = World(model, journal=self.journal, seed=seed)
+        self.world.alias_nets(profile.get("nets") or {})
         self._bench = copy.deepcopy(dict(bench))
-        context = SimContext(self.world, profile, self.journal, seed, transport)
+        roles = _sim_roles(self._bench)
+        options = {role: resource_options(role, spec["resource"]) for role, spec in roles}
+        context = SimContext(self.world, profile, self.journal, seed, transport, options)
         self.simulators: dict[str, Simulator] = {
-            role: _factory(role, spec)(context, role) for role, spec in _sim_roles(self._bench)
+            role: _with_fault(role, options[role], _factory(role, spec)(context, role))
+            for role, spec in roles
         }
         self._started: list[Simulator] = []
 
@@ -148,6 +188,17 @@ def _sim_roles(bench: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
         for role, spec in instruments.items()
         if isinstance(spec, Mapping) and str(spec.get("resource", "")).startswith(SIM_SCHEME)
     ]
+
+
+def _with_fault(role: str, options: Mapping[str, str], simulator: Simulator) -> Simulator:
+    """The simulator, misbehaving as its resource's `fault` setting says."""
+    fault = parse_fault(role, options)
+    if fault is None:
+        return simulator
+    if isinstance(simulator, PtyDebugPort | SocketDebugPort):
+        simulator.firmware = FaultyFirmware(simulator.firmware, fault, role)  # type: ignore[assignment]
+        return simulator
+    return FaultyLink(simulator, fault)
 
 
 def _factory(role: str, spec: Mapping[str, Any]) -> Callable[[SimContext, str], Simulator]:

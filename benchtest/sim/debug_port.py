@@ -1,9 +1,9 @@
 """The simulated DUT firmware console, on a pseudo-terminal or a `socket://` TCP endpoint.
 
-`Firmware` answers the commands named in the DUT profile's `debug_port` section (identify, sleep,
-active, mode, and register reads and writes through its register map) and changes the World's
-power mode. It answers whether or not the DUT is powered; power-dependent behaviour (silence
-below UVLO, a reboot banner) comes later.
+`Firmware` answers the commands named in the DUT profile's `debug_port` section (identify, one
+per power mode, mode, reset, reset_cause, the family's own such as a sensor's read, and register
+reads and writes through its register map) and changes the World's state. At every boot it
+prints the profile's `boot_banner` unasked; a `reboot_during` fault cuts a reply off with one.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import select
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from benchtest.errors import ConfigError, SimulatorError
@@ -41,6 +42,7 @@ class PortConfig:
     prompt: str = "> "
     commands: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COMMANDS))
     registers: RegisterMap = field(default_factory=RegisterMap)
+    boot_banner: str = ""  # printed at every boot: {firmware_id}, {reset_cause}
 
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any] | None) -> PortConfig:
@@ -59,6 +61,7 @@ class PortConfig:
             prompt=str(section.get("prompt", "> ")),
             commands=dict(commands),
             registers=registers,
+            boot_banner=str(section.get("boot_banner", "")),
         )
 
 
@@ -68,18 +71,24 @@ class Firmware:
     def __init__(self, world: World, config: PortConfig) -> None:
         self.world = world
         self.config = config
-        actions: dict[str, Callable[[], str]] = {
-            "identify": lambda: world.model.firmware_id,
-            "sleep": lambda: self._set_mode("sleep"),
-            "active": lambda: self._set_mode("active"),
-            "mode": lambda: world.mode,
-        }
+        actions = self._actions()
         self._by_text = {
             _normal(text): actions.get(action, _not_simulated(action))
             for action, text in config.commands.items()
             if action not in REGISTER_ACTIONS
         }
         self.registers = RegisterConsole(config.registers, world)
+        reboot = world.model.faults.reboot_during
+        self._reboot_on = reboot.command if reboot else None
+        self._reboots_left = reboot.times if reboot else None
+        self._output: Callable[[bytes], None] | None = None
+        self._responding = False
+        self._held: list[str] = []  # banners of boots during a reply, sent with it
+        world.on_boot(self._booted)
+
+    def attach(self, output: Callable[[bytes], None]) -> None:
+        """Where text the DUT sends unasked (a boot banner) goes: the port's writer."""
+        self._output = output
 
     def prompt(self) -> bytes:
         return self.config.prompt.encode()
@@ -89,15 +98,63 @@ class Firmware:
         command = _normal(line)
         if not command:
             return self.prompt()
+        self._responding = True
+        try:
+            reply = self._answer(command)
+            if self._reboots_during(command):
+                reply = reply[: len(reply) // 2]  # cut off mid-reply
+                self.world.reboot("watchdog")
+        finally:
+            self._responding = False
+        lines = [reply, *self._held]
+        self._held.clear()
+        ending = self.config.line_ending
+        return "".join(text + ending for text in lines).encode() + self.prompt()
+
+    def _answer(self, command: str) -> str:
         action = self._by_text.get(command)
         reply = action() if action else self.registers.answer(command)
-        if reply is None:
-            reply = f"ERR unknown command: {command}"
-        return (reply + self.config.line_ending).encode() + self.prompt()
+        return f"ERR unknown command: {command}" if reply is None else reply
+
+    def _actions(self) -> dict[str, Callable[[], str]]:
+        world = self.world
+        actions: dict[str, Callable[[], str]] = {
+            "identify": lambda: world.model.firmware_id,
+            "mode": lambda: world.mode,
+            "reset_cause": lambda: world.reset_cause,
+            "reset": self._reset,
+        }
+        actions.update({mode: partial(self._set_mode, mode) for mode in world.modes})
+        actions.update(world.device.actions())
+        return actions
 
     def _set_mode(self, mode: str) -> str:
         self.world.set_mode(mode)
         return "OK"
+
+    def _reset(self) -> str:
+        self.world.reboot("software")
+        return "OK"
+
+    def _reboots_during(self, command: str) -> bool:
+        if command != self._reboot_on or self._reboots_left == 0:
+            return False
+        if self._reboots_left is not None:
+            self._reboots_left -= 1
+        return True
+
+    def _booted(self, cause: str) -> None:
+        """A boot: print the banner (held back while a reply is being made)."""
+        if not self.config.boot_banner:
+            return
+        banner = self.config.boot_banner.format(
+            firmware_id=self.world.model.firmware_id, reset_cause=cause
+        )
+        if self._responding:
+            self._held.append(banner)
+        elif self._output is not None:
+            ending = self.config.line_ending
+            self._output((ending + banner + ending).encode() + self.prompt())
 
 
 def _not_simulated(action: str) -> Callable[[], str]:
@@ -150,6 +207,7 @@ class PtyDebugPort(Service):
         os.set_blocking(master, False)
         self.address = os.ttyname(slave)  # the slave stays open so the master never sees EIO
         self._write(self.firmware.prompt())  # before a client can open the port
+        self.firmware.attach(self.push)
         self._thread = threading.Thread(target=self._run, name="debug-port-pty", daemon=True)
         self._thread.start()
 
@@ -165,8 +223,11 @@ class PtyDebugPort(Service):
         self._fds = []
 
     def push(self, data: bytes) -> None:
-        """Send `data` unasked, as the DUT does with a log line or a boot banner."""
-        self._write(data)
+        """Send `data` unasked, as the DUT does with a log line or a boot banner; what does not
+        fit while nobody reads the port is lost, as on a real UART."""
+        with contextlib.suppress(OSError):
+            if self._fds:
+                os.write(self._fds[0], data)
 
     def _run(self) -> None:
         master, _, wake, _ = self._fds
@@ -199,6 +260,8 @@ class SocketDebugPort(Service):
     def __init__(self, firmware: Firmware, *, port: int = 0) -> None:
         self.firmware = firmware
         self._tcp = TcpServer(self._serve, port=port, name="debug-port-socket")
+        self._clients: set[Connection] = set()
+        self._clients_lock = threading.Lock()
 
     @property
     def address(self) -> str:
@@ -206,13 +269,27 @@ class SocketDebugPort(Service):
 
     def start(self) -> None:
         self._tcp.start()
+        self.firmware.attach(self.push)
 
     def stop(self) -> None:
         self._tcp.stop()
 
+    def push(self, data: bytes) -> None:
+        """Send `data` unasked to every connected client (a boot banner)."""
+        with self._clients_lock:
+            clients = list(self._clients)
+        for connection in clients:
+            connection.send(data)
+
     def _serve(self, connection: Connection) -> None:
         splitter = LineSplitter()
-        connection.send(self.firmware.prompt())
-        for chunk in connection.chunks():
-            for line in splitter.feed(chunk):
-                connection.send(self.firmware.respond(line))
+        with self._clients_lock:
+            self._clients.add(connection)
+        try:
+            connection.send(self.firmware.prompt())
+            for chunk in connection.chunks():
+                for line in splitter.feed(chunk):
+                    connection.send(self.firmware.respond(line))
+        finally:
+            with self._clients_lock:
+                self._clients.discard(connection)

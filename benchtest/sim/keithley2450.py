@@ -1,20 +1,24 @@
 """Simulated Keithley 2450 SourceMeter speaking its native SCPI command set.
 
-Source function, level and limit and the output state are pushed into the shared World, whose
-DUT sets the current that `:READ?` returns. Out-of-range values go to the error queue as -222,
-and the queue replies in the 2450's `code,"message;type;time"` layout.
+Source settings drive the load the output is wired to, whose current `:READ?` returns; errors
+read `code,"message;type;time"`. Sweeps (`:SOURce:SWEep:<function>:LINear|LIST`) replace the
+trigger model and `:INITiate` runs them point by point into `defbuffer1` for `:TRACe:DATA?`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+
+import numpy as np
 
 from benchtest.sim.journal import Journal
+from benchtest.sim.load import Load
 from benchtest.sim.scpi import (
+    DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER_VALUE,
+    MISSING_PARAMETER,
+    TOO_MUCH_DATA,
     Request,
     ScpiError,
     choice_regex,
@@ -22,53 +26,40 @@ from benchtest.sim.scpi import (
     parse_bool,
     parse_choice,
     parse_float,
+    parse_int,
     unquote,
 )
-from benchtest.sim.scpi_server import ScpiServer
-from benchtest.sim.world import SupplyState, World
+from benchtest.sim.smu import SourceMeterServer
 
 MAX_VOLTAGE = 210.0
 MAX_CURRENT = 1.05
-OVERFLOW = 9.9e37
-SENSE_RANGES = {"CURR": (10e-9, 1.05), "VOLT": (20e-3, 210.0)}
-_FUNCTIONS = choice_regex("VOLTage", "CURRent")
+MAX_LIST = 100  # values per :SOURce:LIST command
+BUFFERS = ("DEFBUFFER1", "DEFBUFFER2")
 _ELEMENTS = choice_regex("READing", "SOURce")
-_SENSE_NAMES = {"CURR": '"CURR:DC"', "VOLT": '"VOLT:DC"'}
+_RANGE_TYPES = choice_regex("AUTO", "BEST", "FIXed")
 
 
-def nr3(value: float) -> str:
-    """The 2450's reading format: `4.500000E-05`."""
-    return f"{value:.6E}"
+@dataclass(frozen=True)
+class Sweep:
+    """The trigger model a sweep command built: source `levels` of `function`, `count` times."""
+
+    function: str
+    levels: tuple[float, ...]
+    count: int = 1
 
 
-@dataclasses.dataclass
-class SenseSettings:
-    """Measure settings of one sense function."""
-
-    range: float
-    auto_range: bool = True
-    nplc: float = 1.0
-
-
-def _default_sense() -> dict[str, SenseSettings]:
-    """Auto-ranging at the top range, 1 PLC, for both sense functions."""
-    return {function: SenseSettings(high) for function, (_, high) in SENSE_RANGES.items()}
-
-
-class Keithley2450(ScpiServer):
+class Keithley2450(SourceMeterServer):
     """`KEITHLEY INSTRUMENTS INC.,MODEL 2450` in its native SCPI mode."""
 
     identity = "KEITHLEY INSTRUMENTS INC.,MODEL 2450,04412345,1.7.3c"
 
     def __init__(
-        self, world: World, *, role: str = "smu", journal: Journal | None = None, port: int = 0
+        self, world: Load, *, role: str = "smu", journal: Journal | None = None, port: int = 0
     ) -> None:
-        self.world = world
-        self._journal = journal or Journal()
-        self._supply = SupplyState()
-        self._sense_function = "CURR"
-        self._sense = _default_sense()
-        super().__init__(role=role, port=port)
+        self._buffer: list[tuple[float, float]] = []
+        self._lists: dict[str, list[float]] = {"VOLT": [], "CURR": []}
+        self._sweep: Sweep | None = None
+        super().__init__(world, role=role, journal=journal, port=port)
 
     def format_error(self, code: int, message: str) -> str:
         if code == 0:
@@ -78,84 +69,47 @@ class Keithley2450(ScpiServer):
         return f'{code},"{message};1;{stamp}.{int(now % 1 * 1000):03d}"'
 
     def reset(self) -> None:
-        self._sense_function = "CURR"
-        self._sense = _default_sense()
-        self._apply(SupplyState())
+        super().reset()
+        self._sweep = None
+        self._lists = {"VOLT": [], "CURR": []}
 
     # -- commands ----------------------------------------------------------------------------
 
     def register(self) -> None:
         self.command("*LANG?", lambda r: "SCPI")
         self.command("*LANG", self._set_language)
-        self._register_source()
-        self._register_sense()
-        self.setting(
-            ":OUTPut[1][:STATe]", lambda r: str(int(self._supply.output)), self._set_output
+        self.register_source(":SOURce[1]:FUNCtion[:MODE]")
+        self.register_number(
+            ":SOURce[1]:VOLTage:ILIMit[:LEVel]", "current_limit", 1e-9, MAX_CURRENT
         )
+        self.register_number(
+            ":SOURce[1]:CURRent:VLIMit[:LEVel]", "voltage_limit", 0.02, MAX_VOLTAGE
+        )
+        self.command(":SOURce[1]:VOLTage:ILIMit[:LEVel]:TRIPped?", self.tripped)
+        self.command(":SOURce[1]:CURRent:VLIMit[:LEVel]:TRIPped?", self.tripped)
+        self.register_sense(":SENSe[1]")
+        for function in ("VOLTage", "CURRent"):
+            self._register_sweep(function)
         self.command(":READ?", self._read)
+        self.command(":INITiate[:IMMediate]", self._initiate)
+        self.command(":ABORt", lambda r: None)
+        self.command(":TRACe:ACTual?", self._actual)
+        self.command(":TRACe:DATA?", self._data)
+        self.command(":TRACe:CLEar", self._clear)
         self.command(":SYSTem:ERRor:COUNt?", lambda r: str(self.error_count()))
         self.command(":SYSTem:CLEar", lambda r: self.clear_status())
 
-    def _register_source(self) -> None:
-        src = ":SOURce[1]"
-        self.setting(f"{src}:FUNCtion[:MODE]", lambda r: self._supply.function, self._set_function)
-        level = "[:LEVel][:IMMediate][:AMPLitude]"
-        self.setting(
-            f"{src}:VOLTage{level}",
-            lambda r: nr3(self._supply.voltage),
-            lambda r: self._set("voltage", r, MAX_VOLTAGE),
-        )
-        self.setting(
-            f"{src}:CURRent{level}",
-            lambda r: nr3(self._supply.current),
-            lambda r: self._set("current", r, MAX_CURRENT),
-        )
-        self.setting(
-            f"{src}:VOLTage:ILIMit[:LEVel]",
-            lambda r: nr3(self._supply.current_limit),
-            lambda r: self._set("current_limit", r, MAX_CURRENT, low=1e-9),
-        )
-        self.setting(
-            f"{src}:CURRent:VLIMit[:LEVel]",
-            lambda r: nr3(self._supply.voltage_limit),
-            lambda r: self._set("voltage_limit", r, MAX_VOLTAGE, low=0.02),
-        )
-        self.command(f"{src}:VOLTage:ILIMit[:LEVel]:TRIPped?", self._tripped)
-        self.command(f"{src}:CURRent:VLIMit[:LEVel]:TRIPped?", self._tripped)
-
-    def _register_sense(self) -> None:
-        self.setting(
-            ":SENSe[1]:FUNCtion[:ON]",
-            lambda r: _SENSE_NAMES[self._sense_function],
-            self._set_sense_function,
-        )
-        self._register_sense_function("VOLTage")
-        self._register_sense_function("CURRent")
-
-    def _register_sense_function(self, function: str) -> None:
+    def _register_sweep(self, function: str) -> None:
         key = function[:4].upper()
-        settings = self._sense_settings(key)
-        low, high = SENSE_RANGES[key]
-        node = f":SENSe[1]:{function}[:DC]"
-
-        def set_range(request: Request) -> None:
-            settings().range = in_range(abs(parse_float(request.arg())), low, high)
-            settings().auto_range = False
-
-        def set_auto(request: Request) -> None:
-            settings().auto_range = parse_bool(request.arg())
-
-        def set_nplc(request: Request) -> None:
-            settings().nplc = in_range(parse_float(request.arg()), 0.01, 10.0)
-
-        self.setting(f"{node}:RANGe[:UPPer]", lambda r: nr3(settings().range), set_range)
-        self.setting(f"{node}:RANGe:AUTO", lambda r: str(int(settings().auto_range)), set_auto)
-        self.setting(f"{node}:NPLCycles", lambda r: nr3(settings().nplc), set_nplc)
         self.command(f":MEASure:{function}[:DC]?", lambda r: self._measure(key, r))
-
-    def _sense_settings(self, key: str) -> Callable[[], SenseSettings]:
-        """A getter, because `*RST` replaces the settings objects."""
-        return lambda: self._sense[key]
+        self.command(f":SOURce[1]:LIST:{function}", lambda r: self._set_list(key, r, False))
+        self.command(f":SOURce[1]:LIST:{function}:APPend", lambda r: self._set_list(key, r, True))
+        self.command(
+            f":SOURce[1]:LIST:{function}?",
+            lambda r: ",".join(self.number(v) for v in self._lists[key]),
+        )
+        self.command(f":SOURce[1]:SWEep:{function}:LINear", lambda r: self._linear(key, r))
+        self.command(f":SOURce[1]:SWEep:{function}:LIST", lambda r: self._list_sweep(key, r))
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -164,55 +118,112 @@ class Keithley2450(ScpiServer):
             raise ScpiError(ILLEGAL_PARAMETER_VALUE, request.text)
         # The real instrument switches only after a power cycle; the simulator stays in SCPI.
 
-    def _set_function(self, request: Request) -> None:
-        function = parse_choice(request.arg(), _FUNCTIONS)[:4]
-        self._apply(dataclasses.replace(self._supply, function=function))
-
-    def _set(self, field: str, request: Request, limit: float, low: float | None = None) -> None:
-        value = in_range(parse_float(request.arg()), -limit if low is None else low, limit)
-        changes: dict[str, Any] = {field: value}
-        self._apply(dataclasses.replace(self._supply, **changes))
-
-    def _set_output(self, request: Request) -> None:
-        self._apply(dataclasses.replace(self._supply, output=parse_bool(request.arg())))
-
-    def _set_sense_function(self, request: Request) -> None:
-        name = unquote(request.arg()).upper().removesuffix(":DC")
-        self._sense_function = parse_choice(name, _FUNCTIONS)[:4]
-
-    def _tripped(self, request: Request) -> str:
-        return str(int(self.world.in_compliance()))
-
     def _read(self, request: Request) -> str:
-        """`:READ? ["<buffer>"[,<element>...]]`: READing and SOURce elements are supported."""
+        """`:READ? ["<buffer>"[,<element>...]]`: a reading, stored in the buffer as well."""
         if request.args:
-            unquote(request.args[0])
+            _buffer_name(request.args[0])
         elements = [parse_choice(e, _ELEMENTS) for e in request.args[1:]] or ["READING"]
-        reading = self._reading(self._sense_function)
-        source = self._supply.voltage if self._supply.function == "VOLT" else self._supply.current
-        return ",".join(nr3(reading if e == "READING" else source) for e in elements)
+        point = self._point()
+        self._buffer.append(point)
+        return self._format_point(point, elements)
+
+    def _point(self) -> tuple[float, float]:
+        """What one measurement stores: the source level and the reading."""
+        return self.source_level(), self.reading(self.sense_function)
 
     def _measure(self, function: str, request: Request) -> str:
-        self._sense_function = function
+        self.sense_function = function
         return self._read(request)
 
-    def _reading(self, function: str) -> float:
-        value = self.world.input_current() if function == "CURR" else self._voltage_reading()
-        settings = self._sense[function]
-        if not settings.auto_range and abs(value) > settings.range * 1.05:
-            return OVERFLOW
-        return value
+    def _set_list(self, key: str, request: Request, append: bool) -> None:
+        if not request.args or not request.args[0]:
+            raise ScpiError(MISSING_PARAMETER, request.header)
+        if len(request.args) > MAX_LIST:
+            raise ScpiError(TOO_MUCH_DATA, f"{len(request.args)} values")
+        limit = MAX_VOLTAGE if key == "VOLT" else MAX_CURRENT
+        values = [in_range(parse_float(a), -limit, limit) for a in request.args]
+        self._lists[key] = [*self._lists[key], *values] if append else values
 
-    def _voltage_reading(self) -> float:
-        if self._supply.function == "VOLT":
-            return self._supply.voltage if self._supply.output else 0.0
-        return self.world.input_voltage()
+    def _linear(self, key: str, request: Request) -> None:
+        """`<start>,<stop>,<points>[,<delay>[,<count>[,<rangeType>[,<failAbort>[,<dual>
+        [,"<buffer>"]]]]]]`."""
+        args = request.args
+        if len(args) < 3:
+            raise ScpiError(MISSING_PARAMETER, request.text)
+        start, stop = parse_float(args[0]), parse_float(args[1])
+        points = int(in_range(parse_int(args[2]), 2, 1_000_000))
+        count = self._options(args[3:], delay_auto=True)
+        levels = tuple(float(v) for v in np.linspace(start, stop, points))
+        if len(args) > 7 and parse_bool(args[7]):
+            levels += levels[::-1]
+        self._sweep = Sweep(key, levels, count)
 
-    def _apply(self, state: SupplyState) -> None:
-        """Push a new source state into the world and journal what changed."""
-        old, self._supply = self._supply, state
-        for field in dataclasses.fields(SupplyState):
-            before, after = getattr(old, field.name), getattr(state, field.name)
-            if before != after:
-                self._journal.record(self.role, field.name, after)
-        self.world.apply_supply(state)
+    def _list_sweep(self, key: str, request: Request) -> None:
+        """`<startIndex>[,<delay>[,<count>[,<failAbort>[,"<buffer>"]]]]`."""
+        values = self._lists[key]
+        if not request.args or not values:
+            raise ScpiError(MISSING_PARAMETER, request.text)
+        index = parse_int(request.args[0])
+        in_range(index, 1, len(values))
+        count = self._options(request.args[1:3], delay_auto=False)
+        if len(request.args) > 3:
+            parse_bool(request.args[3])
+        if len(request.args) > 4:
+            _buffer_name(request.args[4])
+        self._sweep = Sweep(key, tuple(values[index - 1 :]), count)
+
+    def _options(self, args: tuple[str, ...], *, delay_auto: bool) -> int:
+        """Check delay, count, rangeType, failAbort, dual and buffer; return the count."""
+        if args:
+            delay = parse_float(args[0])
+            if not (delay == 0 or 50e-6 <= delay <= 10_000 or (delay_auto and delay == -1)):
+                raise ScpiError(DATA_OUT_OF_RANGE, args[0])
+        count = int(in_range(parse_int(args[1]), 1, 268_435_455)) if len(args) > 1 else 1
+        if len(args) > 2:
+            parse_choice(args[2], _RANGE_TYPES)
+        for flag in args[3:5]:
+            parse_bool(flag)
+        if len(args) > 5:
+            _buffer_name(args[5])
+        return count
+
+    def _initiate(self, request: Request) -> None:
+        """Run the trigger model: clear defbuffer1, then every level through the load."""
+        if self._sweep is None:
+            return
+        self._buffer = []
+        for _ in range(self._sweep.count):
+            self._buffer += self.run_levels(self._sweep.function, self._sweep.levels, self._point)
+
+    def _actual(self, request: Request) -> str:
+        if request.args:
+            _buffer_name(request.args[0])
+        return str(len(self._buffer))
+
+    def _clear(self, request: Request) -> None:
+        if request.args:
+            _buffer_name(request.args[0])
+        self._buffer = []
+
+    def _data(self, request: Request) -> str:
+        """`<start>,<end>[,"<buffer>"[,<element>...]]`, point after point."""
+        if len(request.args) < 2:
+            raise ScpiError(MISSING_PARAMETER, request.text)
+        start, end = parse_int(request.args[0]), parse_int(request.args[1])
+        if not 1 <= start <= end <= len(self._buffer):
+            raise ScpiError(DATA_OUT_OF_RANGE, f"{start}..{end} of {len(self._buffer)}")
+        if len(request.args) > 2:
+            _buffer_name(request.args[2])
+        elements = [parse_choice(e, _ELEMENTS) for e in request.args[3:]] or ["READING"]
+        return ",".join(self._format_point(p, elements) for p in self._buffer[start - 1 : end])
+
+    def _format_point(self, point: tuple[float, float], elements: list[str]) -> str:
+        source, reading = point
+        return ",".join(self.number(reading if e == "READING" else source) for e in elements)
+
+
+def _buffer_name(text: str) -> str:
+    name = unquote(text)
+    if name.upper() not in BUFFERS:
+        raise ScpiError(ILLEGAL_PARAMETER_VALUE, f"no reading buffer {name!r}")
+    return name

@@ -28,7 +28,10 @@ TERMINATE_TIMEOUT = 5.0  # s to exit after SIGTERM before it is killed
 
 
 class SimulatorProcess(Service):
-    """`with SimulatorProcess(dut, bench) as sim:` then `sim.resolved_bench`, `sim.bench_path`."""
+    """`with SimulatorProcess(dut, bench) as sim:` then `sim.resolved_bench`, `sim.bench_path`.
+
+    `serial` picks the simulated unit of the part (empty or None: the typical part).
+    """
 
     def __init__(
         self,
@@ -38,10 +41,12 @@ class SimulatorProcess(Service):
         journal: str | os.PathLike[str] | None = None,
         ready_timeout: float = 30.0,
         extra_args: Sequence[str] = (),
+        serial: str | None = None,
     ) -> None:
         self._dut, self._bench_file, self._journal = Path(dut), Path(bench), journal
         self._ready_timeout = ready_timeout
         self._extra_args = list(extra_args)
+        self._serial = serial or ""
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
         self._ready = threading.Event()
@@ -78,6 +83,8 @@ class SimulatorProcess(Service):
         command += ["--bench", str(self._bench_file), "--write-bench", str(self.bench_path)]
         if self._journal is not None:
             command += ["--journal", str(self._journal)]
+        if self._serial:
+            command += ["--serial", self._serial]
         with open(self._stderr_path, "wb") as stderr:
             self._process = subprocess.Popen(
                 command + self._extra_args,

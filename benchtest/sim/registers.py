@@ -3,7 +3,8 @@
 `RegisterConsole` parses command lines by reading the profile's command templates backwards
 (`reg write {address:#04x} {value:#04x}`) and keeps a `RegisterFile` built from the register
 map: reset values, access rules, and fields whose `state` ties them to the World (the power
-mode, power-good), so a write to CTRL.MODE changes the current the SMU measures.
+mode, power-good, the last reset's cause), so a write to CTRL.MODE changes the current the SMU
+measures.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from benchtest.errors import SimulatorError
 from benchtest.registers import Field, Register, RegisterMap
-from benchtest.sim.world import MODES, World
+from benchtest.sim.world import World
 
 DIGITS = {16: "[0-9A-Fa-f]", 10: "[0-9]", 8: "[0-7]", 2: "[01]"}
 PREFIX = {16: "0x", 10: "", 8: "0o", 2: "0b"}
@@ -62,7 +63,7 @@ def _mode(world: World, field: Field) -> int:
 
 def _set_mode(world: World, field: Field, number: int) -> str | None:
     mode = field.name_of(number)
-    if mode not in MODES:
+    if mode not in world.modes:
         named = ", ".join(f"{name}={value}" for name, value in field.values.items())
         return f"{number} names no power mode ({named})"
     world.set_mode(mode)
@@ -73,9 +74,14 @@ def _power_good(world: World, field: Field) -> int:
     return int(world.powered)
 
 
+def _reset_cause(world: World, field: Field) -> int:
+    return field.values.get(world.reset_cause, 0)
+
+
 STATES: dict[str, tuple[Getter, Setter | None]] = {
     "mode": (_mode, _set_mode),
     "power_good": (_power_good, None),
+    "reset_cause": (_reset_cause, None),
 }
 
 
@@ -87,7 +93,7 @@ class RegisterFile:
         self.world = world
         for register in register_map.registers.values():
             for field in register.fields.values():
-                _check_state(register, field)
+                _check_state(register, field, world.modes)
         self._values: dict[str, int] = {}
         self._booted_at: float | None = None
         self._reset_on_power_up()
@@ -187,10 +193,10 @@ def _live(register: Register) -> list[Field]:
     return [field for field in register.fields.values() if field.state]
 
 
-def _check_state(register: Register, field: Field) -> None:
+def _check_state(register: Register, field: Field, modes: tuple[str, ...]) -> None:
     where = f"debug_port.registers.{register.name}.fields.{field.name}.state"
     if field.state and field.state not in STATES:
         known = ", ".join(STATES)
         raise SimulatorError(f"{where}: the simulated DUT has no state {field.state!r} ({known})")
-    if field.state == "mode" and not set(MODES) <= set(field.values):
-        raise SimulatorError(f"{where}: a mode field needs values for {', '.join(MODES)}")
+    if field.state == "mode" and not set(modes) <= set(field.values):
+        raise SimulatorError(f"{where}: a mode field needs values for {', '.join(modes)}")

@@ -7,29 +7,27 @@ points per read, RAW only when stopped); `:MEASure:ITEM?`. The traces are the wo
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from benchtest.sim.scope_acquisition import (
-    DEPTHS,
+    DS1000Z_MEMORY,
     SCREEN_POINTS,
     Y_REFERENCE,
-    Acquisition,
     ChannelSettings,
-    Geometry,
+    Memory,
     Record,
-    TriggerSettings,
     channel_group,
 )
 from benchtest.sim.scope_measure import ITEM_NAMES, NOT_MEASURABLE, measure
+from benchtest.sim.scope_server import CHANNELS, ScopeServer
 from benchtest.sim.scpi import (
     DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER_VALUE,
     SETTINGS_CONFLICT,
-    UNDEFINED_HEADER,
     Request,
     ScpiError,
     choice_regex,
@@ -39,10 +37,7 @@ from benchtest.sim.scpi import (
     parse_float,
     parse_int,
 )
-from benchtest.sim.scpi_server import ScpiServer
-from benchtest.sim.world import World
 
-CHANNELS = 4
 MAX_POINTS_PER_READ = {"BYTE": 250_000, "WORD": 125_000, "ASCII": 15_625}
 FORMAT_CODE = {"BYTE": 0, "WORD": 1, "ASCII": 2}
 MODE_CODE = {"NORMAL": 0, "MAXIMUM": 1, "RAW": 2}
@@ -72,48 +67,28 @@ def block(payload: bytes) -> bytes:
     return b"#9%09d" % len(payload) + payload + b"\n"
 
 
-def nearest_125(value: float) -> float:
-    """The 1-2-5 step nearest to `value` on a log scale."""
-    decade = 10.0 ** math.floor(math.log10(value))
-    steps = [m * decade for m in (1, 2, 5, 10)]
-    return min(steps, key=lambda s: abs(math.log(s / value)))
+class RigolDS1000Z(ScopeServer):
+    """`RIGOL TECHNOLOGIES,DS1104Z`: four channels; `channel_nets` maps channel -> world net.
 
-
-class RigolDS1000Z(ScpiServer):
-    """`RIGOL TECHNOLOGIES,DS1104Z`: four channels; `channel_nets` maps channel -> world net."""
+    The class attributes describe the model (grid and memory, screen points, probe ratios,
+    per-read point limits, V/div at a 1x probe and s/div ranges) so that a family member with
+    the same dialect is a subclass that changes only them.
+    """
 
     identity = "RIGOL TECHNOLOGIES,DS1104Z,DS1ZA000000001,00.04.04.SP3"
-
-    def __init__(
-        self,
-        world: World,
-        channel_nets: dict[int, str],
-        *,
-        role: str = "scope",
-        port: int = 0,
-        seed: int = 0,
-    ) -> None:
-        self.world = world
-        self.acquisition = Acquisition(world, channel_nets, seed)
-        self._defaults()
-        super().__init__(role=role, port=port)
+    memory: ClassVar[Memory] = DS1000Z_MEMORY
+    screen_points: ClassVar[int] = SCREEN_POINTS
+    probe_ratios: ClassVar[tuple[float, ...]] = PROBE_RATIOS
+    max_points_per_read: ClassVar[Mapping[str, int]] = MAX_POINTS_PER_READ
+    scale_range: ClassVar[tuple[float, float]] = (1e-3, 10.0)
+    offset_ranges: ClassVar[tuple[float, float, float]] = (0.5, 2.0, 100.0)
+    timebase_range: ClassVar[tuple[float, float]] = (5e-9, 50.0)
 
     def _defaults(self) -> None:
-        self.channels = {n: ChannelSettings(display=n == 1) for n in range(1, CHANNELS + 1)}
-        self.timebase_scale, self.timebase_offset = 1e-6, 0.0
-        self.memory_depth: int | None = None  # None = AUTO
-        self.trigger = TriggerSettings()
+        super()._defaults()
         self.wave_source, self.wave_mode, self.wave_format = 1, "NORMAL", "BYTE"
-        self.wave_start, self.wave_stop = 1, SCREEN_POINTS
+        self.wave_start, self.wave_stop = 1, self.screen_points
         self.measure_source = 1
-
-    def reset(self) -> None:
-        self._defaults()
-        self.acquisition.run()
-
-    def geometry(self) -> Geometry:
-        displayed = sum(c.display for c in self.channels.values())
-        return Geometry.of(self.timebase_scale, self.timebase_offset, self.memory_depth, displayed)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -132,21 +107,21 @@ class RigolDS1000Z(ScpiServer):
         node = ":CHANnel<n>"
         self.setting(
             f"{node}:DISPlay",
-            lambda r: str(int(self._channel(r).display)),
-            lambda r: setattr(self._channel(r), "display", parse_bool(r.arg())),
+            lambda r: str(int(self.channel(r).display)),
+            lambda r: setattr(self.channel(r), "display", parse_bool(r.arg())),
         )
-        self.setting(f"{node}:SCALe", lambda r: nr3(self._channel(r).scale), self._set_scale)
-        self.setting(f"{node}:OFFSet", lambda r: nr3(self._channel(r).offset), self._set_offset)
+        self.setting(f"{node}:SCALe", lambda r: nr3(self.channel(r).scale), self._set_scale)
+        self.setting(f"{node}:OFFSet", lambda r: nr3(self.channel(r).offset), self._set_offset)
         self.setting(
             f"{node}:COUPling",
-            lambda r: self._channel(r).coupling,
-            lambda r: setattr(self._channel(r), "coupling", parse_choice(r.arg(), _COUPLINGS)),
+            lambda r: self.channel(r).coupling,
+            lambda r: setattr(self.channel(r), "coupling", parse_choice(r.arg(), _COUPLINGS)),
         )
-        self.setting(f"{node}:PROBe", lambda r: nr3(self._channel(r).probe), self._set_probe)
+        self.setting(f"{node}:PROBe", lambda r: nr3(self.channel(r).probe), self._set_probe)
         self.setting(
             f"{node}:BWLimit",
-            lambda r: self._channel(r).bwlimit,
-            lambda r: setattr(self._channel(r), "bwlimit", _bwlimit(r.arg())),
+            lambda r: self.channel(r).bwlimit,
+            lambda r: setattr(self.channel(r), "bwlimit", _bwlimit(r.arg())),
         )
 
     def _register_timebase_and_acquire(self) -> None:
@@ -221,37 +196,17 @@ class RigolDS1000Z(ScpiServer):
 
     # -- settings ----------------------------------------------------------------------------
 
-    def _channel(self, request: Request) -> ChannelSettings:
-        number = request.suffix()
-        if not 1 <= number <= CHANNELS:
-            raise ScpiError(UNDEFINED_HEADER, request.header)
-        return self.channels[number]
-
     def _set_scale(self, request: Request) -> None:
-        channel = self._channel(request)
-        channel.scale = in_range(
-            parse_float(request.arg()), 1e-3 * channel.probe, 10 * channel.probe
-        )
+        self.set_scale(self.channel(request), parse_float(request.arg()))
 
     def _set_offset(self, request: Request) -> None:
-        channel = self._channel(request)
-        limit = (2.0 if channel.scale < 0.5 * channel.probe else 100.0) * channel.probe
-        channel.offset = in_range(parse_float(request.arg()), -limit, limit)
+        self.set_offset(self.channel(request), parse_float(request.arg()))
 
     def _set_probe(self, request: Request) -> None:
-        channel = self._channel(request)
-        ratio = parse_float(request.arg())
-        if not any(math.isclose(ratio, p) for p in PROBE_RATIOS):
-            raise ScpiError(DATA_OUT_OF_RANGE, request.text)
-        factor = ratio / channel.probe  # the displayed scale follows the probe ratio
-        channel.probe, channel.scale, channel.offset = (
-            ratio,
-            channel.scale * factor,
-            channel.offset * factor,
-        )
+        self.set_probe(self.channel(request), parse_float(request.arg()))
 
     def _set_timebase(self, request: Request) -> None:
-        self.timebase_scale = nearest_125(in_range(parse_float(request.arg()), 5e-9, 50.0))
+        self.set_timebase(parse_float(request.arg()))
 
     def _set_memory_depth(self, request: Request) -> None:
         if not self.acquisition.running:
@@ -262,7 +217,7 @@ class RigolDS1000Z(ScpiServer):
             return
         displayed = sum(c.display for c in self.channels.values())
         depth = parse_int(text)
-        if depth not in DEPTHS[channel_group(displayed)]:
+        if depth not in self.memory.depths[channel_group(displayed)]:
             raise ScpiError(DATA_OUT_OF_RANGE, request.text)
         self.memory_depth = depth
 
@@ -300,13 +255,13 @@ class RigolDS1000Z(ScpiServer):
         return self.acquisition.record(geometry)
 
     def _record_points(self) -> int:
-        return self._record().geometry.points if self._raw() else SCREEN_POINTS
+        return self._record().geometry.points if self._raw() else self.screen_points
 
     def _preamble(self) -> list[str]:
         g = self._record().geometry
         points, xinc, xorigin = (
             (g.points, 1 / g.srate, g.raw_xorigin) if self._raw()
-            else (SCREEN_POINTS, g.screen_xinc, g.screen_xorigin)
+            else (self.screen_points, g.screen_xinc, g.screen_xorigin)
         )  # fmt: skip
         channel = self.channels[self.wave_source]
         return [
@@ -323,10 +278,10 @@ class RigolDS1000Z(ScpiServer):
         if self.wave_mode == "RAW" and self.acquisition.running:
             self.push_error(*SETTINGS_CONFLICT)  # RAW reads need a stopped scope
             return block(b"")
-        total = record.geometry.points if self._raw() else SCREEN_POINTS
+        total = record.geometry.points if self._raw() else self.screen_points
         start, stop = self.wave_start, min(self.wave_stop, total)
         count = stop - start + 1
-        if count < 1 or count > MAX_POINTS_PER_READ[self.wave_format]:
+        if count < 1 or count > self.max_points_per_read[self.wave_format]:
             self.push_error(*DATA_OUT_OF_RANGE)
             return block(b"")
         codes = self._codes(record, self.wave_source, self._raw(), start - 1, count)
@@ -356,7 +311,7 @@ class RigolDS1000Z(ScpiServer):
         channel = self.channels[number]
         if not channel.display:
             return NOT_MEASURABLE
-        volts = channel.to_volts(self._codes(record, number, False, 0, SCREEN_POINTS))
+        volts = channel.to_volts(self._codes(record, number, False, 0, self.screen_points))
         return measure(item, volts, record.geometry.screen_xinc, 8 * channel.scale)
 
 

@@ -1,6 +1,6 @@
-"""Acquisition model of the simulated DS1000Z: memory geometry, run/stop/trigger, sample codes.
+"""Acquisition model of the simulated scopes: memory geometry, run/stop/trigger, sample codes.
 
-The scope's vertical and horizontal settings decide the sample rate and record length; the run
+A model's `Memory` and the scope's settings decide the sample rate and record length; the run
 state machine arms on `:RUN`/`:SINGle`, finds the trigger edge on the world's net analytically,
 and freezes a `Record` when a single acquisition completes. Codes are rendered per requested
 chunk, so a 24 M-point memory never exists as a whole.
@@ -9,6 +9,7 @@ chunk, so a 24 M-point memory never exists as a whole.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,18 @@ MAX_RATE = {1: 1e9, 2: 5e8, 4: 2.5e8}
 def channel_group(displayed: int) -> int:
     """Channels share the ADC in groups of 1, 2 or 4."""
     return 1 if displayed <= 1 else 2 if displayed == 2 else 4
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A model's horizontal layout: grid divisions, memory depths and ADC rates by channel group."""
+
+    divisions: int
+    depths: Mapping[int, tuple[int, ...]]
+    max_rate: Mapping[int, float]
+
+
+DS1000Z_MEMORY = Memory(DIVISIONS, DEPTHS, MAX_RATE)
 
 
 @dataclass
@@ -62,6 +75,11 @@ class ChannelSettings:
     def to_volts(self, codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
         return (codes.astype(np.float64) - self.yorigin - Y_REFERENCE) * self.yinc
 
+    def change_probe(self, ratio: float) -> None:
+        """A new probe ratio: the displayed scale and offset follow it."""
+        factor = ratio / self.probe
+        self.probe, self.scale, self.offset = ratio, self.scale * factor, self.offset * factor
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -71,15 +89,24 @@ class Geometry:
     offset: float
     srate: float
     points: int
+    divisions: int = DIVISIONS
 
     @classmethod
-    def of(cls, scale: float, offset: float, depth: int | None, displayed: int) -> Geometry:
-        """Memory depth = sample rate x 12 div, the rate capped by the ADC (AUTO: smallest)."""
+    def of(
+        cls,
+        scale: float,
+        offset: float,
+        depth: int | None,
+        displayed: int,
+        memory: Memory = DS1000Z_MEMORY,
+    ) -> Geometry:
+        """Memory depth = sample rate x the grid, the rate capped by the ADC (AUTO: smallest)."""
         group = channel_group(displayed)
-        depth = min(depth or DEPTHS[group][0], DEPTHS[group][-1])
-        window = DIVISIONS * scale
-        srate = min(MAX_RATE[group], depth / window)
-        return cls(scale, offset, srate, max(1, round(srate * window)))
+        depths = memory.depths[group]
+        depth = min(depth or depths[0], depths[-1])
+        window = memory.divisions * scale
+        srate = min(memory.max_rate[group], depth / window)
+        return cls(scale, offset, srate, max(1, round(srate * window)), memory.divisions)
 
     @property
     def raw_xorigin(self) -> float:
@@ -88,7 +115,7 @@ class Geometry:
 
     @property
     def screen_xorigin(self) -> float:
-        return self.offset - DIVISIONS * self.scale / 2
+        return self.offset - self.divisions * self.scale / 2
 
     @property
     def screen_xinc(self) -> float:
@@ -182,13 +209,17 @@ class Acquisition:
         return Record(geometry, t, (self._seed, self._acquisition))
 
     def volts(
-        self, record: Record, channel: int, raw: bool, start: int, count: int
+        self, record: Record, channel: int, raw: bool, start: int, count: int, step: int = 1
     ) -> npt.NDArray[np.float64]:
-        """Points `start .. start+count-1` (0-based) of the channel, RAW memory or screen grid."""
+        """Points `start, start+step, ...` (`count` of them, 0-based) of the channel, from RAW
+        memory or the screen grid. A sparse read (`step` > 1) is the grid of every step-th
+        point through `start`."""
         g = record.geometry
         xorigin, dt = (g.raw_xorigin, 1 / g.srate) if raw else (g.screen_xorigin, g.screen_xinc)
-        seed = (*record.seed, channel, int(raw))
+        phase, first = start % step, start // step
+        seed = (*record.seed, channel, int(raw), *((step, phase) if step > 1 else ()))
         net = self.channel_nets.get(channel)
         if net is None:  # an unconnected input shows only its noise
-            return noise.gaussian(seed, start, count, self.world.model.noise_rms)
-        return self.world.render(net, record.t_trigger + xorigin, dt, start, count, seed)
+            return noise.gaussian(seed, first, count, self.world.model.noise_rms)
+        t_first = record.t_trigger + xorigin + phase * dt
+        return self.world.render(net, t_first, dt * step, first, count, seed)

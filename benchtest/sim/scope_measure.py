@@ -72,7 +72,12 @@ ITEM_NAMES = choice_regex(
 )
 
 
+def value(item: str, volts: Volts, dt: float, full_scale: float) -> float | None:
+    """`item` (a key of ITEMS) of the record, or None when it cannot be measured."""
+    return ITEMS[item](volts, dt, full_scale) if len(volts) > 1 else None
+
+
 def measure(item: str, volts: Volts, dt: float, full_scale: float) -> str:
     """The NR3 reply for `item` (a long-form name from ITEM_NAMES)."""
-    value = ITEMS[item](volts, dt, full_scale) if len(volts) > 1 else None
-    return NOT_MEASURABLE if value is None else f"{value:.6e}"
+    result = value(item, volts, dt, full_scale)
+    return NOT_MEASURABLE if result is None else f"{result:.6e}"

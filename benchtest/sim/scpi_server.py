@@ -12,6 +12,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import ClassVar, Literal
 
 from benchtest.sim.scpi import (
     DEVICE_ERROR,
@@ -28,14 +29,25 @@ from benchtest.sim.tcp import Connection, TcpServer
 
 Reply = str | bytes | None
 Handler = Callable[[Request], Reply]
+Fault = Literal["silent", "garbage"]
 ERROR_QUEUE_SIZE = 20
+GARBAGE = b"\x15\xfe?#\x00garbled\n"
+COMMON_COMMANDS = ("*IDN?", "*RST", "*CLS", "*OPC?", "*OPC", "*WAI", "*ESR?")
 _ESR_BIT_OF_CLASS = {1: 0x20, 2: 0x10, 3: 0x08, 4: 0x04}  # -1xx CME, -2xx EXE, -3xx DDE, -4xx QYE
 
 
 class ScpiServer(Service):
-    """A SCPI instrument on `TCPIP::127.0.0.1::<port>::SOCKET`."""
+    """A SCPI instrument on `TCPIP::127.0.0.1::<port>::SOCKET`.
+
+    `common_commands` lists the IEEE 488.2 commands the model implements and `error_query` the
+    header that pops its error queue of `error_queue_size` entries. `inject(fault)` makes the
+    instrument stop answering ("silent") or answer garbage, for bad-input tests.
+    """
 
     identity = "BENCHTEST,SCPI SIMULATOR,0,0"
+    common_commands: ClassVar[tuple[str, ...]] = COMMON_COMMANDS
+    error_query: ClassVar[str] = ":SYSTem:ERRor[:NEXT]?"
+    error_queue_size: ClassVar[int] = ERROR_QUEUE_SIZE
 
     def __init__(self, *, role: str = "", host: str = "127.0.0.1", port: int = 0) -> None:
         self.role = role
@@ -43,6 +55,7 @@ class ScpiServer(Service):
         self._commands: list[tuple[re.Pattern[str], Handler]] = []
         self._errors: deque[tuple[int, str]] = deque()
         self._esr = 0
+        self._fault: Fault | None = None
         self._tcp = TcpServer(self._serve, host=host, port=port, name=role or type(self).__name__)
         self._register_common()
         self.register()
@@ -89,7 +102,7 @@ class ScpiServer(Service):
 
     def push_error(self, code: int, message: str) -> None:
         with self._lock:
-            if len(self._errors) >= ERROR_QUEUE_SIZE:
+            if len(self._errors) >= self.error_queue_size:
                 self._errors[-1] = QUEUE_OVERFLOW
             else:
                 self._errors.append((code, message))
@@ -104,6 +117,11 @@ class ScpiServer(Service):
     def error_count(self) -> int:
         with self._lock:
             return len(self._errors)
+
+    def inject(self, fault: Fault | None) -> None:
+        """From now on answer nothing ("silent"), garbage, or normally again (None)."""
+        with self._lock:
+            self._fault = fault
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -144,19 +162,30 @@ class ScpiServer(Service):
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 text = line.decode("latin-1").rstrip("\r")
-                connection.send(_encode(self.handle_line(text)))
+                connection.send(self._faulty(_encode(self.handle_line(text))))
+
+    def _faulty(self, data: bytes) -> bytes:
+        with self._lock:
+            fault = self._fault
+        if fault == "silent" or not data:
+            return b""
+        return GARBAGE if fault == "garbage" else data
 
     # -- IEEE 488.2 common commands ----------------------------------------------------------
 
     def _register_common(self) -> None:
-        self.command("*IDN?", lambda r: self.identity)
-        self.command("*RST", lambda r: self.reset())
-        self.command("*CLS", lambda r: self.clear_status())
-        self.command("*OPC?", lambda r: "1")
-        self.command("*OPC", lambda r: None)
-        self.command("*WAI", lambda r: None)
-        self.command("*ESR?", lambda r: str(self._read_esr()))
-        self.command(":SYSTem:ERRor[:NEXT]?", lambda r: self.next_error())
+        common: dict[str, Handler] = {
+            "*IDN?": lambda r: self.identity,
+            "*RST": lambda r: self.reset(),
+            "*CLS": lambda r: self.clear_status(),
+            "*OPC?": lambda r: "1",
+            "*OPC": lambda r: None,
+            "*WAI": lambda r: None,
+            "*ESR?": lambda r: str(self._read_esr()),
+        }
+        for name in self.common_commands:
+            self.command(name, common[name])
+        self.command(self.error_query, lambda r: self.next_error())
 
     def clear_status(self) -> None:
         """`*CLS`: empty the error queue and clear the event status register."""

@@ -69,13 +69,14 @@ def serve(
     journal: PathLike | None = None,
     seed: int = 0,
     serial_transport: str | None = None,
+    serial: str | None = None,
     ignore_sigint: bool = False,
     exit_on_stdin_eof: bool = False,
 ) -> int:
     """Serve the `sim://` roles of `bench` for the part in `dut` until stopped; returns 0.
 
     `journal` (or the environment variable BENCHTEST_SIM_JOURNAL) names a JSON-lines file of
-    state changes. Without `ignore_sigint`, Ctrl-C stops the bench and raises KeyboardInterrupt.
+    state changes; `serial` picks the simulated unit (None: the typical part). Without `ignore_sigint`, Ctrl-C stops the bench and raises KeyboardInterrupt.
     """
     stop = _StopSignal(ignore_sigint=ignore_sigint, watch_stdin=exit_on_stdin_eof)
     log = Journal(journal or os.environ.get(JOURNAL_ENV) or None)
@@ -84,7 +85,12 @@ def serve(
         bench_map = Bench.load(bench).to_mapping()
         try:
             simulated = SimulatedBench(
-                profile, bench_map, journal=log, seed=seed, serial_transport=serial_transport
+                profile,
+                bench_map,
+                journal=log,
+                seed=seed,
+                serial_transport=serial_transport,
+                serial=serial,
             )
         except SimulatorError as error:
             raise SimulatorError(f"DUT profile {dut}, bench {bench}: {error}") from error
@@ -118,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--write-bench", help="write the resolved bench file here (else stdout)")
     parser.add_argument("--journal", help=f"append state changes as JSON lines (env {JOURNAL_ENV})")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument(
+        "--serial", default="", help="serial number of the simulated unit (default: typical part)"
+    )
     parser.add_argument("--serial-transport", choices=("pty", "socket"), help="debug-port endpoint")
     parser.add_argument("--ignore-stdin", action="store_true", help="do not exit at EOF on stdin")
     return parser
@@ -135,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             journal=args.journal,
             seed=args.seed,
             serial_transport=args.serial_transport,
+            serial=args.serial or None,
             ignore_sigint=True,
             exit_on_stdin_eof=not args.ignore_stdin,
         )

@@ -1,11 +1,13 @@
 """Storage of runs: the HDF5 writer that subscribes to the run recorder, and the file schema.
 
-The layout is documented in docs/results-format.md; `benchtest.results` reads it back.
+The layout is documented in docs/results-format.md; `benchtest.results` reads it back and
+`repack` rewrites a file made with the fast codec into the portable one.
 """
 
 from __future__ import annotations
 
 from benchtest.storage.hdf5_writer import Hdf5RunWriter
+from benchtest.storage.repack import repack, repack_command
 from benchtest.storage.schema import SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "Hdf5RunWriter"]
+__all__ = ["SCHEMA_VERSION", "Hdf5RunWriter", "repack", "repack_command"]

@@ -1,8 +1,8 @@
 """Names, versions and table layouts of the benchtest run file, shared by writer and reader.
 
-Everything a reader needs to agree with the writer lives here: the schema version, the
-fixed dataset names inside an NXentry and the compound dtypes of the tables. The layout is
-described in words in docs/results-format.md; change both together.
+Everything a reader needs to agree with the writer lives here: the schema version, the fixed
+names of groups and datasets, and the compound dtypes of the tables. The layout is described
+in words in docs/results-format.md; change both together.
 """
 
 from __future__ import annotations
@@ -15,33 +15,31 @@ import h5py
 import numpy as np
 
 #: Version of the layout written by this benchtest; stored as root `@benchtest_schema_version`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Oldest layout the reader still understands.
+OLDEST_READABLE_VERSION = 1
 
 #: Outcome of a test (or the run) that has started and not finished yet.
 INCOMPLETE = "incomplete"
 
 RUN_INFO = "run_info"
 SUMMARY = "summary"
+TESTS = "tests"
 MEASUREMENTS = "measurements"
+WAVEFORMS = "waveforms"
+RUNNING = "running"
 INSTRUMENTS = "instruments"
 SAFE_STATE_LOG = "safe_state_log"
 BENCH_FILE = "bench_file"
 DUT_PROFILE = "dut_profile"
 CONDITIONS = "conditions"
 SETTINGS = "settings"
+#: Name of the column that makes a row count: it holds the row's position + 1.
+COMMIT = "commit"
 
 #: Children of an NXentry that are not waveforms; a waveform never takes one of these names.
 ENTRY_FIELDS = frozenset(
-    {
-        "title",
-        "start_time",
-        "end_time",
-        "outcome",
-        "message",
-        "duration",
-        CONDITIONS,
-        MEASUREMENTS,
-    }
+    {"title", "start_time", "end_time", "outcome", "message", "duration", CONDITIONS, MEASUREMENTS}
 )
 
 #: Inside an NXdata: the raw instrument samples, the time axis and the settings collection.
@@ -49,25 +47,65 @@ CODES = "codes"
 TIME = "time"
 NXDATA_FIELDS = frozenset({CODES, TIME, SETTINGS, "title"})
 
-_TEXT = h5py.string_dtype("utf-8")
+#: Bytes reserved for the JSON list of running tests in /summary/running.
+RUNNING_BYTES = 8192
+
+TEXT = h5py.string_dtype("utf-8")
+_I8 = np.dtype(np.int64)
+_F8 = np.dtype(np.float64)
 
 _MEASUREMENT_FIELDS: list[tuple[str, np.dtype[Any]]] = [
-    ("name", _TEXT),
-    ("value", np.dtype(np.float64)),
-    ("unit", _TEXT),
-    ("low", np.dtype(np.float64)),
-    ("high", np.dtype(np.float64)),
-    ("outcome", _TEXT),
-    ("timestamp", np.dtype(np.float64)),
+    ("name", TEXT),
+    ("value", _F8),
+    ("unit", TEXT),
+    ("low", _F8),
+    ("high", _F8),
+    ("outcome", TEXT),
+    ("timestamp", _F8),
 ]
+#: Per-test measurement table of schema 1 (and the column set of an entry's table in 2).
 MEASUREMENT_DTYPE = np.dtype(_MEASUREMENT_FIELDS)
-SUMMARY_DTYPE = np.dtype([("test_id", _TEXT), *_MEASUREMENT_FIELDS])
+#: Entry measurement table of schema 2: the effective conditions of each row as JSON.
+ENTRY_MEASUREMENT_DTYPE = np.dtype([*_MEASUREMENT_FIELDS, (CONDITIONS, TEXT)])
+#: /summary/measurements of schema 1.
+SUMMARY_DTYPE_V1 = np.dtype([("test_id", TEXT), *_MEASUREMENT_FIELDS])
+
+#: /summary/tests: one row per finished test, written when the test finishes.
+TEST_DTYPE = np.dtype(
+    [
+        ("index", _I8),
+        ("test_id", TEXT),
+        ("attempt", _I8),
+        ("entry", TEXT),
+        ("outcome", TEXT),
+        ("message", TEXT),
+        ("start_time", TEXT),
+        ("end_time", TEXT),
+        ("duration", _F8),
+        (CONDITIONS, TEXT),
+        ("measurement_start", _I8),
+        ("measurement_count", _I8),
+        ("waveform_start", _I8),
+        ("waveform_count", _I8),
+        (COMMIT, _I8),
+    ]
+)
+#: /summary/measurements: every measurement of every finished test.
+SUMMARY_DTYPE = np.dtype([("test", _I8), *_MEASUREMENT_FIELDS, (CONDITIONS, TEXT), (COMMIT, _I8)])
+#: /summary/waveforms: where each waveform of a finished test is stored.
+WAVEFORM_DTYPE = np.dtype(
+    [("test", _I8), ("name", TEXT), ("path", TEXT), ("points", _I8), (COMMIT, _I8)]
+)
 INSTRUMENT_DTYPE = np.dtype(
-    [("role", _TEXT), ("driver", _TEXT), ("resource", _TEXT), ("identity", _TEXT)]
+    [
+        ("role", TEXT),
+        ("driver", TEXT),
+        ("resource", TEXT),
+        ("identity", TEXT),
+        ("calibration_due", TEXT),
+    ]
 )
-SAFE_STATE_DTYPE = np.dtype(
-    [("time", _TEXT), ("role", _TEXT), ("ok", np.bool_), ("message", _TEXT)]
-)
+SAFE_STATE_DTYPE = np.dtype([("time", TEXT), ("role", TEXT), ("ok", np.bool_), ("message", TEXT)])
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 _MAX_NAME = 96

@@ -1,0 +1,307 @@
+"""Storage benchmarks for issue 6 (and the storage share of issue 5), as ratios in one run.
+
+1. per-test commit and per-measurement cost of the writer, against a group-per-test design;
+2. a 10 M-sample int16 waveform through the writer with gzip-1+shuffle vs bare h5py (<= 1.5x);
+3. the same with the fast codec vs numpy.tofile of the same bytes (>= 0.25x the throughput);
+4. a 1000-sample slice from the middle of a 100 M-sample waveform in a multi-GB file vs the
+   same slice in a 10 MB file (<= 2x);
+5. the float32 plot copy and time axis of small waveforms: what they cost, by length.
+
+Run: python benchmarks/bench_storage.py [--quick]. Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import h5py
+import numpy as np
+from targets import Report
+
+from benchtest.measurement import Limits, Measurement
+from benchtest.recorder import (
+    MeasurementRecorded,
+    RunFinished,
+    TestFinished,
+    TestStarted,
+    WaveformRecorded,
+)
+from benchtest.results import Run, StoredWaveform, open_run
+from benchtest.storage import Hdf5RunWriter
+from benchtest.storage.codecs import FAST, GZIP
+from benchtest.storage.example import run_started
+from benchtest.storage.nexus import CHUNK_POINTS, chunk_points
+from benchtest.waveform import Waveform
+
+T0 = "2026-11-28T15:43:00+00:00"
+BIG_FILE_BYTES = 2_600_000_000
+
+
+def median_time(action: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def noisy_codes(n: int, seed: int = 1) -> np.ndarray:
+    """12-bit ADC codes of a 1 kHz sine sampled at 10 MS/s with 3 LSB of noise, as int16."""
+    rng = np.random.default_rng(seed)
+    phase = np.arange(n) * (2 * np.pi / 10_000)
+    codes: np.ndarray = np.round(2000 * np.sin(phase) + rng.normal(0, 3, n)).astype(np.int16)
+    return codes
+
+
+def write_run(path: Path, waveforms: list[Waveform], **options: object) -> None:
+    """One run whose single test records `waveforms`, through the writer."""
+    with Hdf5RunWriter(path, **options) as writer:  # type: ignore[arg-type]
+        writer(run_started())
+        writer(TestStarted("bench.py::test_capture", T0))
+        for k, wf in enumerate(waveforms):
+            writer(WaveformRecorded("bench.py::test_capture", f"ch{k}", wf))
+        writer(TestFinished("bench.py::test_capture", "passed", T0, 1.0))
+        writer(RunFinished(T0, "passed"))
+
+
+# -- 1. commits ---------------------------------------------------------------------------
+
+
+def writer_costs(folder: Path, tests: int, per_test: int) -> tuple[float, float]:
+    """Seconds per test spent in the test loop and in closing (entry building)."""
+    path = folder / f"commits_{tests}_{per_test}.h5"
+    limits = Limits(0.0, 1.0, "V")
+    recorded = [
+        MeasurementRecorded(f"p.py::test_{i}", Measurement.judge(f"m{j}", 0.5, "V", limits))
+        for i in range(tests)
+        for j in range(per_test)
+    ]
+    writer = Hdf5RunWriter(path)
+    writer(run_started())
+    start = time.perf_counter()
+    for i in range(tests):
+        test_id = f"p.py::test_{i}"
+        writer(TestStarted(test_id, T0, {"i": i}))
+        for event in recorded[i * per_test : (i + 1) * per_test]:
+            writer(event)
+        writer(TestFinished(test_id, "passed", T0, 0.001))
+    loop = time.perf_counter() - start
+    writer(RunFinished(T0, "passed"))
+    close = time.perf_counter() - start - loop
+    path.unlink()
+    return loop / tests, close / tests
+
+
+def group_per_test(folder: Path, tests: int) -> float:
+    """The naive design: an HDF5 group with a few datasets per test, flushed: s per test."""
+    path = folder / "groups.h5"
+    with h5py.File(path, "w") as f:
+        start = time.perf_counter()
+        for i in range(tests):
+            group = f.create_group(f"t{i:05d}")
+            group.attrs["NX_class"] = "NXentry"
+            for name in ("title", "outcome", "start_time", "end_time"):
+                group[name] = "text"
+            group["measurements"] = np.zeros(1, dtype=[("value", "f8"), ("low", "f8")])
+            f.flush()
+            os.fsync(f.id.get_vfd_handle())
+        elapsed = time.perf_counter() - start
+    path.unlink()
+    return elapsed / tests
+
+
+def bench_commits(folder: Path, report: Report, tests: int) -> None:
+    print("1. commit cost (2 cores shared; fsync in a background thread)")
+    loop, close = writer_costs(folder, tests, 1)
+    naive = group_per_test(folder, tests)
+    per_test = loop + close
+    print(f"  {tests} tests x 1 measurement: {loop * 1e3:.3f} ms/test while running "
+          f"+ {close * 1e3:.3f} ms/test at close = {per_test * 1e3:.3f} ms/test")  # fmt: skip
+    print(f"  group-per-test + flush + fsync baseline: {naive * 1e3:.3f} ms/test "
+          f"(writer / baseline = {per_test / naive:.2f}x)")  # fmt: skip
+    report.target("writer ms per trivial test", per_test * 1e3, 0.5, at_most=True)
+    loop, close = writer_costs(folder, max(5, tests // 100), 1000)
+    per_measurement = (loop + close) / 1000
+    running_us, close_us = loop / 1000 * 1e6, close / 1000 * 1e6
+    print(f"  1000 measurements per test: {running_us:.2f} us while running + {close_us:.2f} us "
+          f"at close = {per_measurement * 1e6:.2f} us/measurement")  # fmt: skip
+    report.target("writer us per measurement", per_measurement * 1e6, 10.0, at_most=True)
+
+
+# -- 2. and 3. one long waveform ----------------------------------------------------------
+
+
+def bench_waveform_gzip(folder: Path, report: Report, codes: np.ndarray, repeat: int) -> None:
+    print(f"2. {len(codes) / 1e6:g} M-sample int16 waveform, gzip-1 + shuffle")
+    bare_path, run_path = folder / "bare.h5", folder / "run.h5"
+    chunks = (chunk_points(codes.dtype, len(codes)),)
+
+    def bare() -> None:
+        bare_path.unlink(missing_ok=True)
+        with h5py.File(bare_path, "w") as f:
+            f.create_dataset("codes", data=codes, chunks=chunks, **GZIP.filter_args())
+
+    def writer() -> None:
+        run_path.unlink(missing_ok=True)
+        write_run(run_path, [Waveform(codes, dt=1e-7, scale=1e-3)])
+
+    bare_s, writer_s = median_time(bare, repeat), median_time(writer, repeat)
+    print(f"  bare h5py {bare_s:.3f} s ({bare_path.stat().st_size / 1e6:.1f} MB), "
+          f"writer {writer_s:.3f} s ({run_path.stat().st_size / 1e6:.1f} MB)")  # fmt: skip
+    report.target("writer / bare h5py (gzip)", writer_s / bare_s, 1.5, at_most=True)
+
+
+def bench_waveform_fast(folder: Path, report: Report, codes: np.ndarray, repeat: int) -> None:
+    print(f"3. {len(codes) / 1e6:g} M-sample int16 waveform, fast codec ({FAST.name})")
+    raw_path, run_path = folder / "raw.bin", folder / "fast.h5"
+    mb = codes.nbytes / 1e6
+
+    def tofile(sync: bool) -> None:
+        with raw_path.open("wb") as out:
+            codes.tofile(out)
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
+
+    def writer(sync: str) -> None:
+        run_path.unlink(missing_ok=True)
+        write_run(run_path, [Waveform(codes, dt=1e-7, scale=1e-3)], compression="fast", sync=sync)
+
+    for label, sync, file_sync in (("durable (both fsync)", "always", True),
+                                    ("page cache (no fsync)", "never", False)):  # fmt: skip
+        base = median_time(lambda s=file_sync: tofile(s), repeat)  # type: ignore[misc]
+        ours = median_time(lambda s=sync: writer(s), repeat)  # type: ignore[misc]
+        ratio = (mb / ours) / (mb / base)
+        size = run_path.stat().st_size / 1e6
+        print(f"  {label}: tofile {mb / base:.0f} MB/s, writer {mb / ours:.0f} MB/s "
+              f"of samples ({size:.1f} MB file): {ratio:.2f}x")  # fmt: skip
+        if file_sync:
+            report.target("writer / tofile throughput, durable", ratio, 0.25, at_most=False)
+
+
+# -- 4. slices ----------------------------------------------------------------------------
+
+
+def _target(run: Run) -> StoredWaveform:
+    return next(t.waveforms["target"] for t in run.tests if "target" in t.waveforms)
+
+
+def slice_time(path: Path, repeat: int) -> tuple[float, float]:
+    """Median times to read 1000 samples near the middle (each from a chunk not read before)
+    from the open run, and to open the run."""
+    open_s = median_time(lambda: open_run(path).close(), 5)
+    with open_run(path) as run:
+        codes = _target(run).codes
+        middle = len(codes) // 2
+        starts = [middle + (k - repeat // 2) * CHUNK_POINTS + 123 for k in range(repeat)]
+        times = []
+        for start in starts:
+            begin = time.perf_counter()
+            assert len(codes[start : start + 1000]) == 1000
+            times.append(time.perf_counter() - begin)
+    return statistics.median(times), open_s
+
+
+def write_big_file(path: Path, target: np.ndarray) -> None:
+    ballast = np.random.default_rng(3).integers(-2048, 2048, 130_000_000, dtype=np.int16)
+    per_side = max(1, int(BIG_FILE_BYTES / 2 / ballast.nbytes))
+    wave = [Waveform(ballast, dt=1e-8, scale=1e-3)] * per_side
+    with Hdf5RunWriter(path, compression="fast", sync="never") as writer:
+        writer(run_started())
+        for name, waveforms in (("before", wave), ("target", None), ("after", wave)):
+            test_id = f"bench.py::test_{name}"
+            writer(TestStarted(test_id, T0))
+            for k, wf in enumerate(waveforms or [Waveform(target, dt=1e-8, scale=1e-3)]):
+                writer(WaveformRecorded(test_id, "target" if waveforms is None else f"b{k}", wf))
+            writer(TestFinished(test_id, "passed", T0, 1.0))
+
+
+def bench_slices(folder: Path, report: Report, repeat: int) -> None:
+    print("4. 1000-sample slice from the middle of a long waveform (fast codec)")
+    free = shutil.disk_usage(folder).free
+    if free < 3 * BIG_FILE_BYTES:
+        print(f"  skipped: {free / 1e9:.1f} GB free, needs {3 * BIG_FILE_BYTES / 1e9:.1f} GB")
+        report.missed.append("slice benchmark (not enough disk)")
+        return
+    small, big = folder / "small.h5", folder / "big.h5"
+    with Hdf5RunWriter(small, compression="fast") as writer:
+        writer(run_started())
+        writer(TestStarted("bench.py::test_target", T0))
+        target = Waveform(noisy_codes(10_000_000), dt=1e-8, scale=1e-3)
+        writer(WaveformRecorded("bench.py::test_target", "target", target))
+        writer(TestFinished("bench.py::test_target", "passed", T0, 1.0))
+    start = time.perf_counter()
+    write_big_file(big, noisy_codes(100_000_000))
+    print(f"  wrote {big.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - start:.1f} s")
+    try:
+        (small_s, small_open), (big_s, big_open) = (
+            slice_time(small, repeat),
+            slice_time(big, repeat),
+        )
+        print(f"  {small.stat().st_size / 1e6:.1f} MB file: {small_s * 1e3:.2f} ms "
+              f"(open_run {small_open * 1e3:.1f} ms); {big.stat().st_size / 1e9:.2f} GB file: "
+              f"{big_s * 1e3:.2f} ms (open_run {big_open * 1e3:.1f} ms, 11 waveforms)")  # fmt: skip
+        report.target("big / small slice time", big_s / small_s, 2.0, at_most=True)
+    finally:
+        big.unlink()
+
+
+# -- 5. plot copy trade-off ---------------------------------------------------------------
+
+
+def _rewrite(path: Path, waveforms: list[Waveform]) -> None:
+    path.unlink(missing_ok=True)
+    write_run(path, waveforms)
+
+
+def bench_plot_copy(folder: Path) -> None:
+    print("5. what the float32 volts copy + float64 time axis cost (gzip), by record length")
+    print("  points      codes only         codes + volts + time     extra")
+    from benchtest.storage import waveforms  # the threshold is patched for the comparison
+
+    default = waveforms.PLOT_COPY_MAX_POINTS
+    for n in (10_000, 100_000, 1_000_000, 10_000_000):
+        wf = [Waveform(noisy_codes(n), dt=1e-7, scale=1e-3)]
+        results = []
+        for threshold in (0, n):
+            waveforms.PLOT_COPY_MAX_POINTS = threshold
+            path = folder / f"copy_{threshold}.h5"
+            seconds = median_time(partial(_rewrite, path, wf), 3)
+            results.append((seconds, path.stat().st_size / 1e6))
+        waveforms.PLOT_COPY_MAX_POINTS = default
+        (t1, s1), (t2, s2) = results
+        print(f"  {n:>10,}  {t1 * 1e3:8.1f} ms {s1:7.2f} MB  {t2 * 1e3:8.1f} ms {s2:7.2f} MB"
+              f"   {t2 / t1:.1f}x time, {s2 / s1:.1f}x size")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs, no multi-GB file")
+    options = parser.parse_args()
+    report = Report("storage")
+    folder = Path(tempfile.mkdtemp(prefix="bench_storage_"))
+    try:
+        bench_commits(folder, report, 500 if options.quick else 5000)
+        codes = noisy_codes(2_000_000 if options.quick else 10_000_000)
+        bench_waveform_gzip(folder, report, codes, 3)
+        bench_waveform_fast(folder, report, codes, 5)
+        if not options.quick:
+            bench_slices(folder, report, 21)
+        bench_plot_copy(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return report.exit_status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Waveform and sweep measurements following IEEE Std 181-2011, returning SI values.
+
+Waveform functions take a `Waveform` or a `(time, values)` pair; sweep functions take a
+`SweepResult` or two arrays. Each raises `AnalysisError`, naming what is missing, when the signal
+has no such feature. The definitions and estimators are described in each submodule.
+"""
+
+from __future__ import annotations
+
+from benchtest.analysis.aberrations import overshoot, settling_time, undershoot
+from benchtest.analysis.amplitude import mean, peak_to_peak, rms
+from benchtest.analysis.levels import base_level, state_levels, top_level
+from benchtest.analysis.pulses import duty_cycle, frequency, period, pulse_width
+from benchtest.analysis.sweeps import (
+    Thresholds,
+    dropout_voltage,
+    line_regulation,
+    load_regulation,
+    threshold_crossing,
+)
+from benchtest.analysis.trace import AnalysisError
+from benchtest.analysis.transitions import Transition, fall_time, rise_time, transitions
+
+__all__ = [
+    "AnalysisError",
+    "Thresholds",
+    "Transition",
+    "base_level",
+    "dropout_voltage",
+    "duty_cycle",
+    "fall_time",
+    "frequency",
+    "line_regulation",
+    "load_regulation",
+    "mean",
+    "overshoot",
+    "peak_to_peak",
+    "period",
+    "pulse_width",
+    "rise_time",
+    "rms",
+    "settling_time",
+    "state_levels",
+    "threshold_crossing",
+    "top_level",
+    "transitions",
+    "undershoot",
+]

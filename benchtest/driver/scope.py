@@ -1,0 +1,223 @@
+"""`ScopeInstrument`: what every oscilloscope driver shares, whatever its command set.
+
+A model driver declares its properties under common names (per channel `enabled`, `probe`,
+`scale`, `offset`, `coupling`; `timebase_scale`, `timebase_offset` and the `trigger_*` settings)
+and this base turns them into the `Oscilloscope` capability's setup calls. It also validates a
+`points` request, polls an acquisition until it is done, and assembles a record read in chunks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from benchtest.driver.base import NO_GUARD, SourceGuard
+from benchtest.driver.scpi import (
+    NAN_THRESHOLD,
+    ScpiChannel,
+    ScpiInstrument,
+    apply_settings,
+    parse_number,
+)
+from benchtest.driver.transport import Transport
+from benchtest.errors import InstrumentError, InstrumentTimeoutError, ProtocolError
+
+T = TypeVar("T")
+NO_VALUE = "*"  # Siglent prints asterisks (`****`) for a measurement it cannot make
+
+
+class ScopeInstrument(ScpiInstrument):
+    """Base of the oscilloscope drivers; subclasses declare `channel_class` and the properties.
+
+    `poll_interval` is the pause in s between two status polls, and `arm_settle` how long after
+    arming a "stopped" status may still be the previous acquisition's.
+    """
+
+    capabilities = ("Oscilloscope",)
+    channel_numbers: ClassVar[tuple[int, ...]] = (1, 2, 3, 4)
+    channel_class: ClassVar[type[ScpiChannel]] = ScpiChannel
+    poll_interval: float = 0.05
+    arm_settle: float = 0.2
+
+    def __init__(
+        self, transport: Transport, *, role: str = "", guard: SourceGuard = NO_GUARD
+    ) -> None:
+        super().__init__(transport, role=role, guard=guard)
+        self.channels = {n: self.channel_class(self, n) for n in self.channel_numbers}
+        self._armed_at: float | None = None
+
+    def channel(self, number: int) -> Any:
+        """The channel object (its declared properties are model-specific, hence `Any`)."""
+        if number not in self.channels:
+            raise InstrumentError(
+                f"no channel {number!r}; channels are {self.channel_numbers}", role=self.role
+            )
+        return self.channels[number]
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def configure_channel(
+        self,
+        channel: int,
+        *,
+        scale: float,
+        offset: float = 0.0,
+        coupling: str = "DC",
+        probe: float = 1.0,
+        enabled: bool = True,
+    ) -> None:
+        """Probe ratio first (the scale is given after it), then scale, offset, coupling."""
+        apply_settings(
+            self.channel(channel),
+            enabled=enabled,
+            probe=probe,
+            scale=scale,
+            offset=offset,
+            coupling=coupling,
+        )
+
+    def configure_timebase(self, *, scale: float, position: float = 0.0) -> None:
+        apply_settings(self, timebase_scale=scale, timebase_offset=position)
+
+    def configure_edge_trigger(
+        self, *, source: int, level: float, slope: str = "rising", sweep: str = "normal"
+    ) -> None:
+        apply_settings(
+            self,
+            trigger_mode="edge",
+            trigger_source=source,
+            trigger_slope=slope,
+            trigger_level=level,
+            trigger_sweep=sweep,
+        )
+        if sweep == "single":
+            self._armed()
+
+    def safe_state(self) -> None:
+        """Nothing to do: a scope sources nothing, and the stopped capture that explains a
+        failure is worth more left on screen than a re-armed scope."""
+
+    # -- acquisition -------------------------------------------------------------------------
+
+    def _armed(self) -> None:
+        self._armed_at = time.monotonic()
+
+    def _stale_stop_filter(self, stopped: Callable[[str], bool]) -> Callable[[str], bool]:
+        """A `finished` test for `_poll` on a run-status reply: a stop counts once a running
+        state was seen or `arm_settle` s have passed since arming (before that it may be the
+        stop of the previous acquisition)."""
+        armed_at, seen_running = self._armed_at, False
+
+        def finished(status: str) -> bool:
+            nonlocal seen_running
+            if not stopped(status):
+                seen_running = True
+                return False
+            settled = armed_at is None or time.monotonic() - armed_at >= self.arm_settle
+            return seen_running or settled
+
+        return finished
+
+    def _poll(
+        self,
+        command: str,
+        parser: Callable[[str], T],
+        finished: Callable[[T], bool],
+        timeout: float,
+    ) -> T:
+        """Query `command` every `poll_interval` s until `finished(reply)`; return that reply."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.query_value(command, parser)
+            if finished(reply):
+                self._armed_at = None
+                return reply
+            if time.monotonic() >= deadline:
+                raise InstrumentTimeoutError(
+                    f"acquisition not complete within {timeout:g} s; last status {reply!r}",
+                    role=self.role,
+                    command=command,
+                    received=str(reply),
+                )
+            time.sleep(self.poll_interval)
+
+    # -- waveform readout --------------------------------------------------------------------
+
+    def requested_points(self, points: object) -> int | None:
+        """None for "screen"/"max", the count for a positive int; anything else is refused."""
+        if points in ("screen", "max"):
+            return None
+        if isinstance(points, int) and not isinstance(points, bool) and points > 0:
+            return points
+        raise InstrumentError(
+            f"points must be 'screen', 'max' or a positive int, not {points!r}", role=self.role
+        )
+
+    def measurement_name(self, item: str, known: Sequence[str], channel: int) -> str:
+        """`item` as the instrument spells it (case-insensitive); an unknown item or channel is
+        refused before anything is sent."""
+        name = item.strip().upper()
+        if name not in known:
+            raise InstrumentError(
+                f"unknown measurement item {item!r}; known: {', '.join(known)}", role=self.role
+            )
+        self.channel(channel)
+        return name
+
+    def check_available(self, wanted: int, available: int, command: str) -> None:
+        if wanted > available:
+            raise InstrumentError(
+                f"asked for {wanted} points, the record holds {available}",
+                role=self.role,
+                command=command,
+            )
+
+    def read_chunks(
+        self,
+        total: int,
+        chunk: int,
+        dtype: npt.DTypeLike,
+        fetch: Callable[[int, int], bytes],
+        command: str,
+    ) -> npt.NDArray[Any]:
+        """`total` samples read `chunk` at a time: `fetch(first, count)` returns the payload of
+        points first..first+count-1 (0-based), which must hold exactly `count` samples."""
+        samples: npt.NDArray[Any] = np.empty(total, dtype=dtype)
+        for first in range(0, total, chunk):
+            count = min(chunk, total - first)
+            data = fetch(first, count)
+            if len(data) != count * samples.itemsize:
+                raise ProtocolError(
+                    f"asked for points {first}..{first + count - 1} ({count}), "
+                    f"the block holds {len(data)} bytes",
+                    role=self.role,
+                    command=command,
+                    received=data[:40],
+                )
+            samples[first : first + count] = np.frombuffer(data, dtype=samples.dtype)
+        return samples
+
+
+def decimation(total: int, screen_points: int) -> int:
+    """The sparsing that brings a `total`-point record down to about `screen_points` points."""
+    return max(1, total // screen_points)
+
+
+def sparse_count(total: int, step: int) -> int:
+    """How many points a read of every `step`-th point of a `total`-point record returns."""
+    return math.ceil(total / step)
+
+
+def parse_measured(text: str, parse: Callable[[str], float] = parse_number) -> float:
+    """A measured value read with `parse`; NaN for "no value" (9.9E37, or asterisks such as
+    `****` or `****V`)."""
+    value = text.strip()
+    if value.startswith(NO_VALUE):
+        return math.nan
+    number = parse(value)
+    return math.nan if abs(number) >= NAN_THRESHOLD else number

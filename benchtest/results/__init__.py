@@ -1,0 +1,22 @@
+"""Reading run files: `open_run(path)` for one run, `Catalog(folder)` across many.
+
+It needs only h5py and numpy (never the pytest plugin, the simulator or drivers), so a run can
+be analysed in a plain Python session. Tables come back as numpy structured arrays with `str`
+text columns (`.to_pandas()` when pandas is installed); waveforms are read lazily.
+"""
+
+from __future__ import annotations
+
+from benchtest.results.catalog import Catalog
+from benchtest.results.records import LazyArray, StoredWaveform, Table, TestRecord
+from benchtest.results.run import Run, open_run
+
+__all__ = [
+    "Catalog",
+    "LazyArray",
+    "Run",
+    "StoredWaveform",
+    "Table",
+    "TestRecord",
+    "open_run",
+]

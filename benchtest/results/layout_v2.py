@@ -1,0 +1,194 @@
+"""Reading the tests of a schema-2 run file from its authoritative run-level tables.
+
+A test counts when its row in /summary/tests and all its measurement and waveform rows carry
+a valid commit mark; the NXentry groups are not needed (a killed run may lack them). Tests
+listed in /summary/running without a committed row were cut short and come back "incomplete".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from benchtest.results.records import StoredWaveform, Table, TestRecord, as_table, read_waveforms
+from benchtest.storage import schema
+from benchtest.storage.tables import decode_table, read_table
+
+_T = TypeVar("_T")
+Guard = Callable[[str, Callable[[], _T]], _T | None]
+
+_COLUMNS = [*(schema.MEASUREMENT_DTYPE.names or ()), schema.CONDITIONS]
+
+
+def _marked(rows: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Which rows were completely written: their commit column holds position + 1."""
+    return np.asarray(rows[schema.COMMIT] == np.arange(1, len(rows) + 1))
+
+
+def _conditions(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {"unparsed": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+class TablesV2:
+    """The run-level tables of a schema-2 file, read once, with their commit marks checked."""
+
+    def __init__(self, file: h5py.File, guard: Guard[Any]) -> None:
+        summary = file[schema.SUMMARY]
+
+        def load(name: str, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+            rows = guard(f"{schema.SUMMARY}/{name}", lambda: read_table(summary[name]))
+            return decode_table(np.empty(0, dtype=dtype)) if rows is None else rows
+
+        self.file = file
+        self.tests = load(schema.TESTS, schema.TEST_DTYPE)
+        self.measurements = load(schema.MEASUREMENTS, schema.SUMMARY_DTYPE)
+        self.waveforms = load(schema.WAVEFORMS, schema.WAVEFORM_DTYPE)
+        self._measurement_ok = _marked(self.measurements)
+        self._waveform_ok = _marked(self.waveforms)
+        self.running = guard(f"{schema.SUMMARY}/{schema.RUNNING}", self._running) or []
+
+    def _running(self) -> list[dict[str, Any]]:
+        raw = self.file[schema.SUMMARY][schema.RUNNING][()]
+        value = json.loads(bytes(raw).rstrip(b"\0").decode("utf-8"))
+        return [t for t in value if isinstance(t, dict)] if isinstance(value, list) else []
+
+    def _rows_ok(self, position: int, kind: str) -> bool:
+        start, count = (
+            int(self.tests[position][f"{kind}_start"]),
+            int(self.tests[position][f"{kind}_count"]),
+        )
+        rows, ok = (
+            (self.measurements, self._measurement_ok)
+            if kind == "measurement"
+            else (self.waveforms, self._waveform_ok)
+        )
+        if start + count > len(rows):
+            return False
+        part = slice(start, start + count)
+        return bool(ok[part].all() and (rows["test"][part] == position).all())
+
+    def complete_positions(self) -> tuple[list[int], list[int]]:
+        """Positions of committed test rows whose rows are all there, and of those that are not."""
+        good: list[int] = []
+        torn: list[int] = []
+        for position in np.flatnonzero(_marked(self.tests)).tolist():
+            whole = self._rows_ok(position, "measurement") and self._rows_ok(position, "waveform")
+            (good if whole else torn).append(position)
+        return good, torn
+
+    def measurement_rows(self, position: int) -> Table:
+        """A test's measurements, `conditions` made effective (the test's where a row has none)."""
+        row = self.tests[position]
+        start = int(row["measurement_start"])
+        part = self.measurements[start : start + int(row["measurement_count"])]
+        own = part[schema.CONDITIONS]
+        conditions = np.where(own == "", str(row[schema.CONDITIONS]), own).astype(str)
+        fields = [(n, part.dtype[n]) for n in _COLUMNS[:-1]]
+        out = np.empty(len(part), dtype=[*fields, (schema.CONDITIONS, conditions.dtype)])
+        for name, _ in fields:
+            out[name] = part[name]
+        out[schema.CONDITIONS] = conditions
+        return as_table(out)
+
+    def waveform_groups(self, position: int, guard: Guard[Any]) -> list[h5py.Group]:
+        row = self.tests[position]
+        start = int(row["waveform_start"])
+        paths = self.waveforms["path"][start : start + int(row["waveform_count"])]
+        groups = [guard(str(p).lstrip("/"), partial(self.file.__getitem__, str(p))) for p in paths]
+        return [g for g in groups if g is not None]
+
+
+def _record(tables: TablesV2, position: int, guard: Guard[Any], where: str) -> TestRecord:
+    row = tables.tests[position]
+    groups = tables.waveform_groups(position, guard)
+    return TestRecord(
+        id=str(row["test_id"]),
+        entry=str(row["entry"]),
+        outcome=str(row["outcome"]),
+        message=str(row["message"]),
+        start=str(row["start_time"]),
+        end=str(row["end_time"]),
+        duration=float(row["duration"]),
+        conditions=_conditions(str(row[schema.CONDITIONS])),
+        measurements=tables.measurement_rows(position),
+        waveforms=read_waveforms(groups, where),
+        index=int(row["index"]),
+        attempt=int(row["attempt"]),
+    )
+
+
+def _cut_short(marker: dict[str, Any], file: h5py.File, where: str) -> TestRecord:
+    """A test that was running when the run stopped; whatever waveforms it wrote, if readable."""
+    entry = str(marker.get("entry", ""))
+    group = file.get(entry) if entry else None
+    nxdata = [] if group is None else [
+        g for g in group.values() if isinstance(g, h5py.Group) and "signal" in g.attrs
+    ]  # fmt: skip
+    return TestRecord(
+        id=str(marker.get("test_id", "")),
+        entry=entry,
+        outcome=schema.INCOMPLETE,
+        message="the run stopped while this test was running",
+        start=str(marker.get("started", "")),
+        end="",
+        duration=math.nan,
+        conditions=dict(marker.get(schema.CONDITIONS) or {}),
+        measurements=as_table(decode_table(np.empty(0, dtype=schema.ENTRY_MEASUREMENT_DTYPE))),
+        waveforms=read_waveforms(nxdata, where),
+        index=int(marker.get("index", 0)),
+        attempt=int(marker.get("attempt", 1)),
+    )
+
+
+def read_tests_v2(
+    tables: TablesV2, where: str, guard: Guard[Any], problems: list[str]
+) -> list[TestRecord]:
+    """Every committed test, then the tests cut short, in start order."""
+    good, torn = tables.complete_positions()
+    records = [_record(tables, p, guard, where) for p in good]
+    done = {r.index for r in records}
+    for position in torn:
+        test_id = tables.tests[position]["test_id"]
+        problems.append(
+            f"{where}: test {test_id} was not completely written (the run stopped during "
+            "its commit); left out"
+        )
+    for marker in tables.running:
+        if int(marker.get("index", 0)) not in done:
+            records.append(_cut_short(marker, tables.file, where))
+    records.sort(key=lambda r: r.index)
+    return records
+
+
+def run_measurements(tests: list[TestRecord]) -> Table:
+    """Every measurement of the run: a `test_id` column, then the test's table columns."""
+    parts = [t.measurements for t in tests if len(t.measurements)]
+    if not parts:
+        empty = decode_table(np.empty(0, dtype=schema.ENTRY_MEASUREMENT_DTYPE))
+        return as_table(_prepend_test_id(empty, np.empty(0, dtype=str)))
+    rows = np.concatenate([np.asarray(p) for p in parts])
+    ids = np.concatenate([np.full(len(t.measurements), t.id) for t in tests if len(t.measurements)])
+    return as_table(_prepend_test_id(rows, ids))
+
+
+def _prepend_test_id(rows: npt.NDArray[Any], ids: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    names = rows.dtype.names or ()
+    out = np.empty(len(rows), dtype=[("test_id", ids.dtype), *((n, rows.dtype[n]) for n in names)])
+    out["test_id"] = ids
+    for name in names:
+        out[name] = rows[name]
+    return out
+
+
+__all__ = ["StoredWaveform", "TablesV2", "read_tests_v2", "run_measurements"]

@@ -1,0 +1,224 @@
+"""What a run file reads back as: tables, test records and lazily read waveforms.
+
+`Table` is a numpy structured array with a `to_pandas()` method (pandas is optional).
+`StoredWaveform` reads nothing until sliced; a dataset compressed with a plugin filter that is
+not available raises a `ResultFileError` naming the plugin.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from benchtest.errors import ResultFileError
+from benchtest.storage import schema
+from benchtest.storage.codecs import plugin_filters
+from benchtest.waveform import Waveform
+
+
+class Closing:
+    """Something holding a file open: use it as a context manager, or call `close()`."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Table(np.ndarray):
+    """A structured array of table rows (text columns as `str`); `to_pandas()` if you like."""
+
+    def to_pandas(self) -> Any:
+        """The rows as a `pandas.DataFrame` (needs pandas, which benchtest does not require)."""
+        try:
+            pandas = importlib.import_module("pandas")
+        except ImportError:
+            raise ImportError("to_pandas() needs pandas, which is not installed") from None
+        return pandas.DataFrame.from_records(np.asarray(self))
+
+
+def as_table(rows: npt.NDArray[Any]) -> Table:
+    return np.asarray(rows).view(Table)
+
+
+def plain(value: Any) -> Any:
+    """An attribute or scalar dataset value as a plain Python object (str, bool, int, float)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return plain(value.item())
+    return value
+
+
+def attr(obj: Any, name: str, default: Any = "") -> Any:
+    try:
+        return plain(obj.attrs[name]) if name in obj.attrs else default
+    except (OSError, KeyError, ValueError, RuntimeError):
+        return default
+
+
+def text(group: h5py.Group, name: str, default: str = "") -> str:
+    return str(plain(group[name][()])) if name in group else default
+
+
+def read_value(dataset: h5py.Dataset) -> Any:
+    value = plain(dataset[()])
+    if attr(dataset, "encoding") == "json":
+        return json.loads(value)
+    return value
+
+
+def read_collection(group: h5py.Group | None) -> dict[str, Any]:
+    if group is None:
+        return {}
+    return {attr(ds, "original_name", name): read_value(ds) for name, ds in group.items()}
+
+
+def _read_error(dataset: h5py.Dataset, where: str, exc: Exception) -> ResultFileError:
+    try:
+        missing = plugin_filters(dataset)
+    except (OSError, ValueError, RuntimeError):
+        missing = []
+    if missing and importlib.util.find_spec("hdf5plugin") is None:
+        return ResultFileError(
+            f"{where}: compressed with {', '.join(missing)}, which needs the 'hdf5plugin' "
+            "package: pip install hdf5plugin (or benchtest[fast])"
+        )
+    return ResultFileError(f"{where}: cannot read: {exc}")
+
+
+class LazyArray:
+    """A 1-D dataset in the run file, read only where it is sliced: `codes[1000:2000]`."""
+
+    def __init__(self, dataset: h5py.Dataset, where: str) -> None:
+        self._dataset = dataset
+        self._where = where
+
+    def __getitem__(self, index: Any) -> npt.NDArray[Any]:
+        try:
+            return np.asarray(self._dataset[index])
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise _read_error(self._dataset, self._where, exc) from exc
+
+    def __len__(self) -> int:
+        return int(self._dataset.shape[0])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> npt.NDArray[Any]:
+        data = self[...]
+        return data if dtype is None else data.astype(dtype)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._dataset.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        dtype: np.dtype[Any] = self._dataset.dtype
+        return dtype
+
+
+class StoredWaveform:
+    """A waveform in a run file. Nothing is read until `codes`, `values` or `time` is sliced."""
+
+    def __init__(self, group: h5py.Group, where: str) -> None:
+        signal = attr(group, "signal")
+        source = group[schema.CODES] if schema.CODES in group else group[signal]
+        self.name: str = text(group, "title", group.name.rsplit("/", 1)[-1])
+        self.unit: str = self._unit(group, signal, source)
+        self.channel: str = attr(group, "channel")
+        self.description: str = attr(group, "description")
+        self.scale: float = float(attr(source, "scale_factor", 1.0))
+        self.offset: float = float(attr(source, "add_offset", 0.0))
+        time = group.get(schema.TIME)
+        timing = time if time is not None else group  # schema 1 keeps t0/dt on the axis
+        self.t0: float = float(attr(timing, "t0", attr(group, "t0", math.nan)))
+        self.dt: float = float(attr(timing, "dt", attr(group, "dt", math.nan)))
+        self.codes = LazyArray(source, f"{where}:{source.name}")
+        self._settings = group.get(schema.SETTINGS)
+
+    @staticmethod
+    def _unit(group: h5py.Group, signal: str, source: h5py.Dataset) -> str:
+        if "physical_units" in source.attrs:  # schema 2: on the codes
+            return str(attr(source, "physical_units"))
+        return str(attr(group[signal], "units"))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __repr__(self) -> str:
+        return f"StoredWaveform({self.name!r}, {len(self)} points, unit={self.unit!r})"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The instrument settings that produced the record."""
+        return read_collection(self._settings)
+
+    def values(self, index: slice = slice(None)) -> npt.NDArray[np.float64]:
+        """Samples `index` in physical units (float64, computed from the raw codes)."""
+        return self.codes[index].astype(np.float64) * self.scale + self.offset
+
+    def time(self, index: slice = slice(None)) -> npt.NDArray[np.float64]:
+        """Time in seconds of samples `index`, relative to the trigger: t0 + i * dt."""
+        positions = np.arange(len(self), dtype=np.int64)[index]
+        return self.t0 + positions.astype(np.float64) * self.dt
+
+    def to_waveform(self) -> Waveform:
+        """The whole record as a `benchtest.waveform.Waveform` (reads all samples)."""
+        return Waveform(
+            samples=self.codes[...],
+            dt=self.dt,
+            t0=self.t0,
+            scale=self.scale,
+            offset=self.offset,
+            unit=self.unit,
+            channel=self.channel,
+            settings=self.settings,
+        )
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    """One test of the run as stored: outcome, times, conditions, measurements, waveforms."""
+
+    __test__ = False  # not a pytest test class
+
+    id: str
+    entry: str
+    outcome: str
+    message: str
+    start: str
+    end: str
+    duration: float
+    conditions: dict[str, Any]
+    measurements: Table
+    waveforms: Mapping[str, StoredWaveform] = field(default_factory=dict)
+    index: int = 0  # the test's number in start order (1 = first), as in its entry's name
+    attempt: int = 1  # 2, 3, ... for the retries of a test marked retry(n)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+
+def read_waveforms(groups: list[h5py.Group], where: str) -> dict[str, StoredWaveform]:
+    """The NXdata `groups` as waveforms by name (the group name where two share a name)."""
+    waveforms: dict[str, StoredWaveform] = {}
+    for group in groups:
+        wf = StoredWaveform(group, where)
+        waveforms[group.name.rsplit("/", 1)[-1] if wf.name in waveforms else wf.name] = wf
+    return waveforms

@@ -1,0 +1,188 @@
+"""Instrument faults of the simulated bench, configured in a role's `sim://` resource.
+
+`sim://smu?fault=slow&delay=0.5` delays every reply, `fault=garbage&after=3` answers garbage
+bytes from the fourth command on, `fault=drop&after=3` closes the connection when the fourth
+command arrives (unanswered) and every later connection at once. A SCPI simulator gets a `FaultyLink` (a loopback proxy in
+front of it); a debug port gets the fault on its firmware's replies (slow and garbage). The
+other query keys configure the simulator itself (a chamber's `time_constant`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from benchtest.errors import SimulatorError
+from benchtest.sim.service import Service
+from benchtest.sim.tcp import Connection, TcpServer
+
+if TYPE_CHECKING:
+    from benchtest.sim.debug_port import Firmware
+
+FAULTS = ("slow", "garbage", "drop")
+FAULT_SETTINGS = {"slow": ("delay",), "garbage": ("after",), "drop": ("after",)}
+GARBAGE = b"\x15\xfe?#\x00garbled\n"
+DEFAULT_DELAY = 0.5  # s
+
+
+@dataclass(frozen=True)
+class InstrumentFault:
+    """`kind` (slow, garbage, drop), the reply `delay` in s, and how many commands go `after`."""
+
+    kind: str
+    delay: float = DEFAULT_DELAY
+    after: int = 0
+
+
+def resource_options(role: str, resource: str) -> dict[str, str]:
+    """The query of a `sim://role?key=value&...` resource, as a mapping."""
+    query = urlsplit(resource).query
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise SimulatorError(
+            f"instruments.{role}.resource: cannot read the settings {query!r}; "
+            "write sim://<role>?key=value&key=value"
+        ) from None
+    return dict(pairs)
+
+
+def parse_fault(role: str, options: Mapping[str, str]) -> InstrumentFault | None:
+    """The fault the options ask for (None: a well-behaved instrument)."""
+    kind = options.get("fault")
+    if kind is None:
+        return None
+    where = f"instruments.{role}.resource"
+    if kind not in FAULTS:
+        raise SimulatorError(f"{where}: unknown fault {kind!r}; faults: {', '.join(FAULTS)}")
+    values: dict[str, Any] = {}
+    for key in ("delay", "after"):
+        if key in options:
+            if key not in FAULT_SETTINGS[kind]:
+                raise SimulatorError(f"{where}: fault {kind} takes no {key!r}")
+            values[key] = _setting(where, key, options[key])
+    return InstrumentFault(kind, **values)
+
+
+def _setting(where: str, key: str, text: str) -> float | int:
+    try:
+        value = float(text) if key == "delay" else int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        kind = "a time in s >= 0" if key == "delay" else "a whole number of commands >= 0"
+        raise SimulatorError(f"{where}: {key}={text!r}: expected {kind}")
+    return value
+
+
+class FaultyLink(Service):
+    """A loopback TCP proxy in front of `simulator` that misbehaves as `fault` says."""
+
+    def __init__(self, simulator: Any, fault: InstrumentFault) -> None:
+        self.simulator = simulator
+        self.fault = fault
+        self._tcp = TcpServer(self._serve, name=f"fault-{fault.kind}")
+        self._commands = 0
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        """The PyVISA resource of the proxy."""
+        return f"TCPIP::127.0.0.1::{self._tcp.port}::SOCKET"
+
+    def start(self) -> None:
+        self.simulator.start()
+        try:
+            self._tcp.start()
+        except BaseException:
+            self.simulator.stop()
+            raise
+
+    def stop(self) -> None:
+        self._tcp.stop()
+        self.simulator.stop()
+
+    def _upstream_port(self) -> int:
+        return int(self.simulator.port)
+
+    def _serve(self, client: Connection) -> None:
+        if self.fault.kind == "drop" and self._dropped():
+            return  # the instrument is gone: every new connection is closed at once
+        upstream = socket.create_connection(("127.0.0.1", self._upstream_port()))
+        replies = threading.Thread(target=self._replies, args=(upstream, client), daemon=True)
+        replies.start()
+        try:
+            for chunk in client.chunks():
+                if self._count(chunk.count(b"\n")):
+                    break  # dropped: this command is never answered
+                upstream.sendall(chunk)
+        finally:
+            with contextlib.suppress(OSError):
+                upstream.shutdown(socket.SHUT_RDWR)
+            upstream.close()
+            replies.join()
+
+    def _replies(self, upstream: socket.socket, client: Connection) -> None:
+        while True:
+            try:
+                data = upstream.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            client.send(self._spoil(data))
+
+    def _spoil(self, data: bytes) -> bytes:
+        if self.fault.kind == "slow":
+            time.sleep(self.fault.delay)
+        elif self.fault.kind == "garbage" and self._past_after():
+            return GARBAGE
+        return data
+
+    def _count(self, lines: int) -> bool:
+        """Count commands; True when the connection is to be dropped now."""
+        with self._lock:
+            self._commands += lines
+        return self.fault.kind == "drop" and self._dropped()
+
+    def _dropped(self) -> bool:
+        with self._lock:
+            return self._commands > self.fault.after
+
+    def _past_after(self) -> bool:
+        with self._lock:
+            return self._commands > self.fault.after
+
+
+class FaultyFirmware:
+    """A debug port's firmware whose replies come late or garbled."""
+
+    def __init__(self, firmware: Firmware, fault: InstrumentFault, role: str) -> None:
+        if fault.kind == "drop":
+            raise SimulatorError(
+                f"instruments.{role}.resource: fault drop is for SCPI instruments; a debug "
+                "port that vanishes is a USB adapter re-enumerating (see reconnect_timeout)"
+            )
+        self._firmware = firmware
+        self._fault = fault
+        self._replies = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._firmware, name)
+
+    def respond(self, line: str) -> bytes:
+        reply = self._firmware.respond(line)
+        if not line.strip():
+            return reply
+        self._replies += 1
+        if self._fault.kind == "slow":
+            time.sleep(self._fault.delay)
+        elif self._replies > self._fault.after:
+            return GARBAGE
+        return reply

@@ -1,0 +1,88 @@
+"""The writer's state of a test between its start and its commit, and the rows it becomes.
+
+Measurements are kept in memory until the test finishes and then become rows of
+/summary/measurements in one append; a measurement's conditions are stored only where they
+differ from the test's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from benchtest.measurement import Measurement
+from benchtest.recorder import TestStarted
+from benchtest.storage import schema
+
+
+@dataclass
+class RunningTest:
+    """A test that has started and not finished: what it recorded so far."""
+
+    index: int
+    test_id: str
+    attempt: int
+    entry: str
+    started: str
+    conditions: dict[str, Any]
+    conditions_json: str
+    measurements: list[Measurement] = field(default_factory=list)
+    waveforms: list[tuple[str, str, int]] = field(default_factory=list)  # name, path, points
+    group: h5py.Group | None = None
+
+    @classmethod
+    def start(cls, event: TestStarted, index: int) -> RunningTest:
+        conditions = dict(event.conditions)
+        return cls(
+            index=index,
+            test_id=event.test_id,
+            attempt=event.attempt,
+            entry=schema.entry_name(index, event.test_id),
+            started=event.started,
+            conditions=conditions,
+            conditions_json=json.dumps(conditions, default=str) if conditions else "",
+        )
+
+    def marker(self) -> dict[str, Any]:
+        """The test as listed in /summary/running."""
+        keys = ("index", "test_id", "attempt", "entry", "started", schema.CONDITIONS)
+        return {key: getattr(self, key) for key in keys}
+
+    def _own_conditions(self, m: Measurement) -> str:
+        """A measurement's conditions as JSON, or "" when they are the test's (the usual case)."""
+        if not m.conditions or m.conditions == self.conditions:
+            return ""
+        return json.dumps(m.conditions, default=str)
+
+    def measurement_rows(self, position: int, start: int) -> npt.NDArray[Any]:
+        """The rows of /summary/measurements: the test's row is at `position`, these at `start`."""
+        rows = [
+            (position, m.name, m.value, m.unit, _limit(m.limits.low), _limit(m.limits.high),
+             m.outcome.value, m.timestamp, self._own_conditions(m), start + k + 1)
+            for k, m in enumerate(self.measurements)
+        ]  # fmt: skip
+        return np.array(rows, dtype=schema.SUMMARY_DTYPE)
+
+    def waveform_rows(self, position: int, start: int) -> list[tuple[Any, ...]]:
+        """The rows of /summary/waveforms, to be appended at `start`."""
+        return [
+            (position, name, path, points, start + k + 1)
+            for k, (name, path, points) in enumerate(self.waveforms)
+        ]
+
+    def test_row(
+        self, outcome: str, message: str, finished: str, duration: float, rows: tuple[int, ...]
+    ) -> tuple[Any, ...]:
+        """The row of /summary/tests; `rows`: measurement start and count, waveform start and
+        count, and the commit mark."""
+        return (self.index, self.test_id, self.attempt, self.entry, outcome, message,
+                self.started, finished, duration, self.conditions_json, *rows)  # fmt: skip
+
+
+def _limit(value: float | None) -> float:
+    return float("nan") if value is None else float(value)

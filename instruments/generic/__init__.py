@@ -1,0 +1,1 @@
+"""Drivers for instruments that follow a common SCPI command set across vendors."""

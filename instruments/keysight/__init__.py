@@ -1,0 +1,1 @@
+"""Keysight source-measure unit drivers."""

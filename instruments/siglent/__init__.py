@@ -1,0 +1,1 @@
+"""Siglent oscilloscope and power-supply drivers."""

@@ -1,0 +1,1 @@
+"""inTEST Thermal Solutions (Temptronic) ThermoStream thermal forcing system drivers."""
