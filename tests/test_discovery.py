@@ -36,7 +36,11 @@ def test_check_talks_to_every_role_and_warns_about_calibration(
 ) -> None:
     path, _ = served_bench
     bench, results = check_bench(path, DUT, today=dt.date(2026, 11, 28))
-    assert [r.role for r in results] == list(bench.roles) == ["smu", "scope", "uart", "psu", "dmm", "load", "chamber"]
+    assert (
+        [r.role for r in results]
+        == list(bench.roles)
+        == ["smu", "scope", "uart", "psu", "dmm", "load", "chamber"]
+    )
     assert all(r.ok for r in results), results
     by_role = {r.role: r for r in results}
     assert "MODEL 2450" in by_role["smu"].identity

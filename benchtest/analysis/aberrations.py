@@ -10,6 +10,7 @@ The final level is the one the region settles to (see `Edges.final_level`).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from functools import partial
 
 import numpy as np
@@ -17,14 +18,7 @@ import numpy as np
 from benchtest.analysis.estimators import extremum, moving_average
 from benchtest.analysis.levels import LevelSpec
 from benchtest.analysis.trace import AnalysisError, Signal, as_trace
-from benchtest.analysis.transitions import (
-    DEFAULT_REFERENCE,
-    MID,
-    EdgeKind,
-    Edges,
-    Which,
-    mean_of,
-)
+from benchtest.analysis.transitions import DEFAULT_REFERENCE, MID, EdgeKind, Edges, Which
 
 SETTLING_NOISE = 0.01  # residual noise allowed after smoothing, fraction of the band
 SETTLING_SMOOTHING = 8  # the running mean spans at most 1/8 of the transition duration
@@ -78,6 +72,10 @@ def settling_time(
     return mean_of(_settling(edges, k, tolerance) for k in edges.select(edge, transition))
 
 
+def mean_of(values: Iterable[float]) -> float:
+    return float(np.mean(list(values)))
+
+
 def _aberration(edges: Edges, k: int, *, above: bool) -> float:
     first, stop = edges.after(k)
     final = edges.final_level(k)
@@ -85,7 +83,7 @@ def _aberration(edges: Edges, k: int, *, above: bool) -> float:
         extremum, edges.trace.values, reference=final, noise=edges.noise, amplitude=edges.amplitude
     )
     rising = bool(edges.rising[k])
-    if rising != above:  # an aberration against the edge's direction follows its first peak
+    if rising != above:  # an aberration against the edge's direction follows its main peak
         first = peak_of(first, stop, maximum=rising)[1]
     peak = peak_of(first, max(stop, first + 1), maximum=above)[0]
     deviation = peak - final if above else final - peak

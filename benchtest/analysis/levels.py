@@ -125,7 +125,7 @@ class _Histogram:
         k = min(int(position), len(self.counts) - 1)
         inside = np.sort(self.samples[self.bin_of == k])
         if not inside.size:
-            return self.origin + position * self.width
+            return self.value(position)
         return float(inside[min(int((position - k) * inside.size), inside.size - 1)])
 
     def half(self, lower: bool) -> tuple[float, float]:

@@ -8,7 +8,6 @@ transition durations between them, for the first edge, a chosen one or the mean 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal, TypeAlias
@@ -95,10 +94,6 @@ def fall_time(
     return float(np.mean(edges.durations()[edges.select("falling", transition)]))
 
 
-def mean_of(values: Iterable[float]) -> float:
-    return float(np.mean(list(values)))
-
-
 @dataclass(frozen=True)
 class Edges:
     """The transitions of a trace: per transition the last sample before the lower reference
@@ -125,20 +120,14 @@ class Edges:
             )
         low, high = resolve_levels(trace, levels)
         noise = noise_rms(trace.values)
-        explicit = not isinstance(levels, str)
         why_none = indistinct(trace, low, high, noise)
         if why_none:
             empty = np.zeros(0, dtype=np.intp)
-            return cls(
-                trace, low, high, reference, noise, explicit, why_none, empty, empty, empty > 0
-            )
-        amplitude = high - low
-        start, end, rising = hysteresis_transitions(
-            trace.values, low + lower / 100 * amplitude, low + upper / 100 * amplitude
-        )
-        keep = _complete(trace.values, start, end, rising, (low, high))
-        edges = (start[keep], end[keep], rising[keep])
-        return cls(trace, low, high, reference, noise, explicit, "", *edges)
+            found = (empty, empty, empty > 0)
+        else:
+            found = _complete_transitions(trace.values, (low, high), reference)
+        explicit = not isinstance(levels, str)
+        return cls(trace, low, high, reference, noise, explicit, why_none, *found)
 
     @property
     def amplitude(self) -> float:
@@ -194,9 +183,9 @@ class Edges:
         first, stop = crossing_windows(self.start, self.end, len(self.trace), reach=1)
         sign = np.where(self.rising, 1.0, -1.0)
         values = self.trace.values
-        return segment_argmax(values, first, self.start + 1, -sign), (
-            segment_argmax(values, self.end, stop, sign) + 1
-        )
+        first = segment_argmax(values, first, self.start + 1, -sign)
+        stop = segment_argmax(values, self.end, stop, sign) + 1
+        return first, stop
 
     def after(self, k: int) -> tuple[int, int]:
         """Samples after transition k (its post-transition region): from its end to one transition
@@ -208,10 +197,10 @@ class Edges:
         return first, len(self.trace)
 
     def final_level(self, k: int) -> float:
-        """The level transition k settles to: the explicit state level if levels were given,
-        else the median of its settled region. (The histogram mode
-        is pulled towards an exponential approach or skewed ringing by up to 0.1 % of the
-        amplitude, which would move a 2 % settling instant by 1.5 %.)"""
+        """The level transition k settles to: the explicit state level if levels were given, else
+        the median of its settled region. (The histogram mode is pulled towards an exponential
+        approach or skewed ringing by up to 0.1 % of the amplitude, which would move a 2 %
+        settling instant by 1.5 %.)"""
         if self.explicit:
             return self.high if self.rising[k] else self.low
         first, stop = self.settled(k)
@@ -223,24 +212,21 @@ class Edges:
         return first + 3 * (stop - first) // 4, stop
 
 
-def _complete(
-    values: FloatArray,
-    start: IntArray,
-    end: IntArray,
-    rising: BoolArray,
-    levels: tuple[float, float],
-) -> BoolArray:
-    """Which transitions are complete: the first must leave a state the record shows (within
-    STATE_BOUNDARY of its level), the last must reach one; a record that starts or ends inside
-    an edge does not make a transition."""
+def _complete_transitions(
+    values: FloatArray, levels: tuple[float, float], reference: Reference
+) -> tuple[IntArray, IntArray, BoolArray]:
+    """Transitions through both reference levels (as hysteresis), without a first one that does
+    not leave a state the record shows (within STATE_BOUNDARY of its level) or a last one that
+    does not reach one: a record that starts or ends inside an edge does not make a transition."""
+    low, high = levels
+    amplitude = high - low
+    lower, upper = (low + percent / 100 * amplitude for percent in reference)
+    start, end, rising = hysteresis_transitions(values, lower, upper)
     keep = np.ones(len(start), dtype=bool)
-    if not len(start):
-        return keep
-    boundary = STATE_BOUNDARY / 100 * (levels[1] - levels[0])
-    before = values[: start[0] + 1]
-    initial = levels[0] if rising[0] else levels[1]
-    keep[0] = bool(np.any(np.abs(before - initial) <= boundary))
-    after = values[end[-1] :]
-    final = levels[1] if rising[-1] else levels[0]
-    keep[-1] &= bool(np.any(np.abs(after - final) <= boundary))
-    return keep
+    if len(start):
+        boundary = STATE_BOUNDARY / 100 * amplitude
+        initial = low if rising[0] else high
+        keep[0] = bool(np.any(np.abs(values[: start[0] + 1] - initial) <= boundary))
+        final = high if rising[-1] else low
+        keep[-1] &= bool(np.any(np.abs(values[end[-1] :] - final) <= boundary))
+    return start[keep], end[keep], rising[keep]

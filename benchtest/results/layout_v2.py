@@ -109,6 +109,17 @@ class TablesV2:
         return [g for g in groups if g is not None]
 
 
+def _readable_waveforms(
+    groups: list[h5py.Group], where: str, guard: Guard[Any]
+) -> dict[str, StoredWaveform]:
+    """The waveforms of `groups` that can be read; the others are noted by `guard`."""
+    waveforms: dict[str, StoredWaveform] = {}
+    for group in groups:
+        found = guard(group.name.lstrip("/"), partial(read_waveforms, [group], where))
+        waveforms.update({k: v for k, v in (found or {}).items() if k not in waveforms})
+    return waveforms
+
+
 def _record(tables: TablesV2, position: int, guard: Guard[Any], where: str) -> TestRecord:
     row = tables.tests[position]
     groups = tables.waveform_groups(position, guard)
@@ -122,19 +133,25 @@ def _record(tables: TablesV2, position: int, guard: Guard[Any], where: str) -> T
         duration=float(row["duration"]),
         conditions=_conditions(str(row[schema.CONDITIONS])),
         measurements=tables.measurement_rows(position),
-        waveforms=read_waveforms(groups, where),
+        waveforms=_readable_waveforms(groups, where, guard),
         index=int(row["index"]),
         attempt=int(row["attempt"]),
     )
 
 
-def _cut_short(marker: dict[str, Any], file: h5py.File, where: str) -> TestRecord:
+def _nxdata_groups(file: h5py.File, entry: str) -> list[h5py.Group]:
+    group = file.get(entry) if entry else None
+    if group is None:
+        return []
+    return [g for g in group.values() if isinstance(g, h5py.Group) and "signal" in g.attrs]
+
+
+def _cut_short(
+    marker: dict[str, Any], file: h5py.File, where: str, guard: Guard[Any]
+) -> TestRecord:
     """A test that was running when the run stopped; whatever waveforms it wrote, if readable."""
     entry = str(marker.get("entry", ""))
-    group = file.get(entry) if entry else None
-    nxdata = [] if group is None else [
-        g for g in group.values() if isinstance(g, h5py.Group) and "signal" in g.attrs
-    ]  # fmt: skip
+    groups = guard(entry or "?", partial(_nxdata_groups, file, entry)) or []
     return TestRecord(
         id=str(marker.get("test_id", "")),
         entry=entry,
@@ -145,7 +162,7 @@ def _cut_short(marker: dict[str, Any], file: h5py.File, where: str) -> TestRecor
         duration=math.nan,
         conditions=dict(marker.get(schema.CONDITIONS) or {}),
         measurements=as_table(decode_table(np.empty(0, dtype=schema.ENTRY_MEASUREMENT_DTYPE))),
-        waveforms=read_waveforms(nxdata, where),
+        waveforms=_readable_waveforms(groups, where, guard),
         index=int(marker.get("index", 0)),
         attempt=int(marker.get("attempt", 1)),
     )
@@ -166,7 +183,7 @@ def read_tests_v2(
         )
     for marker in tables.running:
         if int(marker.get("index", 0)) not in done:
-            records.append(_cut_short(marker, tables.file, where))
+            records.append(_cut_short(marker, tables.file, where, guard))
     records.sort(key=lambda r: r.index)
     return records
 

@@ -26,9 +26,9 @@ from benchtest.sim.models import build_model
 from benchtest.sim.rigol_ds1000z import RigolDS1000Z
 from benchtest.sim.rigol_mso5000 import RigolMSO5000
 from benchtest.sim.service import Service
-from benchtest.sim.thermostream import ThermoStream
 from benchtest.sim.siglent_sds1000xe import SiglentSDS1000XE
 from benchtest.sim.siglent_sds2000xp import SiglentSDS2000XPlus
+from benchtest.sim.thermostream import ThermoStream
 from benchtest.sim.world import World
 
 SIM_SCHEME = "sim://"

@@ -2,9 +2,10 @@
 
 `sim://smu?fault=slow&delay=0.5` delays every reply, `fault=garbage&after=3` answers garbage
 bytes from the fourth command on, `fault=drop&after=3` closes the connection when the fourth
-command arrives (unanswered) and every later connection at once. A SCPI simulator gets a `FaultyLink` (a loopback proxy in
-front of it); a debug port gets the fault on its firmware's replies (slow and garbage). The
-other query keys configure the simulator itself (a chamber's `time_constant`).
+command arrives (unanswered) and every later connection at once. A SCPI simulator gets a
+`FaultyLink` (a loopback proxy in front of it); a debug port gets the fault on its firmware's
+replies (slow and garbage). The other query keys configure the simulator itself (a chamber's
+`time_constant`).
 """
 
 from __future__ import annotations

@@ -220,6 +220,6 @@ class Acquisition:
         seed = (*record.seed, channel, int(raw), *((step, phase) if step > 1 else ()))
         net = self.channel_nets.get(channel)
         if net is None:  # an unconnected input shows only its noise
-            return noise.gaussian(seed, first, count, self.world.model.noise_rms)
+            return noise.gaussian(seed, first, count, self.world.noise_rms())
         t_first = record.t_trigger + xorigin + phase * dt
         return self.world.render(net, t_first, dt * step, first, count, seed)

@@ -76,7 +76,8 @@ def serve(
     """Serve the `sim://` roles of `bench` for the part in `dut` until stopped; returns 0.
 
     `journal` (or the environment variable BENCHTEST_SIM_JOURNAL) names a JSON-lines file of
-    state changes; `serial` picks the simulated unit (None: the typical part). Without `ignore_sigint`, Ctrl-C stops the bench and raises KeyboardInterrupt.
+    state changes; `serial` picks the simulated unit (None: the typical part). Without
+    `ignore_sigint`, Ctrl-C stops the bench and raises KeyboardInterrupt.
     """
     stop = _StopSignal(ignore_sigint=ignore_sigint, watch_stdin=exit_on_stdin_eof)
     log = Journal(journal or os.environ.get(JOURNAL_ENV) or None)

@@ -1,7 +1,8 @@
 """Helpers for tests that talk to the simulated bench through the real client libraries.
 
 `visa_session` opens a PyVISA resource on the pyvisa-py backend with the LF terminations a raw
-SCPI socket needs; `wait_until` polls a condition with a deadline instead of sleeping blindly.
+SCPI socket needs; `wait_until` polls a condition with a deadline instead of sleeping blindly;
+`ManualClock` drives a `World` whose time moves only when a test says so.
 """
 
 from __future__ import annotations
@@ -37,3 +38,13 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 5.0, poll: flo
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout:g} s")
         time.sleep(poll)
+
+
+class ManualClock:
+    """A clock for a `World` that moves only when told to: `clock.now += 1e-3`."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 from benchtest.sim.scpi import (
     DATA_OUT_OF_RANGE,
-    Request,
     ScpiError,
     in_range,
     parse_bool,
@@ -83,7 +82,9 @@ class ThermoStream(ScpiServer):
         self.command("RSTO", lambda r: self.reset())
         self.command("WHAT?", lambda r: "5")  # on the operator screen (manual mode)
 
-    def _number(self, header: str, read: Callable[[], float], write: Callable[[float], None]) -> None:
+    def _number(
+        self, header: str, read: Callable[[], float], write: Callable[[float], None]
+    ) -> None:
         self.setting(header, lambda r: _tenth(read()), lambda r: write(parse_float(r.arg())))
 
     def _switch(self, header: str, read: Callable[[], bool], write: Callable[[bool], None]) -> None:
@@ -129,7 +130,9 @@ class ThermoStream(ScpiServer):
     def _set_setpoint(self, value: float) -> None:
         low, high = self.limits
         if not low <= value <= high:
-            raise ScpiError(DATA_OUT_OF_RANGE, f"{value:g} outside the air limits {low:g}..{high:g}")
+            raise ScpiError(
+                DATA_OUT_OF_RANGE, f"{value:g} outside the air limits {low:g}..{high:g}"
+            )
         self.setpoints[self.selected] = round(value, 1)
         self._drive()
 

@@ -204,9 +204,7 @@ class World:
     def set_mode(self, mode: str, at: float | None = None) -> None:
         """Change the power mode now (or at clock time `at`, a wake-up latency later)."""
         if mode not in self.device.modes:
-            raise ValueError(
-                f"unknown DUT mode {mode!r}; modes are {', '.join(self.device.modes)}"
-            )
+            raise ValueError(f"unknown DUT mode {mode!r}; modes are {', '.join(self.device.modes)}")
         with self._lock:
             now = self.settle()
             if at is not None and at > now:
@@ -238,6 +236,8 @@ class World:
         """From now, approach `target` degC with time constant `tau` s (a chamber's air flow)."""
         with self._lock:
             now = self.settle()
+            if target == self._thermal.target:  # another rate: restart the approach from here
+                self._thermal.change(now, self._thermal.value(now))
             self._thermal.change(now, target, 0.0, tau)
 
     def temperature_crossing(self, level: float, rising: bool, after: float) -> float | None:
@@ -270,8 +270,14 @@ class World:
         with self._lock:
             self.settle()
             clean = self._net(net).values(times)
-            rms = self.device.noise_rms(self._aliases.get(net, net))
+            rms = self.noise_rms(net)
         return clean + noise.gaussian(seed, start, count, rms)
+
+    def noise_rms(self, net: str | None = None) -> float:
+        """RMS noise a scope sees on `net`; on an unconnected input, the loudest net's."""
+        if net is not None:
+            return self.device.noise_rms(self._aliases.get(net, net))
+        return max(self.device.noise_rms(name) for name in self.device.nets)
 
     # -- internals ---------------------------------------------------------------------------
 

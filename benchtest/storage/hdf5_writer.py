@@ -210,7 +210,12 @@ class Hdf5RunWriter:
     def _store(
         self, test: RunningTest, outcome: str, message: str, finished: str, duration: float
     ) -> None:
-        """Append a test's rows to the run tables (the commit column of its test row last)."""
+        """Append a test's rows to the run tables in two steps: its measurement and waveform
+        rows and its entry, flushed; then its test row, whose commit mark makes it count.
+
+        HDF5 writes raw chunks before metadata within one flush, so a test row flushed with its
+        waveforms could be on disk before the waveform groups are: the first flush rules it out.
+        """
         tests, waveforms = self._tables[schema.TESTS], self._tables[schema.WAVEFORMS]
         measurements = self._tables[schema.MEASUREMENTS]
         position = len(tests)
@@ -219,9 +224,10 @@ class Hdf5RunWriter:
         first_wave = waveforms.append(test.waveform_rows(position, len(waveforms)))
         counts = (first_row, len(rows), first_wave, len(test.waveforms), position + 1)
         row = test.test_row(outcome, message, finished, duration, counts)
-        tests.append([row])
         if test.group is not None:
             complete_entry(test.group, dict(zip(_TEST_COLUMNS, row, strict=True)), rows)
+        self._require_file().flush()
+        tests.append([row])
 
 
 _HANDLERS: dict[type, Callable[[Hdf5RunWriter, Any], None]] = {

@@ -71,7 +71,12 @@ class ThermoStreamATS545(ScpiInstrument):
         validator=strict_int_range(HOT, COLD),
     )
     temperature_setpoint = number(
-        "SETP", "Temperature of the selected setpoint", -99.9, 225.0, unit="degC", guard="temperature"
+        "SETP",
+        "Temperature of the selected setpoint",
+        -99.9,
+        225.0,
+        unit="degC",
+        guard="temperature",
     )
     window = number("WNDW", "At-temperature window around the setpoint", 0.1, 9.9, unit="degC")
     soak = number("SOAK", "Time within the window before at temperature", 0.0, 9999.0, unit="s")
@@ -80,7 +85,10 @@ class ThermoStreamATS545(ScpiInstrument):
         "DUTM?", "DUTM {value}", "Control on the DUT sensor (else the air)", values=ON_OFF
     )
     temperature = Reading(
-        "TEMP?", "Temperature (DUT sensor in DUT mode, else air)", parser=parse_temperature, unit="degC"
+        "TEMP?",
+        "Temperature (DUT sensor in DUT mode, else air)",
+        parser=parse_temperature,
+        unit="degC",
     )
     air_temperature = Reading("TMPA?", "Air temperature", parser=parse_temperature, unit="degC")
     dut_temperature = Reading("TMPD?", "DUT temperature", parser=parse_temperature, unit="degC")

@@ -82,10 +82,10 @@ class DutModel:
     def at(self, temperature: float) -> Self:
         """This unit at `temperature` degC: every parameter with a tempco moved there."""
         delta = temperature - self.reference_temperature
-        moved = {
+        moved: dict[str, Any] = {
             name: spec.at(getattr(self, name), delta)
             for name, spec in self.specs.items()
-            if spec.tempco is not None and name not in self.faults.out_of_spec
+            if spec.tempco is not None
         }
         return dataclasses.replace(self, **moved) if moved and delta else self
 

@@ -1,8 +1,9 @@
 """Faults of the simulated part, from the `faults` mapping of the profile's `model` section.
 
-`out_of_spec` makes a failing unit: the named model parameters take the given values instead of
-the drawn ones. `reboot_during` makes the firmware reboot while it answers a console command
-(the reply is cut off and the boot banner follows), `times` times (every time when left out).
+`out_of_spec` makes a failing unit: the named model parameters take the given values (at the
+reference temperature) instead of the drawn ones. `reboot_during` makes the firmware reboot
+while it answers a console command (the reply is cut off and the boot banner follows), `times`
+times (every time when left out).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class DutFaults:
         if raw is None:
             return cls()
         if not isinstance(raw, Mapping):
-            raise SimulatorError(f"model.faults: expected a mapping of fault to setting, got {raw!r}")
+            raise SimulatorError(
+                f"model.faults: expected a mapping of fault to setting, got {raw!r}"
+            )
         unknown = sorted(set(raw) - set(FAULT_KEYS))
         if unknown:
             raise SimulatorError(

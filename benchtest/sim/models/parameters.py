@@ -38,7 +38,7 @@ class Tempco:
             return value + self.value * delta
         if self.kind == "relative":
             return value * (1.0 + self.value * delta)
-        return value * 2.0 ** (delta / self.value)
+        return value * float(2.0 ** (delta / self.value))
 
 
 @dataclass(frozen=True)
@@ -81,23 +81,31 @@ def parse_spec(model: Mapping[str, Any], name: str, default: float | None) -> Pa
                 f"{where}: expected a number or a mapping with typ (and sigma, tempco), "
                 f"got keys {', '.join(map(str, raw)) or 'none'}"
             )
-        typ, sigma, tempco = raw["typ"], raw.get("sigma", 0.0), raw.get("tempco")
+        typ, sigma, tempco = raw["typ"], raw.get("sigma"), raw.get("tempco")
     else:
-        typ, sigma, tempco = raw, 0.0, None
+        typ, sigma, tempco = raw, None, None
     sigma = _section(model, "spread", name, "sigma", sigma)
     tempco = _section(model, "tempco", name, None, tempco)
     return ParameterSpec(
         name,
         number(typ, f"{where}.typ" if isinstance(raw, Mapping) else where),
-        number(sigma, f"{where}.sigma", minimum=0.0),
+        0.0 if sigma is None else number(sigma, f"{where}.sigma", minimum=0.0),
         None if tempco is None else parse_tempco(tempco, f"model.tempco.{name}"),
     )
 
 
-def _section(model: Mapping[str, Any], section: str, name: str, key: str | None, inline: Any) -> Any:
+def _section(
+    model: Mapping[str, Any], section: str, name: str, key: str | None, inline: Any
+) -> Any:
+    """`name`'s entry in the `spread` or `tempco` section, else what the parameter gave inline."""
     entry = (model.get(section) or {}).get(name)
     if entry is None:
         return inline
+    if inline is not None:
+        raise SimulatorError(
+            f"model.{section}.{name}: model.{name} already gives its {key or section}; "
+            "give it in one place"
+        )
     if key is None:
         return entry
     if not isinstance(entry, Mapping) or set(entry) != {key}:

@@ -1,0 +1,150 @@
+"""BT-TEMP-S1 electrical characteristics: accuracy against the reference, repeatability,
+conversion time and supply current.
+
+The chamber holds the part and reads the reference temperature on its DUT sensor; the sensor
+is read through its console; the SMU supplies VDD and measures IDD; the scope sees a one-shot
+conversion as a pulse of supply current (through a current probe). Every limit and fixed
+condition comes from the DUT profile; temperature and VDD are swept across their ranges.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import pytest
+
+from benchtest import DutProfile, Measure, MeasurementError, ProtocolError
+from benchtest.analysis import pulse_width
+from instruments.capabilities import Chamber, DebugPort, Oscilloscope, SourceMeter
+
+pytestmark = [pytest.mark.dut_kind("sensor"), pytest.mark.usefixtures("junction_temperature")]
+
+IDD_COMPLIANCE = 10e-3  # A
+BOOT = 5e-3  # s the firmware takes to start after power-on
+READINGS = 8  # conversions averaged per accuracy point
+ACCURACY_ROWS = ("accuracy", "accuracy_wide")  # tightest first
+PROBE = 0.01  # current probe: the scope's channel shows amperes
+
+
+def power(smu: SourceMeter, vdd: float) -> None:
+    smu.source_voltage(vdd, current_limit=IDD_COMPLIANCE)
+    smu.output_on()
+    time.sleep(BOOT)
+
+
+def nominal_vdd(dut: DutProfile) -> float:
+    return float(dut.data["recommended_operating"]["vdd"]["typ"])
+
+
+def read_temperature(uart: DebugPort, dut: DutProfile) -> float:
+    """One conversion's result, degC, as the console prints it."""
+    command = dut.debug_port["commands"]["read"]
+    reply = uart.command(command)
+    match = re.search(dut.debug_port["replies"]["read"], reply)
+    if match is None:
+        raise ProtocolError(
+            "the reply is not a temperature", role=uart.role, command=command, received=reply
+        )
+    return float(match["value"])
+
+
+def accuracy_row(dut: DutProfile, celsius: float) -> str:
+    """The tightest accuracy row whose temperature range covers `celsius`."""
+    for row in ACCURACY_ROWS:
+        low, high = dut.parameter(row).conditions["temperature"]
+        if low <= celsius <= high:
+            return row
+    raise MeasurementError(f"no accuracy row of {dut.name} covers {celsius} degC")
+
+
+def accuracy(uart: DebugPort, chamber: Chamber, dut: DutProfile) -> float:
+    """Mean reading minus the chamber's reference temperature, degC."""
+    readings = [read_temperature(uart, dut) for _ in range(READINGS)]
+    return float(np.mean(readings)) - chamber.temperature
+
+
+@pytest.mark.requires("smu", "uart", "chamber")
+@pytest.mark.parametrize("temperature", [-40.0, -20.0, 25.0, 85.0, 125.0])
+def test_accuracy_over_temperature(
+    temperature: float,
+    smu: SourceMeter,
+    uart: DebugPort,
+    chamber: Chamber,
+    dut: DutProfile,
+    measure: Measure,
+) -> None:
+    power(smu, nominal_vdd(dut))
+    measure(accuracy_row(dut, temperature), accuracy(uart, chamber, dut))
+
+
+@pytest.mark.requires("smu", "uart", "chamber")
+@pytest.mark.parametrize("vdd", [1.8, 3.3, 5.5])
+def test_accuracy_over_supply(
+    vdd: float,
+    smu: SourceMeter,
+    uart: DebugPort,
+    chamber: Chamber,
+    dut: DutProfile,
+    measure: Measure,
+) -> None:
+    power(smu, vdd)
+    measure("accuracy", accuracy(uart, chamber, dut))
+
+
+@pytest.mark.requires("smu", "uart")
+def test_repeatability(
+    smu: SourceMeter, uart: DebugPort, dut: DutProfile, measure: Measure
+) -> None:
+    conditions = dut.parameter("repeatability").conditions
+    power(smu, conditions["vdd"])
+    readings = [read_temperature(uart, dut) for _ in range(conditions["conversions"])]
+    measure("repeatability", float(np.std(readings, ddof=1)))
+
+
+@pytest.mark.requires("smu", "scope", "uart")
+def test_conversion_time(
+    smu: SourceMeter, scope: Oscilloscope, uart: DebugPort, dut: DutProfile, measure: Measure
+) -> None:
+    channel = dut.nets["idd"]["channel"]
+    full_scale = 2 * (dut.parameter("idd_active").max or 0.0)
+    power(smu, dut.parameter("t_conversion").conditions["vdd"])
+    scope.configure_channel(channel, scale=full_scale / 8, offset=-full_scale / 2, probe=PROBE)
+    scope.configure_timebase(scale=2e-3, position=8e-3)
+    scope.configure_edge_trigger(source=channel, level=full_scale / 4, slope="rising")
+    scope.single()
+    uart.command(dut.debug_port["commands"]["convert"])
+    scope.wait_for_trigger(timeout=5.0)
+    waveform = scope.fetch_waveform(channel, points="screen")
+    measure.waveform("idd_conversion", waveform, "IDD during a one-shot conversion")
+    measure("t_conversion", pulse_width(waveform))
+
+
+@pytest.mark.requires("smu", "uart")
+@pytest.mark.parametrize("vdd", [1.8, 3.3, 5.5])
+def test_supply_current_converting(
+    vdd: float, smu: SourceMeter, uart: DebugPort, dut: DutProfile, measure: Measure
+) -> None:
+    power(smu, vdd)
+    uart.command(dut.debug_port["commands"]["continuous"])
+    measure("idd_active", smu.measure_current(nplc=1))
+
+
+@pytest.mark.requires("smu", "uart", "chamber")
+@pytest.mark.parametrize(
+    ("temperature", "row"), [(25.0, "idd_standby"), (125.0, "idd_standby_hot")]
+)
+def test_standby_current(
+    temperature: float,
+    row: str,
+    smu: SourceMeter,
+    uart: DebugPort,
+    dut: DutProfile,
+    measure: Measure,
+) -> None:
+    conditions = dut.parameter(row).conditions
+    assert conditions["temperature"] == temperature, f"{row} holds at {conditions['temperature']}"
+    power(smu, conditions["vdd"])
+    uart.command(dut.debug_port["commands"]["standby"])
+    measure(row, smu.measure_current(nplc=1))
