@@ -68,6 +68,7 @@ def test_the_simulator_process_serves_the_chosen_unit(tmp_path: Path) -> None:
         ):
             smu.source_voltage(3.3, current_limit=0.01)
             smu.output_on()
+            uart.expect("ready, reset cause: por", timeout=2.0)  # booted
             uart.command("mode cont")
             readings = [float(uart.command("temp")) for _ in range(READINGS)]
     noise = PROFILE["model"]["noise_rms"]["typ"]

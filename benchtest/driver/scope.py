@@ -35,7 +35,8 @@ class ScopeInstrument(ScpiInstrument):
     """Base of the oscilloscope drivers; subclasses declare `channel_class` and the properties.
 
     `poll_interval` is the pause in s between two status polls, and `arm_settle` how long after
-    arming a "stopped" status may still be the previous acquisition's.
+    arming a "stopped" status may still be the previous acquisition's. `single_sweep_arms`: a
+    single-sweep edge trigger counts as arming (False: only the driver's `single()` arms).
     """
 
     capabilities = ("Oscilloscope",)
@@ -43,6 +44,7 @@ class ScopeInstrument(ScpiInstrument):
     channel_class: ClassVar[type[ScpiChannel]] = ScpiChannel
     poll_interval: float = 0.05
     arm_settle: float = 0.2
+    single_sweep_arms: ClassVar[bool] = True
 
     def __init__(
         self, transport: Transport, *, role: str = "", guard: SourceGuard = NO_GUARD
@@ -95,7 +97,7 @@ class ScopeInstrument(ScpiInstrument):
             trigger_level=level,
             trigger_sweep=sweep,
         )
-        if sweep == "single":
+        if sweep == "single" and self.single_sweep_arms:
             self._armed()
 
     def safe_state(self) -> None:
@@ -184,16 +186,20 @@ class ScopeInstrument(ScpiInstrument):
         dtype: npt.DTypeLike,
         fetch: Callable[[int, int], bytes],
         command: str,
+        *,
+        numbered_from: int = 0,
     ) -> npt.NDArray[Any]:
         """`total` samples read `chunk` at a time: `fetch(first, count)` returns the payload of
-        points first..first+count-1 (0-based), which must hold exactly `count` samples."""
+        points first..first+count-1 (0-based), which must hold exactly `count` samples. An error
+        counts points from `numbered_from` (1 for an instrument whose first point is 1)."""
         samples: npt.NDArray[Any] = np.empty(total, dtype=dtype)
         for first in range(0, total, chunk):
             count = min(chunk, total - first)
             data = fetch(first, count)
             if len(data) != count * samples.itemsize:
+                shown = first + numbered_from
                 raise ProtocolError(
-                    f"asked for points {first}..{first + count - 1} ({count}), "
+                    f"asked for points {shown}..{shown + count - 1} ({count}), "
                     f"the block holds {len(data)} bytes",
                     role=self.role,
                     command=command,

@@ -7,18 +7,17 @@ then `:WAVeform:STARt/STOP/DATA?` in chunks of at most 250 000 points into one u
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
-from benchtest.driver.base import NO_GUARD, SourceGuard
+from benchtest.driver.scope import ScopeInstrument
 from benchtest.driver.scpi import (
     Control,
     Reading,
     ScpiChannel,
-    ScpiInstrument,
     apply_settings,
     parse_bool,
     parse_int,
@@ -29,12 +28,11 @@ from benchtest.driver.scpi import (
     strict_range,
     token_matches,
 )
-from benchtest.driver.transport import Transport
-from benchtest.errors import InstrumentError, InstrumentTimeoutError, ProtocolError
+from benchtest.errors import InstrumentError
 from benchtest.waveform import Waveform
 
 if TYPE_CHECKING:
-    from instruments.capabilities import Coupling, Oscilloscope, Points, Slope, SweepMode
+    from instruments.capabilities import Oscilloscope, Points
 
 CHANNELS = (1, 2, 3, 4)
 CHANNEL_TOKENS = {n: f"CHANnel{n}" for n in CHANNELS}
@@ -145,16 +143,20 @@ class RigolChannel(ScpiChannel):
     )
 
 
-class RigolDS1000Z(ScpiInstrument):
-    """Rigol DS1000Z-series oscilloscope. Implements `Oscilloscope`."""
+class RigolDS1000Z(ScopeInstrument):
+    """Rigol DS1000Z-series oscilloscope. Implements `Oscilloscope`.
 
-    capabilities = ("Oscilloscope",)
+    Only `single()` arms the stale-STOP filter of `wait_for_trigger`; a STOP right after
+    `:TRIGger:SWEep SINGle` counts at once.
+    """
+
     driver_name = "rigol.ds1000z"
     timeout = 10.0
     block_terminators = 1
+    channel_numbers = CHANNELS
+    channel_class = RigolChannel
+    single_sweep_arms = False
     max_points_per_read: ClassVar[int] = 250_000  # BYTE format, per the guide
-    poll_interval: float = 0.05  # s between `:TRIGger:STATus?` polls
-    arm_settle: float = 0.2  # s after `:SINGle` during which a STOP may still be the old state
 
     timebase_scale = Control(
         ":TIMebase:MAIN:SCALe?",
@@ -237,55 +239,6 @@ class RigolDS1000Z(ScpiInstrument):
         ":WAVeform:PREamble?", "Format, scaling and timing of the data", parser=Preamble.parse
     )
 
-    def __init__(
-        self, transport: Transport, *, role: str = "", guard: SourceGuard = NO_GUARD
-    ) -> None:
-        super().__init__(transport, role=role, guard=guard)
-        self.channels = {n: RigolChannel(self, n) for n in CHANNELS}
-        self._armed_at: float | None = None
-
-    def channel(self, number: int) -> RigolChannel:
-        if number not in self.channels:
-            raise InstrumentError(f"no channel {number!r}; channels are {CHANNELS}", role=self.role)
-        return self.channels[number]
-
-    # -- setup -------------------------------------------------------------------------------
-
-    def configure_channel(
-        self,
-        channel: int,
-        *,
-        scale: float,
-        offset: float = 0.0,
-        coupling: Coupling = "DC",
-        probe: float = 1.0,
-        enabled: bool = True,
-    ) -> None:
-        """Probe ratio first (the scale is given after it), then scale, offset, coupling."""
-        apply_settings(
-            self.channel(channel),
-            enabled=enabled,
-            probe=probe,
-            scale=scale,
-            offset=offset,
-            coupling=coupling,
-        )
-
-    def configure_timebase(self, *, scale: float, position: float = 0.0) -> None:
-        apply_settings(self, timebase_scale=scale, timebase_offset=position)
-
-    def configure_edge_trigger(
-        self, *, source: int, level: float, slope: Slope = "rising", sweep: SweepMode = "normal"
-    ) -> None:
-        apply_settings(
-            self,
-            trigger_mode="edge",
-            trigger_source=source,
-            trigger_slope=slope,
-            trigger_level=level,
-            trigger_sweep=sweep,
-        )
-
     # -- acquisition -------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -296,7 +249,7 @@ class RigolDS1000Z(ScpiInstrument):
 
     def single(self) -> None:
         self.write(":SINGle")
-        self._armed_at = time.monotonic()
+        self._armed()
 
     def wait_for_trigger(self, timeout: float) -> None:
         """Poll `:TRIGger:STATus?` until `STOP`: the single acquisition has completed.
@@ -304,25 +257,8 @@ class RigolDS1000Z(ScpiInstrument):
         Right after `:SINGle` the scope may still report the STOP of before; that STOP counts
         only once a running state was seen or `arm_settle` seconds have passed.
         """
-        deadline = time.monotonic() + timeout
-        seen_running = False
-        while True:
-            status = self.trigger_status
-            if status.upper() == "STOP" and (seen_running or self._settled()):
-                self._armed_at = None
-                return
-            seen_running = seen_running or status.upper() != "STOP"
-            if time.monotonic() >= deadline:
-                raise InstrumentTimeoutError(
-                    f"acquisition not complete within {timeout:g} s; last status {status!r}",
-                    role=self.role,
-                    command=":TRIGger:STATus?",
-                    received=status,
-                )
-            time.sleep(self.poll_interval)
-
-    def _settled(self) -> bool:
-        return self._armed_at is None or time.monotonic() - self._armed_at >= self.arm_settle
+        stopped = self._stale_stop_filter(lambda status: status.upper() == "STOP")
+        self._poll(":TRIGger:STATus?", parse_text, stopped, timeout)
 
     # -- waveform readout --------------------------------------------------------------------
 
@@ -331,7 +267,7 @@ class RigolDS1000Z(ScpiInstrument):
 
         Memory reads (RAW) stop the scope first, as the guide requires.
         """
-        wanted = self._requested_points(points)
+        wanted = self.requested_points(points)
         source = self.channel(channel)
         mode = "NORMal" if points == "screen" else "RAW"
         if mode == "RAW":
@@ -339,12 +275,7 @@ class RigolDS1000Z(ScpiInstrument):
         apply_settings(self, waveform_source=channel, waveform_mode=mode, waveform_format="BYTE")
         preamble = self.waveform_preamble
         total = preamble.points if wanted is None else wanted
-        if total > preamble.points:
-            raise InstrumentError(
-                f"asked for {total} points, the record holds {preamble.points}",
-                role=self.role,
-                command=":WAVeform:PREamble?",
-            )
+        self.check_available(total, preamble.points, ":WAVeform:PREamble?")
         settings = self._settings(source, mode, preamble)
         return Waveform(
             samples=self._read_samples(total),
@@ -357,32 +288,17 @@ class RigolDS1000Z(ScpiInstrument):
             settings=settings,
         )
 
-    def _requested_points(self, points: Points) -> int | None:
-        if points in ("screen", "max"):
-            return None
-        if isinstance(points, int) and not isinstance(points, bool) and points > 0:
-            return points
-        raise InstrumentError(
-            f"points must be 'screen', 'max' or a positive int, not {points!r}", role=self.role
-        )
+    def _read_samples(self, total: int) -> npt.NDArray[np.uint8]:
+        """`:WAVeform:STARt/STOP` (1-based, inclusive), then `:WAVeform:DATA?`, per chunk."""
 
-    def _read_samples(self, total: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
-        samples = np.empty(total, dtype=np.uint8)
-        for start in range(1, total + 1, self.max_points_per_read):
-            stop = min(start + self.max_points_per_read - 1, total)
-            self.waveform_start = start
-            self.waveform_stop = stop
-            data = self.read_block(":WAVeform:DATA?")
-            if len(data) != stop - start + 1:
-                raise ProtocolError(
-                    f"asked for points {start}..{stop} ({stop - start + 1}), "
-                    f"the block holds {len(data)} bytes",
-                    role=self.role,
-                    command=":WAVeform:DATA?",
-                    received=data[:40],
-                )
-            samples[start - 1 : stop] = np.frombuffer(data, dtype=np.uint8)
-        return samples
+        def transfer(first: int, count: int) -> bytes:
+            self.waveform_start = first + 1
+            self.waveform_stop = first + count
+            return self.read_block(":WAVeform:DATA?")
+
+        return self.read_chunks(
+            total, self.max_points_per_read, np.uint8, transfer, ":WAVeform:DATA?", numbered_from=1
+        )
 
     def _settings(self, source: RigolChannel, mode: str, preamble: Preamble) -> dict[str, Any]:
         settings: dict[str, Any] = {
@@ -408,10 +324,6 @@ class RigolDS1000Z(ScpiInstrument):
             )
         self.channel(channel)
         return self.query_value(f":MEASure:ITEM? {token},CHANnel{channel}", parse_number)
-
-    def safe_state(self) -> None:
-        """Nothing to do: a scope sources nothing, and the stopped capture that explains a
-        failure is worth more left on screen than a re-armed scope."""
 
 
 if TYPE_CHECKING:

@@ -12,15 +12,13 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from benchtest.driver.base import NO_GUARD, SourceGuard
 from benchtest.driver.scpi import (
     Control,
     strict_discrete_set,
     strict_int_range,
     strict_range,
 )
-from benchtest.driver.transport import Transport
-from instruments.rigol.ds1000z import CHANNELS, RigolChannel, RigolDS1000Z
+from instruments.rigol.ds1000z import RigolChannel, RigolDS1000Z
 
 if TYPE_CHECKING:
     from instruments.capabilities import Oscilloscope
@@ -49,18 +47,13 @@ class RigolMSO5000(RigolDS1000Z):
     """Rigol MSO5000-series oscilloscope. Implements `Oscilloscope`."""
 
     driver_name = "rigol.mso5000"
+    channel_class = Mso5000Channel
 
     timebase_scale = revalidated(RigolDS1000Z.timebase_scale, strict_range(1e-9, 1000.0))
     waveform_start = revalidated(
         RigolDS1000Z.waveform_start, strict_int_range(1, MAX_MEMORY_POINTS)
     )
     waveform_stop = revalidated(RigolDS1000Z.waveform_stop, strict_int_range(1, MAX_MEMORY_POINTS))
-
-    def __init__(
-        self, transport: Transport, *, role: str = "", guard: SourceGuard = NO_GUARD
-    ) -> None:
-        super().__init__(transport, role=role, guard=guard)
-        self.channels = {n: Mso5000Channel(self, n) for n in CHANNELS}
 
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ condition comes from the DUT profile; VDD and temperature are swept across their
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -19,29 +19,20 @@ from instruments.capabilities import DebugPort, Oscilloscope, PowerSupply, Sourc
 
 pytestmark = [pytest.mark.dut_kind("mcu"), pytest.mark.usefixtures("junction_temperature")]
 
+PowerOn = Callable[[float, float], None]  # the `power_on` fixture
+ModeCurrent = Callable[[str, float, float], float]  # the `mode_current` fixture
 IDD_COMPLIANCE = 20e-3  # A
-BOOT = 5e-3  # s the firmware takes to start after power-on
 VDD = (1.8, 3.0, 3.6)  # V: the recommended range and the nominal supply
 BOR_STEP = 2e-3  # V between the points of the brown-out sweep
 BOR_MARGIN = 0.1  # V swept beyond the threshold limits
 PROBE = 0.01  # current probe: the scope's channel shows amperes
 
 
-def power(smu: SourceMeter, vdd: float) -> None:
-    smu.source_voltage(vdd, current_limit=IDD_COMPLIANCE)
-    smu.output_on()
-    time.sleep(BOOT)
-
-
 @pytest.mark.requires("smu", "uart")
 @pytest.mark.parametrize("vdd", VDD)
 @pytest.mark.parametrize("mode", ["active", "sleep"])
-def test_supply_current(
-    mode: str, vdd: float, smu: SourceMeter, uart: DebugPort, dut: DutProfile, measure: Measure
-) -> None:
-    power(smu, vdd)
-    uart.command(dut.debug_port["commands"][mode])
-    measure(f"idd_{mode}", smu.measure_current(nplc=1))
+def test_supply_current(mode: str, vdd: float, measure: Measure, mode_current: ModeCurrent) -> None:
+    measure(f"idd_{mode}", mode_current(mode, vdd, IDD_COMPLIANCE))
 
 
 @pytest.mark.requires("smu", "uart", "chamber")
@@ -50,36 +41,29 @@ def test_supply_current(
     [(-40.0, "idd_deepsleep_cold"), (25.0, "idd_deepsleep"), (85.0, "idd_deepsleep_hot")],
 )
 def test_deep_sleep_current(
-    temperature: float,
-    row: str,
-    smu: SourceMeter,
-    uart: DebugPort,
-    dut: DutProfile,
-    measure: Measure,
+    temperature: float, row: str, dut: DutProfile, measure: Measure, mode_current: ModeCurrent
 ) -> None:
     conditions = dut.parameter(row).conditions
     assert conditions["temperature"] == temperature, f"{row} holds at {conditions['temperature']}"
-    power(smu, conditions["vdd"])
-    uart.command(dut.debug_port["commands"]["deepsleep"])
-    measure(row, smu.measure_current(nplc=1))
+    measure(row, mode_current("deepsleep", conditions["vdd"], IDD_COMPLIANCE))
 
 
 @pytest.mark.requires("smu", "psu", "scope", "uart")
 @pytest.mark.parametrize("vdd", VDD)
 def test_wakeup_time_from_stop(
     vdd: float,
-    smu: SourceMeter,
     psu: PowerSupply,
     scope: Oscilloscope,
     uart: DebugPort,
     dut: DutProfile,
     measure: Measure,
+    power_on: PowerOn,
 ) -> None:
     """WKUP rising edge (50 %) to the supply current's rise (50 %), out of stop mode."""
     pin, current = dut.nets["wake_scope"]["channel"], dut.nets["idd"]["channel"]
     wake = dut.nets["wake"]["channel"]
     full_scale = 2 * (dut.parameter("idd_active").max or 0.0)
-    power(smu, vdd)
+    power_on(vdd, IDD_COMPLIANCE)
     psu.set_voltage(wake, vdd)
     uart.command(dut.debug_port["commands"]["deepsleep"])
     scope.configure_channel(pin, scale=vdd / 4, offset=-vdd / 2)
@@ -98,14 +82,19 @@ def test_wakeup_time_from_stop(
 
 @pytest.mark.requires("smu", "uart")
 def test_brownout_reset(
-    smu: SourceMeter, uart: DebugPort, dut: DutProfile, measure: Measure
+    smu: SourceMeter,
+    uart: DebugPort,
+    dut: DutProfile,
+    measure: Measure,
+    power_on: PowerOn,
+    boot_banner: Callable[[str], str],
 ) -> None:
     """VDD swept down through the brown-out threshold and back up: IDD falls to the reset
     current and returns when the firmware boots again, reporting a brown-out reset."""
     low = (dut.parameter("v_bor_falling").min or 0.0) - BOR_MARGIN
     high = (dut.parameter("v_bor_rising").max or 0.0) + BOR_MARGIN
     down = np.arange(high, low, -BOR_STEP)
-    power(smu, high)
+    power_on(high, IDD_COMPLIANCE)
     swept = smu.sweep_voltage(np.concatenate([down, down[::-1]]), current_limit=IDD_COMPLIANCE)
     span = float(np.max(swept.measured) - np.min(swept.measured))
     middle = float(np.min(swept.measured)) + span / 2
@@ -113,21 +102,19 @@ def test_brownout_reset(
     measure("v_bor_falling", thresholds.falling)
     measure("v_bor_rising", thresholds.rising)
     measure("v_bor_hysteresis", thresholds.hysteresis)
+    uart.expect(boot_banner("bor"), timeout=1.0)  # the console shows the reboot
     cause = uart.command(dut.debug_port["commands"]["reset_cause"])
     assert cause == "bor", f"after the brown-out the firmware reports reset cause {cause!r}"
-    banner = dut.debug_port["boot_banner"].format(
-        firmware_id=uart.identify().model, reset_cause="bor"
-    )
-    received = "".join(text for _, direction, text in uart.traffic if direction == "rx")
-    assert banner in received, f"the console never showed {banner!r}"
 
 
 @pytest.mark.requires("smu", "uart")
-def test_register_map(smu: SourceMeter, uart: DebugPort, dut: DutProfile, measure: Measure) -> None:
+def test_register_map(
+    smu: SourceMeter, uart: DebugPort, dut: DutProfile, measure: Measure, power_on: PowerOn
+) -> None:
     """The device identifier reads as the register map gives it; stop mode entered by a
     register write shows in the status register and in the supply current."""
     registers = dut.debug_port["registers"]
-    power(smu, dut.parameter("idd_deepsleep").conditions["vdd"])
+    power_on(dut.parameter("idd_deepsleep").conditions["vdd"], IDD_COMPLIANCE)
     devid = uart.read_register("DEVID")
     assert devid == registers["DEVID"]["reset"], f"DEVID reads {devid:#010x}"
     uart.write_field("PWR_CTRL", "MODE", "deepsleep")

@@ -10,28 +10,23 @@ condition comes from the DUT profile; temperature and VDD are swept across their
 from __future__ import annotations
 
 import re
-import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from benchtest import DutProfile, Measure, MeasurementError, ProtocolError
 from benchtest.analysis import pulse_width
-from instruments.capabilities import Chamber, DebugPort, Oscilloscope, SourceMeter
+from instruments.capabilities import Chamber, DebugPort, Oscilloscope
 
 pytestmark = [pytest.mark.dut_kind("sensor"), pytest.mark.usefixtures("junction_temperature")]
 
+PowerOn = Callable[[float, float], None]  # the `power_on` fixture
+ModeCurrent = Callable[[str, float, float], float]  # the `mode_current` fixture
 IDD_COMPLIANCE = 10e-3  # A
-BOOT = 5e-3  # s the firmware takes to start after power-on
 READINGS = 8  # conversions averaged per accuracy point
 ACCURACY_ROWS = ("accuracy", "accuracy_wide")  # tightest first
 PROBE = 0.01  # current probe: the scope's channel shows amperes
-
-
-def power(smu: SourceMeter, vdd: float) -> None:
-    smu.source_voltage(vdd, current_limit=IDD_COMPLIANCE)
-    smu.output_on()
-    time.sleep(BOOT)
 
 
 def nominal_vdd(dut: DutProfile) -> float:
@@ -69,13 +64,13 @@ def accuracy(uart: DebugPort, chamber: Chamber, dut: DutProfile) -> float:
 @pytest.mark.parametrize("temperature", [-40.0, -20.0, 25.0, 85.0, 125.0])
 def test_accuracy_over_temperature(
     temperature: float,
-    smu: SourceMeter,
     uart: DebugPort,
     chamber: Chamber,
     dut: DutProfile,
     measure: Measure,
+    power_on: PowerOn,
 ) -> None:
-    power(smu, nominal_vdd(dut))
+    power_on(nominal_vdd(dut), IDD_COMPLIANCE)
     measure(accuracy_row(dut, temperature), accuracy(uart, chamber, dut))
 
 
@@ -83,33 +78,37 @@ def test_accuracy_over_temperature(
 @pytest.mark.parametrize("vdd", [1.8, 3.3, 5.5])
 def test_accuracy_over_supply(
     vdd: float,
-    smu: SourceMeter,
     uart: DebugPort,
     chamber: Chamber,
     dut: DutProfile,
     measure: Measure,
+    power_on: PowerOn,
 ) -> None:
-    power(smu, vdd)
+    power_on(vdd, IDD_COMPLIANCE)
     measure("accuracy", accuracy(uart, chamber, dut))
 
 
 @pytest.mark.requires("smu", "uart")
 def test_repeatability(
-    smu: SourceMeter, uart: DebugPort, dut: DutProfile, measure: Measure
+    uart: DebugPort, dut: DutProfile, measure: Measure, power_on: PowerOn
 ) -> None:
     conditions = dut.parameter("repeatability").conditions
-    power(smu, conditions["vdd"])
+    power_on(conditions["vdd"], IDD_COMPLIANCE)
     readings = [read_temperature(uart, dut) for _ in range(conditions["conversions"])]
     measure("repeatability", float(np.std(readings, ddof=1)))
 
 
 @pytest.mark.requires("smu", "scope", "uart")
 def test_conversion_time(
-    smu: SourceMeter, scope: Oscilloscope, uart: DebugPort, dut: DutProfile, measure: Measure
+    scope: Oscilloscope,
+    uart: DebugPort,
+    dut: DutProfile,
+    measure: Measure,
+    power_on: PowerOn,
 ) -> None:
     channel = dut.nets["idd"]["channel"]
     full_scale = 2 * (dut.parameter("idd_active").max or 0.0)
-    power(smu, dut.parameter("t_conversion").conditions["vdd"])
+    power_on(dut.parameter("t_conversion").conditions["vdd"], IDD_COMPLIANCE)
     scope.configure_channel(channel, scale=full_scale / 8, offset=-full_scale / 2, probe=PROBE)
     scope.configure_timebase(scale=2e-3, position=8e-3)
     scope.configure_edge_trigger(source=channel, level=full_scale / 4, slope="rising")
@@ -123,12 +122,8 @@ def test_conversion_time(
 
 @pytest.mark.requires("smu", "uart")
 @pytest.mark.parametrize("vdd", [1.8, 3.3, 5.5])
-def test_supply_current_converting(
-    vdd: float, smu: SourceMeter, uart: DebugPort, dut: DutProfile, measure: Measure
-) -> None:
-    power(smu, vdd)
-    uart.command(dut.debug_port["commands"]["continuous"])
-    measure("idd_active", smu.measure_current(nplc=1))
+def test_supply_current_converting(vdd: float, measure: Measure, mode_current: ModeCurrent) -> None:
+    measure("idd_active", mode_current("continuous", vdd, IDD_COMPLIANCE))
 
 
 @pytest.mark.requires("smu", "uart", "chamber")
@@ -136,15 +131,8 @@ def test_supply_current_converting(
     ("temperature", "row"), [(25.0, "idd_standby"), (125.0, "idd_standby_hot")]
 )
 def test_standby_current(
-    temperature: float,
-    row: str,
-    smu: SourceMeter,
-    uart: DebugPort,
-    dut: DutProfile,
-    measure: Measure,
+    temperature: float, row: str, dut: DutProfile, measure: Measure, mode_current: ModeCurrent
 ) -> None:
     conditions = dut.parameter(row).conditions
     assert conditions["temperature"] == temperature, f"{row} holds at {conditions['temperature']}"
-    power(smu, conditions["vdd"])
-    uart.command(dut.debug_port["commands"]["standby"])
-    measure(row, smu.measure_current(nplc=1))
+    measure(row, mode_current("standby", conditions["vdd"], IDD_COMPLIANCE))
