@@ -32,7 +32,7 @@ def test_measure_calls_are_checked_against_the_profile(dut: DutProfile) -> None:
     assert problems[0].startswith(
         f"line {first + 2}: measure('iq_deep_sleep'): 'iq_deep_sleep' is not"
     )
-    assert "known parameters: iq_active, iq_sleep, t_startup, vout" in problems[0]
+    assert "known parameters: current_limit, dropout, iq_active, iq_sleep," in problems[0]
     assert "unit 'A' does not match the unit 'V' of vout" in problems[1]
     assert "inline limits need a unit" in problems[2]
 

@@ -8,6 +8,7 @@ and links the run file through `[[ATTACHMENT|path]]` in <system-out> (GitLab, Je
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Generator
 from pathlib import Path
@@ -27,7 +28,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     session = active(item.config)
-    if call.when == "call" and session is not None and session.run_file is not None:
+    writing_xml = bool(getattr(item.config.option, "xmlpath", None))
+    if writing_xml and call.when == "call" and session is not None and session.run_file:
         item.user_properties.append((TEST_ID, item.nodeid))
         item.user_properties.append((RUN_FILE, _shown(session.run_file)))
         measure = item.stash.get(MEASURE, None)
@@ -74,6 +76,7 @@ def _property(case: ET.Element, name: str) -> str | None:
     return None
 
 
+@functools.cache
 def _shown(path: Path) -> str:
     """The run file relative to the working directory when it is inside it (as CI expects)."""
     resolved = path.resolve()
