@@ -141,13 +141,19 @@ class DutSession:
     def _run_path(self, started: datetime) -> Path:
         unit = f"_{self.info.serial_number}" if self.info.serial_number else ""
         unit += f"_site-{self.info.site}" if self.info.site else ""
-        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{started:%Y%m%dT%H%M%SZ}_{self.dut.name}{unit}")
-        path = self.info.results_dir / f"{stem}.h5"
-        counter = 1
-        while path.exists():
-            counter += 1
-            path = self.info.results_dir / f"{stem}_{counter}.h5"
-        return path
+        return new_run_path(self.info.results_dir, started, f"{self.dut.name}{unit}")
+
+
+def new_run_path(results_dir: Path, started: datetime, name: str) -> Path:
+    """A run file path in `results_dir` that does not exist yet: `<UTC stamp>_<name>.h5`
+    (sanitised), with `_2`, `_3`, ... added when it is taken."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{started:%Y%m%dT%H%M%SZ}_{name}")
+    path = results_dir / f"{stem}.h5"
+    counter = 1
+    while path.exists():
+        counter += 1
+        path = results_dir / f"{stem}_{counter}.h5"
+    return path
 
 
 def git_state(directory: Path) -> tuple[str, bool]:

@@ -8,16 +8,24 @@ which the plugin turns into one soft failure at the end of the test.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from _pytest.outcomes import Failed  # what pytest.fail raises; pytest does not export the name
 
+from benchtest.curves import as_points, check_family, judge_sweep
 from benchtest.dut import DutProfile
 from benchtest.errors import MeasurementError
 from benchtest.measurement import Limits, Measurement, Outcome
-from benchtest.recorder import Event, MeasurementRecorded, WaveformRecorded
+from benchtest.recorder import (
+    Event,
+    MeasurementRecorded,
+    SweepRecorded,
+    WaveformFamilyRecorded,
+    WaveformRecorded,
+)
+from benchtest.sweep import SweepResult
 from benchtest.waveform import Waveform
 
 
@@ -105,6 +113,85 @@ class Measure:
                 f"got {type(waveform).__name__}"
             )
         self._emit(WaveformRecorded(self.test_id, name, waveform, description))
+
+    def sweep(
+        self,
+        name: str,
+        x: Any,
+        y: Any = None,
+        *,
+        x_name: str,
+        x_unit: str | None = None,
+        y_unit: str | None = None,
+        low: float | None = None,
+        high: float | None = None,
+        margin: float | None = None,
+        description: str = "",
+    ) -> Measurement:
+        """Record `y` against `x` (arrays, or one `SweepResult` as `x`), judged point by point.
+
+        Unit and limits of y follow the rules of `__call__` for parameter `name`; the sweep
+        fails when any point is out of limits, and its returned (and tabled) measurement is
+        the worst point (marginal, with a `MarginalWarning`, when it is within `margin`).
+        With a `SweepResult`, units default to the result's.
+        """
+        where = f"{self.test_id}: sweep {name!r}"
+        if isinstance(x, SweepResult):
+            if y is not None:
+                raise MeasurementError(f"{where}: give a SweepResult alone, without y")
+            x_unit, y_unit = self._sweep_units(where, x, x_unit, y_unit)
+            x, y = x.source, x.measured
+        if x_unit is None:
+            raise MeasurementError(f"{where}: x_unit is required")
+        xs, ys = as_points(x, f"{where}: x"), as_points(y, f"{where}: y")
+        if xs.shape != ys.shape or not len(xs):
+            raise MeasurementError(
+                f"{where}: x {xs.shape} and y {ys.shape} must be of one length, at least 1"
+            )
+        judged = self._limits(name, y_unit, None, low, high, None, None, None, None, margin)
+        if description == "" and name in self.dut.parameters:
+            description = self.dut.parameters[name].description
+        worst = judge_sweep(name, xs, ys, judged, (x_name, x_unit), description)
+        worst = replace(worst, conditions=dict(self.conditions))
+        self.recorded.append(worst)
+        self._emit(
+            SweepRecorded(self.test_id, name, xs, ys, x_name, x_unit, judged.unit, judged,
+                          worst.outcome.value, description)
+        )  # fmt: skip
+        if worst.outcome is Outcome.MARGINAL:
+            warnings.warn(MarginalWarning(f"{self.test_id}: {worst.explain()}"), stacklevel=2)
+        return worst
+
+    @staticmethod
+    def _sweep_units(
+        where: str, result: SweepResult, x_unit: str | None, y_unit: str | None
+    ) -> tuple[str, str]:
+        for given, own in ((x_unit, result.source_unit), (y_unit, result.measured_unit)):
+            if given is not None and given != own:
+                raise MeasurementError(f"{where}: unit {given!r} given, the sweep has {own!r}")
+        return result.source_unit, result.measured_unit
+
+    def waveform_family(
+        self,
+        name: str,
+        waveforms: Sequence[Waveform],
+        axis_values: Any,
+        *,
+        axis_name: str,
+        axis_unit: str,
+        description: str = "",
+    ) -> None:
+        """Record a family of curves: `waveforms[k]` taken at `axis_name` = `axis_values[k]`.
+
+        Members must share length, dt, t0 and unit; stored as one 2-D NXdata.
+        """
+        where = f"{self.test_id}: waveform family {name!r}"
+        check_family(waveforms, axis_values, where)
+        values = as_points(axis_values, f"{where}: axis values")
+        self._emit(
+            WaveformFamilyRecorded(self.test_id, name, tuple(waveforms), values, axis_name,
+                                   axis_unit, description)
+        )  # fmt: skip
 
     @property
     def failures(self) -> list[Measurement]:

@@ -2,7 +2,8 @@
 
 Nothing downstream reads instrument state; everything it knows arrives as one of the events
 below, in this order: RunStarted, then per test TestStarted, MeasurementRecorded /
-WaveformRecorded..., TestFinished; InstrumentIdentified and SafeStateApplied whenever they
+WaveformRecorded / SweepRecorded /
+WaveformFamilyRecorded..., TestFinished; InstrumentIdentified and SafeStateApplied whenever they
 happen; RunFinished last.
 """
 
@@ -13,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from benchtest.measurement import Measurement
+import numpy as np
+import numpy.typing as npt
+
+from benchtest.measurement import Limits, Measurement
 from benchtest.waveform import Waveform
 
 
@@ -82,6 +86,35 @@ class WaveformRecorded:
 
 
 @dataclass(frozen=True)
+class SweepRecorded:
+    """y against x, judged point-wise; `outcome` is that of the worst point."""
+
+    test_id: str
+    name: str
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    x_name: str
+    x_unit: str
+    y_unit: str
+    limits: Limits
+    outcome: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class WaveformFamilyRecorded:
+    """Waveforms sharing length, dt, t0 and unit, one per value of a family axis."""
+
+    test_id: str
+    name: str
+    waveforms: tuple[Waveform, ...]
+    axis_values: npt.NDArray[np.float64]
+    axis_name: str
+    axis_unit: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class TestFinished:
     __test__ = False  # not a pytest test class
     test_id: str
@@ -112,6 +145,8 @@ Event = (
     | TestStarted
     | MeasurementRecorded
     | WaveformRecorded
+    | SweepRecorded
+    | WaveformFamilyRecorded
     | TestFinished
     | SafeStateApplied
     | RunFinished

@@ -6,12 +6,29 @@ from pathlib import Path
 
 import pytest
 
+from benchtest import DutProfile
+from benchtest.recorder import Event
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def ldo_profile_text() -> str:
     return (REPO / "dut_profiles" / "bt_ldo33.yaml").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def ldo_dut(ldo_profile_text: str, tmp_path: Path) -> DutProfile:
+    """The BT-LDO33 profile, loaded from a copy in the test's folder."""
+    path = tmp_path / "ldo.yaml"
+    path.write_text(ldo_profile_text, encoding="utf-8")
+    return DutProfile.load(path)
+
+
+@pytest.fixture
+def events() -> list[Event]:
+    """Where a `Measure` under test emits its events."""
+    return []
 
 
 @pytest.fixture

@@ -14,15 +14,8 @@ from benchtest.recorder import Event, MeasurementRecorded, WaveformRecorded
 
 
 @pytest.fixture
-def dut(ldo_profile_text: str, tmp_path: Path) -> DutProfile:
-    path = tmp_path / "ldo.yaml"
-    path.write_text(ldo_profile_text, encoding="utf-8")
-    return DutProfile.load(path)
-
-
-@pytest.fixture
-def events() -> list[Event]:
-    return []
+def dut(ldo_dut: DutProfile) -> DutProfile:
+    return ldo_dut
 
 
 @pytest.fixture

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
 import pytest
+from silx.io.nxdata import is_valid_nxdata
 
 from benchtest import Bench, ConfigError
+from benchtest.report.html import render_report
+from benchtest.results import open_run
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN = REPO / "test_plans" / "ldo" / "test_ldo_basics.py"
@@ -82,15 +86,39 @@ def test_every_site_runs_the_plan_in_its_own_worker(
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*gw0 -> site A, gw1 -> site B*"])
     files = sorted((pytester.path / "results").glob("*.h5"))
-    assert [f.name.split("_", 1)[1] for f in files] == [
-        "BT-LDO33_U0001_site-A.h5",
-        "BT-LDO33_U0002_site-B.h5",
-    ]
-    for path, serial in zip(files, ("U0001", "U0002"), strict=True):
-        with h5py.File(path, "r") as f:
-            assert f.attrs["serial_number"] == serial
-            values = {row["name"].decode() for row in f["summary/measurements"][()]}
-            assert values == {"iq_active", "iq_sleep", "vout", "t_startup"}
+    # The controller merged the sites' run files into one and removed them after checking it.
+    assert [f.name.split("_", 1)[1] for f in files] == ["BT-LDO33.h5"]
+    result.stdout.fnmatch_lines([f"run file: *{files[0].name}"])
+    with open_run(files[0]) as run:
+        assert json.loads(run.metadata["sites"]) == {"A": "U0001", "B": "U0002"}
+        assert len(json.loads(run.metadata["merged_from"])) == 2
+        assert run.outcome == "passed" and not run.problems
+        by_site = {site: {t.id for t in run.tests if t.conditions["site"] == site} for site in "AB"}
+        assert by_site["A"] == by_site["B"] and len(by_site["A"]) == 3
+        for test in run.tests:
+            serial = {"A": "U0001", "B": "U0002"}[test.conditions["site"]]
+            assert test.conditions["serial_number"] == serial
+            for row in test.measurements:
+                conditions = json.loads(row["conditions"])
+                assert (conditions["site"], conditions["serial_number"]) == (
+                    test.conditions["site"],
+                    serial,
+                )
+        names = {str(n) for n in run.measurements["name"]}
+        assert names == {"iq_active", "iq_sleep", "vout", "t_startup"}
+        assert {str(r) for r in run.instruments["role"]} >= {"A:smu", "B:smu", "A:scope"}
+        waveforms = [w for t in run.tests for w in t.waveforms]
+        assert waveforms and "<html" in render_report(run).lower()
+    with h5py.File(files[0], "r") as f:
+        groups: list[h5py.Group] = []
+        f.visititems(
+            lambda _, obj: (
+                groups.append(obj)
+                if isinstance(obj, h5py.Group) and obj.attrs.get("NX_class") == "NXdata"
+                else None
+            )
+        )
+        assert groups and all(is_valid_nxdata(g) for g in groups)
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,8 @@ def simulated(
     """Start a bench of `drivers` (role -> driver) and open each driver with its guard."""
     profile = copy.deepcopy(PROFILE)
     profile["nets"] = dict(nets)
+    ratings = profile["absolute_maximum"].items()  # only those of the nets kept
+    profile["absolute_maximum"] = {name: r for name, r in ratings if r["net"] in nets}
     path = tmp_path / "ldo.yaml"
     path.write_text(yaml.safe_dump(profile), encoding="utf-8")
     dut = DutProfile.load(path)

@@ -15,5 +15,6 @@ pytest_plugins = [
     "benchtest.plugin.measure",  # the measure fixture and soft limit failures
     "benchtest.plugin.plan_check",  # plan mistakes found at collection, before power
     "benchtest.plugin.timeouts",  # safe state before pytest-timeout's thread method exits
+    "benchtest.plugin.sites",  # multi-site: the controller merges the sites' run files
     "benchtest.plugin.junit",  # JUnit XML for CI: errors vs failures, properties, attachment
 ]

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from benchtest.__about__ import __version__
 from benchtest.recorder import ConfigSnapshot, utc_now
-from benchtest.report.plot import Plot, waveform_plot
+from benchtest.report.plot import Plot, family_plot, sweep_plot, waveform_plot
 from benchtest.report.units import format_eng
 from benchtest.results import Run, TestRecord, open_run
 
@@ -105,6 +105,15 @@ def _config(snapshot: ConfigSnapshot | None) -> dict[str, str] | None:
     }
 
 
+def _plots(test: TestRecord) -> list[Plot]:
+    """A test's waveforms, then its sweeps, then its families of curves."""
+    return [
+        *(waveform_plot(w) for w in test.waveforms.values()),
+        *(sweep_plot(s) for s in test.sweeps.values()),
+        *(family_plot(f) for f in test.families.values()),
+    ]
+
+
 def report_context(run: Run) -> dict[str, Any]:
     """Everything the template shows, as plain values."""
     counts = Counter(t.outcome for t in run.tests)
@@ -115,10 +124,7 @@ def report_context(run: Run) -> dict[str, Any]:
         "outcome": run.outcome,
         "counts": [(o, counts[o]) for o in _OUTCOMES if counts[o] or o in ("passed", "failed")],
         "total": len(run.tests),
-        "tests": [
-            TestSection(t, _rows(t.measurements), [waveform_plot(w) for w in t.waveforms.values()])
-            for t in run.tests
-        ],
+        "tests": [TestSection(t, _rows(t.measurements), _plots(t)) for t in run.tests],
         "instruments": run.instruments,
         "safe_state_log": run.safe_state_log,
         "dut_profile": _config(run.dut_profile),

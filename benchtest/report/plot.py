@@ -1,4 +1,4 @@
-"""Waveform plots for the HTML report: geometry computed with numpy, drawn as inline SVG.
+"""Waveform, sweep and family plots for the HTML report: numpy geometry, drawn as inline SVG.
 
 A long record is reduced to its min/max envelope per pixel column, read block by block from
 the run file, so a 10 M-point capture becomes about two thousand SVG points. The template
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.report.units import scale_for
-from benchtest.results import LazyArray, StoredWaveform
+from benchtest.report.units import format_eng, scale_for
+from benchtest.results import LazyArray, StoredFamily, StoredSweep, StoredWaveform
 
 WIDTH, HEIGHT = 820, 280
 LEFT, RIGHT, TOP, BOTTOM = 72, 16, 14, 46
@@ -29,11 +30,19 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class Curve:
+    """One of several overlaid curves, with its legend text."""
+
+    points: str
+    label: str
+
+
+@dataclass(frozen=True)
 class Plot:
     """Everything the SVG template needs, in pixels."""
 
     title: str
-    points: str  # SVG polyline points "x,y x,y ..."
+    points: str  # SVG polyline points "x,y x,y ..." ("" when `curves` are drawn instead)
     x_ticks: list[Tick]
     y_ticks: list[Tick]
     x_label: str
@@ -46,6 +55,8 @@ class Plot:
     top: int = TOP
     inner_width: int = WIDTH - LEFT - RIGHT
     inner_height: int = HEIGHT - TOP - BOTTOM
+    curves: tuple[Curve, ...] = ()  # overlaid curves with a legend (a family)
+    limit_lines: tuple[Tick, ...] = ()  # horizontal limit lines: pixel y and label
 
 
 def envelope(
@@ -122,31 +133,106 @@ def _samples(
     return index, values, True
 
 
+@dataclass(frozen=True)
+class Frame:
+    """The data ranges drawn in the plot area, and the mapping from data to pixels."""
+
+    x_low: float
+    x_high: float
+    y_low: float
+    y_high: float
+
+    @classmethod
+    def around(cls, x_low: float, x_high: float, values: npt.NDArray[np.float64]) -> Frame:
+        """Spanning [x_low, x_high] and the finite `values`, with 5 % room above and below."""
+        finite = values[np.isfinite(values)]
+        y_low, y_high = _span(
+            float(finite.min(initial=np.inf)), float(finite.max(initial=-np.inf)), 0.05
+        )
+        return cls(*_span(x_low, x_high), y_low, y_high)
+
+    def y_pixels(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        inner_h = HEIGHT - TOP - BOTTOM
+        return TOP + inner_h - (values - self.y_low) / (self.y_high - self.y_low) * inner_h
+
+    def points(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> str:
+        """SVG polyline points of (x, y) in data units; points with a NaN are left out."""
+        px = LEFT + (x - self.x_low) / (self.x_high - self.x_low) * (WIDTH - LEFT - RIGHT)
+        py = self.y_pixels(y)
+        shown = np.isfinite(px) & np.isfinite(py)
+        return " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px[shown], py[shown], strict=True))
+
+    def plot(self, title: str, x: tuple[str, str], y: tuple[str, str], **fields: Any) -> Plot:
+        """A `Plot` in this frame; `x` and `y` are (name, unit) of the axes."""
+        inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+        x_ticks, x_unit = _ticks(self.x_low, self.x_high, LEFT, inner_w, x[1])
+        y_ticks, y_unit = _ticks(self.y_low, self.y_high, TOP + inner_h, -inner_h, y[1])
+        return Plot(
+            title=title,
+            x_ticks=x_ticks,
+            y_ticks=y_ticks,
+            x_label=f"{x[0]} ({x_unit})" if x_unit else x[0],
+            y_label=f"{y[0]} ({y_unit})" if y_unit else y[0],
+            **fields,
+        )
+
+
 def waveform_plot(wf: StoredWaveform) -> Plot:
     """The plot of `wf`: time (engineering units) against its physical value."""
-    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    index, values, decimated = _samples(wf, inner_w)
+    index, values, decimated = _samples(wf, WIDTH - LEFT - RIGHT)
     n = len(wf)
     dt = wf.dt if math.isfinite(wf.dt) else 1.0
     t0 = wf.t0 if math.isfinite(wf.t0) else 0.0
-    t_low, t_high = _span(t0, t0 + max(n - 1, 1) * dt)
-    finite = values[np.isfinite(values)]
-    v_low, v_high = _span(
-        float(finite.min(initial=np.inf)), float(finite.max(initial=-np.inf)), 0.05
+    frame = Frame.around(t0, t0 + max(n - 1, 1) * dt, values)
+    points = frame.points(t0 + index * dt, values)
+    return frame.plot(
+        wf.name, ("time", "s"), (wf.name, wf.unit), points=points, samples=n, decimated=decimated
     )
-    x = LEFT + (t0 + index * dt - t_low) / (t_high - t_low) * inner_w
-    y = TOP + inner_h - (values - v_low) / (v_high - v_low) * inner_h
-    shown = np.isfinite(y)  # a NaN sample (float records) leaves a gap-free line without it
-    points = " ".join(f"{px:.1f},{py:.1f}" for px, py in zip(x[shown], y[shown], strict=True))
-    x_ticks, t_unit = _ticks(t_low, t_high, LEFT, inner_w, "s")
-    y_ticks, v_unit = _ticks(v_low, v_high, TOP + inner_h, -inner_h, wf.unit)
-    return Plot(
-        title=wf.name,
-        points=points,
-        x_ticks=x_ticks,
-        y_ticks=y_ticks,
-        x_label=f"time ({t_unit})",
-        y_label=f"{wf.name} ({v_unit})" if v_unit else wf.name,
-        samples=n,
-        decimated=decimated,
+
+
+def sweep_plot(sweep: StoredSweep) -> Plot:
+    """The plot of a sweep: y against x in their units, its limits as dashed lines."""
+    x, y = np.asarray(sweep.x.values[...], np.float64), np.asarray(sweep.y.values[...], np.float64)
+    limits = [v for v in (sweep.low, sweep.high) if v is not None]
+    frame = Frame.around(
+        float(np.nanmin(x, initial=np.inf)) if len(x) else 0.0,
+        float(np.nanmax(x, initial=-np.inf)) if len(x) else 1.0,
+        np.concatenate([y, np.asarray(limits, np.float64)]),
+    )
+    names = ("low limit", "high limit") if len(limits) == 2 else ("limit",)
+    lines = tuple(
+        Tick(
+            round(float(frame.y_pixels(np.array([v]))[0]), 1), f"{n} {format_eng(v, sweep.y.unit)}"
+        )
+        for n, v in zip(names, limits, strict=True)
+    )
+    return frame.plot(
+        sweep.name,
+        (sweep.x.name, sweep.x.unit),
+        (sweep.y.name, sweep.y.unit),
+        points=frame.points(x, y),
+        samples=len(x),
+        decimated=False,
+        limit_lines=lines,
+    )
+
+
+def family_plot(family: StoredFamily) -> Plot:
+    """A family as overlaid curves against time, with a legend of the family axis values."""
+    values = np.asarray(family.values[...], np.float64)
+    time = np.asarray(family.time.values[...], np.float64)
+    axis = np.asarray(family.axis.values[...], np.float64)
+    frame = Frame.around(float(time[0]), float(time[-1]), values.ravel())
+    curves = tuple(
+        Curve(frame.points(time, row), f"{family.axis.name} = {format_eng(v, family.axis.unit)}")
+        for row, v in zip(values, axis, strict=True)
+    )
+    return frame.plot(
+        family.name,
+        ("time", "s"),
+        (family.name, family.unit),
+        points="",
+        samples=values.size,
+        decimated=False,
+        curves=curves,
     )

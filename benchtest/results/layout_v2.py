@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from benchtest.results.curves import read_families, read_sweeps
 from benchtest.results.records import StoredWaveform, Table, TestRecord, as_table, read_waveforms
 from benchtest.storage import schema
 from benchtest.storage.tables import decode_table, read_table
@@ -136,14 +137,30 @@ def _record(tables: TablesV2, position: int, guard: Guard[Any], where: str) -> T
         waveforms=_readable_waveforms(groups, where, guard),
         index=int(row["index"]),
         attempt=int(row["attempt"]),
+        **_curves(tables.file, str(row["entry"]), where, guard),
     )
+
+
+def _curves(file: h5py.File, entry: str, where: str, guard: Guard[Any]) -> dict[str, Any]:
+    """The sweeps and families of the test's entry, where it has one and they are readable."""
+    group = file.get(entry) if entry else None
+    if group is None:
+        return {}
+    return {
+        "sweeps": guard(entry, partial(read_sweeps, group, where)) or {},
+        "families": guard(entry, partial(read_families, group, where)) or {},
+    }
 
 
 def _nxdata_groups(file: h5py.File, entry: str) -> list[h5py.Group]:
     group = file.get(entry) if entry else None
     if group is None:
         return []
-    return [g for g in group.values() if isinstance(g, h5py.Group) and "signal" in g.attrs]
+    return [
+        g
+        for g in group.values()
+        if isinstance(g, h5py.Group) and "signal" in g.attrs and schema.KIND not in g.attrs
+    ]
 
 
 def _cut_short(
@@ -165,6 +182,7 @@ def _cut_short(
         waveforms=_readable_waveforms(groups, where, guard),
         index=int(marker.get("index", 0)),
         attempt=int(marker.get("attempt", 1)),
+        **_curves(file, entry, where, guard),
     )
 
 

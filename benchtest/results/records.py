@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import h5py
 import numpy as np
@@ -23,6 +23,9 @@ from benchtest.errors import ResultFileError
 from benchtest.storage import schema
 from benchtest.storage.codecs import plugin_filters
 from benchtest.waveform import Waveform
+
+if TYPE_CHECKING:
+    from benchtest.results.curves import StoredFamily, StoredSweep
 
 
 class Closing:
@@ -209,6 +212,8 @@ class TestRecord:
     waveforms: Mapping[str, StoredWaveform] = field(default_factory=dict)
     index: int = 0  # the test's number in start order (1 = first), as in its entry's name
     attempt: int = 1  # 2, 3, ... for the retries of a test marked retry(n)
+    sweeps: Mapping[str, StoredSweep] = field(default_factory=dict)
+    families: Mapping[str, StoredFamily] = field(default_factory=dict)  # of waveforms
 
     @property
     def passed(self) -> bool:

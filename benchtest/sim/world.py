@@ -314,11 +314,9 @@ class World:
             return 0.0
         if s.function == "VOLT":
             return max(s.voltage, 0.0)
-        # Sourcing current into the part: at compliance when it covers what the part draws,
-        # otherwise the input collapses.
-        if s.current >= self.device.supply_current(self.clock()):
-            return s.voltage_limit
-        return 0.0
+        # Sourcing current into the part: at compliance when it covers what the part draws
+        # running there, otherwise the input collapses.
+        return s.voltage_limit if s.current >= self.device.running_current(s.voltage_limit) else 0.0
 
     def _update_power(self, now: float) -> None:
         vin = self._vin()

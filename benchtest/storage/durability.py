@@ -2,8 +2,10 @@
 
 A commit always flushes HDF5's caches to the operating system, which is what survives a killed
 process. Reaching the disk (surviving a power cut) takes an fsync, about 0.3-0.8 ms here; by
-default a background thread does it, so a test waits for it only if the previous one is still
-going. `"always"` fsyncs inside every commit; `"never"` leaves it to the OS (bulk generation).
+default a background thread does it, at most every `BACKGROUND_INTERVAL` seconds, so no test
+waits for it and a run of many short tests does not spend a core on back-to-back fsyncs (which
+also stall the next commit's writes). `"always"` fsyncs inside every commit; `"never"` leaves
+it to the OS (bulk generation).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Literal
 
 Sync = Literal["background", "always", "never"]
 SYNC_MODES: tuple[Sync, ...] = ("background", "always", "never")
+#: Least time in s between two background fsyncs: a power cut loses at most this much work.
+BACKGROUND_INTERVAL = 0.1
 
 
 class Syncer:
@@ -25,6 +29,7 @@ class Syncer:
         self.mode = mode
         self._wanted = threading.Event()
         self._stopping = False
+        self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
 
     def request(self) -> None:
@@ -49,10 +54,13 @@ class Syncer:
                 os.fsync(self.fd)
             except OSError:  # the file is being closed; close() syncs for the last time
                 return
+            # Commits made meanwhile are synced together by the next fsync; stop() cuts it short.
+            self._stop_requested.wait(BACKGROUND_INTERVAL)
 
     def stop(self, final_sync: bool = True) -> None:
         """Stop the background thread; with `final_sync`, fsync now (before the file closes)."""
         self._stopping = True
+        self._stop_requested.set()
         self._wanted.set()
         if self._thread is not None:
             self._thread.join()

@@ -17,6 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from benchtest.curves import judge_sweep
 from benchtest.errors import ResultFileError
 from benchtest.recorder import (
     Event,
@@ -25,12 +26,15 @@ from benchtest.recorder import (
     RunFinished,
     RunStarted,
     SafeStateApplied,
+    SweepRecorded,
     TestFinished,
     TestStarted,
+    WaveformFamilyRecorded,
     WaveformRecorded,
 )
 from benchtest.storage import schema
 from benchtest.storage.codecs import Codec, codec
+from benchtest.storage.curves import write_family, write_sweep
 from benchtest.storage.durability import SYNC_MODES, Sync, Syncer, fsync_directory
 from benchtest.storage.entries import complete_entry, create_entry, set_attrs
 from benchtest.storage.finalize import build_missing_entries
@@ -123,21 +127,46 @@ class Hdf5RunWriter:
     def _measurement_recorded(self, event: MeasurementRecorded) -> None:
         self._test(event.test_id).measurements.append(event.measurement)
 
+    def _entry_group(self, test: RunningTest, name: str) -> tuple[h5py.Group, str]:
+        """The test's NXentry (created on first use) and a free child name for `name`."""
+        if test.group is None:
+            test.group = create_entry(self._require_file(), test.entry, test.test_id, test.attempt)
+        return test.group, schema.unique_name(
+            test.group, schema.sanitise(name), schema.ENTRY_FIELDS
+        )
+
+    def _sweep_recorded(self, event: SweepRecorded) -> None:
+        test = self._test(event.test_id)
+        group, name = self._entry_group(test, event.name)
+        write_sweep(group, name, event, self.codec)
+        self._plottable(test, group, name)
+        axis = (event.x_name, event.x_unit)
+        test.measurements.append(
+            judge_sweep(event.name, event.x, event.y, event.limits, axis, event.description)
+        )
+
+    def _waveform_family_recorded(self, event: WaveformFamilyRecorded) -> None:
+        test = self._test(event.test_id)
+        group, name = self._entry_group(test, event.name)
+        write_family(group, name, event, self.codec)
+        self._plottable(test, group, name)
+
     def _waveform_recorded(self, event: WaveformRecorded) -> None:
         test = self._test(event.test_id)
-        file = self._require_file()
-        if test.group is None:
-            test.group = create_entry(file, test.entry, test.test_id, test.attempt)
-        name = schema.unique_name(test.group, schema.sanitise(event.name), schema.ENTRY_FIELDS)
+        group, name = self._entry_group(test, event.name)
         nxdata = write_waveform(
-            test.group, name, event.name, event.waveform, self.codec, event.description
+            group, name, event.name, event.waveform, self.codec, event.description
         )
-        if not test.waveforms:
-            set_attrs(test.group, {"default": name})
         test.waveforms.append((event.name, nxdata.name, len(event.waveform)))
+        self._plottable(test, group, name)
+
+    def _plottable(self, test: RunningTest, group: h5py.Group, name: str) -> None:
+        """Point the entry's `@default` (and the root's, once) at its first plottable group."""
+        if "default" not in group.attrs:
+            set_attrs(group, {"default": name})
         if not self._default_set:
             self._default_set = True
-            file.attrs.modify("default", test.entry)
+            self._require_file().attrs.modify("default", test.entry)
 
     def _test_finished(self, event: TestFinished) -> None:
         test = self._test(event.test_id)
@@ -237,6 +266,8 @@ _HANDLERS: dict[type, Callable[[Hdf5RunWriter, Any], None]] = {
     TestStarted: Hdf5RunWriter._test_started,
     MeasurementRecorded: Hdf5RunWriter._measurement_recorded,
     WaveformRecorded: Hdf5RunWriter._waveform_recorded,
+    SweepRecorded: Hdf5RunWriter._sweep_recorded,
+    WaveformFamilyRecorded: Hdf5RunWriter._waveform_family_recorded,
     TestFinished: Hdf5RunWriter._test_finished,
     RunFinished: Hdf5RunWriter._run_finished,
 }

@@ -46,6 +46,10 @@ ENTRY_FIELDS = frozenset(
 CODES = "codes"
 TIME = "time"
 NXDATA_FIELDS = frozenset({CODES, TIME, SETTINGS, "title"})
+#: NXdata attribute marking a sweep or a family of curves (single waveforms have none).
+KIND = "benchtest_kind"
+SWEEP_KIND = "sweep"
+FAMILY_KIND = "waveform_family"
 
 #: Bytes reserved for the JSON list of running tests in /summary/running.
 RUNNING_BYTES = 8192

@@ -48,7 +48,12 @@ class Device(Protocol):
         ...
 
     def supply_current(self, now: float) -> float:
-        """Current drawn from the input while powered, A."""
+        """Current drawn from the input now, A."""
+        ...
+
+    def running_current(self, volts: float) -> float:
+        """What the part draws running from an input at `volts`: what a current source into
+        the input must cover to hold it there, A."""
         ...
 
     def update(self, now: float) -> None:

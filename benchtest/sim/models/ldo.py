@@ -133,6 +133,11 @@ class LdoDevice:
             return 0.0
         return self.unit().iq(self.world.current_mode) + self.operating_point()[1]
 
+    def running_current(self, volts: float) -> float:
+        load = self.output.state
+        sink = -load.current if load.output and load.function == "CURR" else 0.0
+        return self.unit().iq(self.world.current_mode) + max(sink, 0.0)
+
     def operating_point(self) -> tuple[float, float]:
         """(VOUT, IOUT) with the present input and load."""
         if self.world.booted_at is None:

@@ -106,6 +106,9 @@ class McuDevice:
             return unit.mode_current(self.world.current_mode, vdd)
         return unit.idd_reset if vdd >= unit.por_level else 0.0
 
+    def running_current(self, volts: float) -> float:
+        return self.unit().mode_current(self.world.current_mode, volts)
+
     def update(self, now: float) -> None:
         unit = self.unit()
         pin = self.wake.voltage()

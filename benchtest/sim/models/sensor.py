@@ -86,6 +86,9 @@ class SensorDevice:
     def supply_current(self, now: float) -> float:
         if self.world.booted_at is None:
             return 0.0
+        return self.running_current(self.world.input_level())
+
+    def running_current(self, volts: float) -> float:
         unit = self.unit()
         busy = self.world.current_mode == "continuous" or self._due is not None
         return unit.idd_active if busy else unit.idd_standby

@@ -1,0 +1,90 @@
+"""Multi-site runs as one record: the xdist controller merges the sites' run files.
+
+Each worker (site) writes its own run file per DUT session and hands their paths to the
+controller through xdist's `workeroutput`. When the session ends, the controller merges the
+files of the same DUT session of every site into one run file `<stamp>_<part>.h5` (see
+`benchtest.storage.merge`), checks the merge, and then removes the per-site files; when the
+merge or its check fails, the per-site files are kept and the reason is reported.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchtest.dut_session import new_run_path
+from benchtest.errors import BenchtestError
+from benchtest.plugin.configuration import settings
+from benchtest.plugin.dut_sessions import RUN_FILES, run_files
+
+#: Key of the worker's run files (list of str, in DUT-session order) in `workeroutput`.
+OUTPUT_KEY = "benchtest_run_files"
+_PARTS = pytest.StashKey[list[list[str]]]()
+_PROBLEMS = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Worker: report its run files (closed by now). Controller: merge the sites' files."""
+    config = session.config
+    output: dict[str, Any] | None = getattr(config, "workeroutput", None)
+    if output is not None:
+        output[OUTPUT_KEY] = [str(p) for p in run_files(config)]
+        return
+    run = settings(config)
+    if run is None or not run.controller:
+        return
+    for group in _same_sessions(config.stash.get(_PARTS, [])):
+        merged = _merge(config, run.results_dir, group)
+        if merged is not None:
+            config.stash.setdefault(RUN_FILES, []).append(merged)
+
+
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Controller: collect the run files a worker (site) wrote."""
+    files = getattr(node, "workeroutput", {}).get(OUTPUT_KEY)
+    if files:
+        node.config.stash.setdefault(_PARTS, []).append([str(f) for f in files])
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    for problem in config.stash.get(_PROBLEMS, []):
+        terminalreporter.write_line(f"benchtest: {problem}", yellow=True)
+
+
+def _same_sessions(workers: list[list[str]]) -> list[list[Path]]:
+    """The workers' files grouped by DUT session: the n-th file of every worker."""
+    groups: dict[int, list[Path]] = defaultdict(list)
+    for files in workers:
+        for n, name in enumerate(files):
+            if Path(name).exists():
+                groups[n].append(Path(name))
+    return [groups[n] for n in sorted(groups)]
+
+
+def _merge(config: pytest.Config, results_dir: Path, parts: list[Path]) -> Path | None:
+    from benchtest.storage.merge import merge_runs, part_name, verify_merge
+
+    destination: Path | None = None
+    try:
+        started, part = part_name(parts[0])
+        destination = new_run_path(results_dir, started.astimezone(UTC), part)
+        merge_runs(parts, destination)
+        verify_merge(parts, destination)
+    except (BenchtestError, OSError, ValueError, KeyError) as exc:
+        names = ", ".join(p.name for p in parts)
+        config.stash.setdefault(_PROBLEMS, []).append(
+            f"could not merge the sites' run files ({names}); they are kept: {exc}"
+        )
+        if destination is not None:
+            destination.unlink(missing_ok=True)
+        return None
+    for path in parts:
+        path.unlink()
+    return destination
