@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,13 @@ def sim_bench_text() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _private_lock_dir(
+def _private_folders(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Instrument ownership locks of each test go to a folder of its own."""
+    """Each test's instrument locks and temporary files (its subprocesses' too) stay under
+    pytest's tmp folder, so nothing is left in the system's temp folder, even by a process a
+    test kills on purpose."""
     monkeypatch.setenv("BENCHTEST_LOCK_DIR", str(tmp_path_factory.mktemp("locks")))
+    temp = tmp_path_factory.mktemp("tmp")
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))

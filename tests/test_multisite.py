@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import pytest
-from silx.io.nxdata import is_valid_nxdata
+from test_multisite_merge import nxdata_groups
 
 from benchtest import Bench, ConfigError
 from benchtest.report.html import render_report
@@ -109,16 +108,7 @@ def test_every_site_runs_the_plan_in_its_own_worker(
         assert {str(r) for r in run.instruments["role"]} >= {"A:smu", "B:smu", "A:scope"}
         waveforms = [w for t in run.tests for w in t.waveforms]
         assert waveforms and "<html" in render_report(run).lower()
-    with h5py.File(files[0], "r") as f:
-        groups: list[h5py.Group] = []
-        f.visititems(
-            lambda _, obj: (
-                groups.append(obj)
-                if isinstance(obj, h5py.Group) and obj.attrs.get("NX_class") == "NXdata"
-                else None
-            )
-        )
-        assert groups and all(is_valid_nxdata(g) for g in groups)
+    assert nxdata_groups(files[0]) == len(waveforms)
 
 
 @pytest.mark.parametrize(

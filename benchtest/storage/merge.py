@@ -6,7 +6,8 @@ file has exactly the documented layout: every test of every site in start order,
 `site` and `serial_number` in its conditions (and so in every measurement row's effective
 conditions), instruments and safe-state actions named `<site>:<role>`, and root attributes
 `@sites` (JSON object site -> serial number) and `@merged_from` (JSON list of the parts).
-`verify_merge` checks the result against the parts before they may be removed.
+`verify_merge` checks the result against the parts before they may be removed. Sweeps are
+replayed too; a part with waveform families is refused for now (its files are kept).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from benchtest.recorder import (
     RunFinished,
     RunStarted,
     SafeStateApplied,
+    SweepRecorded,
     TestFinished,
     TestStarted,
     WaveformRecorded,
@@ -89,14 +91,16 @@ def verify_merge(parts: Sequence[str | Path], merged: str | Path) -> None:
                 site = str(part.metadata.get("site", ""))
                 for test in part.tests:
                     other = found.get((site, test.id, test.attempt))
-                    if other is None or (
-                        len(other.measurements),
-                        len(other.waveforms),
-                        other.outcome,
-                    ) != (len(test.measurements), len(test.waveforms), test.outcome):
+                    if other is None or _shape(other) != _shape(test):
                         raise ResultFileError(
                             f"{merged}: test {test.id!r} of site {site!r} is missing or differs"
                         )
+
+
+def _shape(test: TestRecord) -> tuple[Any, ...]:
+    """What a merged test must have kept of its part's test."""
+    counts = (test.measurements, test.waveforms, test.sweeps, test.families)
+    return (test.outcome, repr(test.duration), *(len(c) for c in counts))
 
 
 def _open_part(stack: ExitStack, path: Path) -> _Part:
@@ -154,6 +158,8 @@ def _test_events(part: _Part, test: TestRecord) -> Iterator[Event]:
     yield TestStarted(test.id, test.start, conditions, test.attempt)
     for row in test.measurements.tolist():
         name, value, unit, low, high, outcome, timestamp, own = row
+        if name in test.sweeps:  # a sweep's summary row: the writer makes it from the sweep
+            continue
         limits = Limits(_limit(low), _limit(high), str(unit))
         own_conditions = json.loads(own) if own else {}
         measurement = Measurement(
@@ -163,6 +169,16 @@ def _test_events(part: _Part, test: TestRecord) -> Iterator[Event]:
         yield MeasurementRecorded(test.id, measurement)
     for name, stored in test.waveforms.items():
         yield WaveformRecorded(test.id, name, stored.to_waveform(), stored.description)
+    for name, sweep in test.sweeps.items():
+        limits = Limits(sweep.low, sweep.high, sweep.y.unit)
+        yield SweepRecorded(
+            test.id, name, sweep.x.values[...], sweep.y.values[...], sweep.x.name, sweep.x.unit,
+            sweep.y.unit, limits, sweep.outcome, sweep.description,
+        )  # fmt: skip
+    if test.families:
+        raise ResultFileError(
+            f"{part.run.path}: test {test.id!r} has waveform families, which are not merged yet"
+        )
     yield TestFinished(test.id, test.outcome, test.end, test.duration, test.message, test.attempt)
 
 
