@@ -28,11 +28,12 @@ def measure_call_problems(function: Callable[..., Any], dut: DutProfile) -> list
         return []  # no source to read (built dynamically): checked at run time instead
     problems = []
     first_line = function.__code__.co_firstlineno
-    for call in _measure_calls(tree):
+    for call, unit_keyword in _measure_calls(tree):
         name = call.args[0].value  # type: ignore[attr-defined]
         keywords = {k.arg: k.value for k in call.keywords if k.arg}
-        where = f"line {first_line + call.lineno - 1}: measure({name!r})"
-        unit = keywords.get("unit")
+        called = "measure.sweep" if unit_keyword == "y_unit" else "measure"
+        where = f"line {first_line + call.lineno - 1}: {called}({name!r})"
+        unit = keywords.get(unit_keyword)
         literal_unit = unit.value if isinstance(unit, ast.Constant) else None
         parameter = dut.parameters.get(name)
         if parameter is None and not INLINE_LIMITS & keywords.keys():
@@ -46,20 +47,29 @@ def measure_call_problems(function: Callable[..., Any], dut: DutProfile) -> list
                 f"{where}: unit {literal_unit!r} does not match the unit "
                 f"{parameter.unit!r} of {name} in DUT profile {dut.name}"
             )
-        elif parameter is None and "unit" not in keywords:
+        elif parameter is None and unit_keyword not in keywords:
             problems.append(f"{where}: inline limits need a unit (the profile has no {name!r})")
     return problems
 
 
-def _measure_calls(tree: ast.AST) -> Iterable[ast.Call]:
+def _measure_calls(tree: ast.AST) -> Iterable[tuple[ast.Call, str]]:
+    """`measure("name", ...)` and `measure.sweep("name", ...)` calls with a literal name, each
+    with the keyword that gives its unit."""
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or not node.args:
             continue
-        func = node.func
-        is_measure = isinstance(func, ast.Name) and func.id == "measure"
-        first = node.args[0]
-        if is_measure and isinstance(first, ast.Constant) and isinstance(first.value, str):
-            yield node
+        func, first = node.func, node.args[0]
+        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+            continue
+        if isinstance(func, ast.Name) and func.id == "measure":
+            yield node, "unit"
+        elif (
+            isinstance(func, ast.Attribute)
+            and func.attr == "sweep"
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "measure"
+        ):
+            yield node, "y_unit"
 
 
 def unknown_roles(

@@ -23,11 +23,13 @@ def plan_with_mistakes(measure: object) -> None:
     measure("vout", 3.3, unit="A")  # wrong unit
     measure("ripple", 1e-3, high=5e-3)  # inline limits without a unit
     measure("ripple", 1e-3, unit="V", high=5e-3)  # fine
+    measure.sweep("vout", [4.0, 5.0], [3.3, 3.3], x_name="vin", x_unit="V")  # fine
+    measure.sweep("vout_curve", [4.0], [3.3], x_name="vin", x_unit="V")  # not in the profile
 
 
 def test_measure_calls_are_checked_against_the_profile(dut: DutProfile) -> None:
     problems = measure_call_problems(plan_with_mistakes, dut)
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems
     first = plan_with_mistakes.__code__.co_firstlineno
     assert problems[0].startswith(
         f"line {first + 2}: measure('iq_deep_sleep'): 'iq_deep_sleep' is not"
@@ -35,6 +37,7 @@ def test_measure_calls_are_checked_against_the_profile(dut: DutProfile) -> None:
     assert "known parameters: current_limit, dropout, iq_active, iq_sleep," in problems[0]
     assert "unit 'A' does not match the unit 'V' of vout" in problems[1]
     assert "inline limits need a unit" in problems[2]
+    assert "measure.sweep('vout_curve'): 'vout_curve' is not a parameter" in problems[3]
 
 
 def test_unknown_roles_are_those_neither_bench_nor_nets_know(dut: DutProfile) -> None:
