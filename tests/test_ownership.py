@@ -35,9 +35,11 @@ def smu_resource() -> Iterator[str]:
 
 
 def test_second_claim_names_the_holder() -> None:
-    with ResourceLock("TCPIP::10.0.0.5::5025::SOCKET", role="smu"):
-        with pytest.raises(InstrumentBusyError) as info:
-            ResourceLock("TCPIP::10.0.0.5::5025::SOCKET", role="psu").acquire()
+    with (
+        ResourceLock("TCPIP::10.0.0.5::5025::SOCKET", role="smu"),
+        pytest.raises(InstrumentBusyError) as info,
+    ):
+        ResourceLock("TCPIP::10.0.0.5::5025::SOCKET", role="psu").acquire()
     message = str(info.value)
     assert message.startswith("[psu] TCPIP::10.0.0.5::5025::SOCKET is in use by process")
     assert f"process {os.getpid()} of " in message and "as role 'smu'" in message
