@@ -69,3 +69,18 @@ def test_an_unknown_family_is_named(pytester: pytest.Pytester, ldo_profile_text:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "no DUT profile of family 'adc'" in result.stderr.str()
     assert "families there: ldo, mcu" in result.stderr.str()
+
+
+def test_an_unmarked_test_runs_with_the_part_already_under_test(
+    pytester: pytest.Pytester, ldo_profile_text: str
+) -> None:
+    make_profiles(pytester, ldo_profile_text)
+    pytester.makepyfile(
+        test_a_mcu=PLAN.format(family="mcu"),
+        test_b_smoke="def test_any_part(uart, dut):\n    assert dut.name == 'BT-MCU1'\n",
+    )
+    result = pytester.runpytest_subprocess("--sim", "--results-dir", "results")
+    result.assert_outcomes(passed=2)
+    assert [p.name.split("_", 1)[1] for p in (pytester.path / "results").glob("*.h5")] == [
+        "BT-MCU1.h5"
+    ]

@@ -22,6 +22,9 @@ from benchtest.plugin.configuration import RunSettings, settings
 from benchtest.recorder import Event
 
 ITEM_DUT = pytest.StashKey[DutProfile]()
+# Set on a test that names no family (and no --dut was given): it runs with the part already
+# under test, else with this default.
+ITEM_ANY_DUT = pytest.StashKey[bool]()
 ACTIVE = pytest.StashKey[DutSession]()
 RUN_FILES = pytest.StashKey[list[Path]]()
 
@@ -64,6 +67,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 reason = f"plan for {family} parts; the DUT {run.dut.name} is {run.dut.family}"
                 item.add_marker(pytest.mark.skip(reason=reason))
             item.stash[ITEM_DUT] = run.dut or catalog.for_family(family)
+            item.stash[ITEM_ANY_DUT] = run.dut is None and family is None
     except BenchtestError as exc:
         raise pytest.UsageError(f"benchtest: {exc}") from None
 
@@ -76,7 +80,9 @@ def activate(item: pytest.Item) -> DutSession | None:
     if run is None or dut is None:
         return None
     session = active(config)
-    if session is not None and session.dut.path == dut.path:
+    if session is not None and (
+        session.dut.path == dut.path or item.stash.get(ITEM_ANY_DUT, False)
+    ):
         return session
     if session is not None:
         _close(config, "passed")
