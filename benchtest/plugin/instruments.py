@@ -76,14 +76,18 @@ def bench(request: pytest.FixtureRequest) -> InstrumentPool:
     return _pool(request.config)
 
 
-@pytest.fixture(autouse=True)
-def _safe_state_after_test(request: pytest.FixtureRequest) -> Generator[None]:
-    """Every test leaves every opened instrument in its safe state, whatever happened."""
-    yield
-    instruments = pool(request.config)
-    if instruments is not None:
-        instruments.make_safe()
-        instruments.release_shared()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    """Every test leaves every opened instrument in its safe state, whatever happened: after
+    its fixtures are torn down (a hook, not a fixture, so it costs a test nothing when no
+    instrument is open)."""
+    try:
+        return (yield)
+    finally:
+        instruments = pool(item.config)
+        if instruments is not None:
+            instruments.make_safe()
+            instruments.release_shared()
 
 
 @pytest.hookimpl(tryfirst=True)
