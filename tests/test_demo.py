@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from benchtest.sim.journal import read_values
 
 DEMO = [sys.executable, "-m", "benchtest.cli", "demo"]
 
@@ -32,18 +33,8 @@ def test_demo_prints_existing_run_file_and_report(tmp_path: Path) -> None:
     assert "BT-LDO33" in report.read_text(encoding="utf-8")
 
 
-def _journal(path: Path) -> list[dict[str, object]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _smu_output_events(path: Path) -> list[bool]:
-    return [
-        bool(e["value"])
-        for e in _journal(path)
-        if e.get("role") == "smu" and e.get("event") == "output"
-    ]
+    return [bool(value) for value in read_values(path, "smu", "output")]
 
 
 def test_ctrl_c_leaves_no_simulator_and_the_smu_output_off(tmp_path: Path) -> None:

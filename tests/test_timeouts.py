@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+
+from benchtest.sim.journal import read_values
 
 HANGING_PLAN = """
 import time
@@ -18,10 +19,7 @@ def test_hangs_with_the_output_on(smu):
 
 
 def smu_outputs(journal: Path) -> list[bool]:
-    events = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
-    return [
-        bool(e["value"]) for e in events if e.get("role") == "smu" and e.get("event") == "output"
-    ]
+    return [bool(value) for value in read_values(journal, "smu", "output")]
 
 
 @pytest.mark.parametrize("method", ["signal", "thread"])

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any, TextIO
 
 MAX_ENTRIES_IN_MEMORY = 10_000
@@ -47,3 +48,13 @@ class Journal:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def read_values(path: str | os.PathLike[str], role: str, event: str) -> list[Any]:
+    """The values of `role`'s `event` entries in a journal file, in order ([] if none yet)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    entries = (json.loads(line) for line in text.splitlines() if line.strip())
+    return [e["value"] for e in entries if e.get("role") == role and e.get("event") == event]
