@@ -22,6 +22,7 @@ from benchtest.waveform import Waveform
 POINTS = 300_000
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "results-format.md"
 V1_FILE = Path(__file__).resolve().parent / "data" / "run_schema_v1.h5"  # written by schema 1
+V2_FILE = Path(__file__).resolve().parent / "data" / "run_schema_v2.h5"  # written by schema 2
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def run_file(tmp_path: Path) -> Path:
 
 def test_metadata_and_config_snapshots(run_file: Path) -> None:
     with open_run(run_file) as run:
-        assert run.schema_version == 2
+        assert run.schema_version == 3
         assert run.metadata["part"] == "LDO-3V3"
         assert run.metadata["plans_dirty"] is True
         assert run.outcome == "failed"
@@ -130,8 +131,8 @@ def test_truncated_file_reads_what_is_left_or_says_why_not(run_file: Path, tmp_p
 
 def test_newer_schema_version_is_refused(run_file: Path) -> None:
     with h5py.File(run_file, "a") as f:
-        f.attrs["benchtest_schema_version"] = np.int64(3)
-    with pytest.raises(ResultFileError, match=r"schema version 3 is newer.*upgrade benchtest"):
+        f.attrs["benchtest_schema_version"] = np.int64(4)
+    with pytest.raises(ResultFileError, match=r"schema version 4 is newer.*upgrade benchtest"):
         open_run(run_file)
 
 
@@ -238,6 +239,19 @@ def test_a_schema_1_file_still_reads() -> None:
         assert run.test_table["outcome"].tolist() == ["passed", "failed", "skipped"]
 
 
+def test_a_schema_2_file_still_reads() -> None:
+    with open_run(V2_FILE) as run:
+        assert run.schema_version == 2 and run.problems == []
+        assert [t.outcome for t in run.tests] == ["passed", "failed", "skipped"]
+        active = run.test(f"{PLAN}::test_iq[active]")
+        assert active.index == 2 and active.conditions == {"vin": 3.6, "load": "1 mA"}
+        assert active.measurements["name"].tolist() == ["iq", "dropout"]
+        assert run.measurements["test_id"].tolist()[2] == f"{PLAN}::test_iq[active]"
+        wf = run.tests[0].waveforms["vout_startup"]
+        np.testing.assert_array_equal(wf.codes[...], startup_waveform(2000).samples)
+        assert run.test_table["outcome"].tolist() == ["passed", "failed", "skipped"]
+
+
 def test_tables_convert_to_pandas_only_when_it_is_installed(
     run_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -266,7 +280,8 @@ def test_reader_imports_neither_plugin_nor_drivers_nor_jinja() -> None:
 def test_the_plain_h5py_script_in_the_docs_works(
     run_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    script = re.search(r"```python\n(import json\s+import h5py.*?)```", DOCS.read_text(), re.S)
+    pattern = r"```python\n(import json\s+import zlib\s+import h5py.*?)```"
+    script = re.search(pattern, DOCS.read_text(), re.S)
     assert script is not None
     namespace: dict[str, object] = {}
     exec(script.group(1), namespace)

@@ -33,16 +33,15 @@ def test_not_retried(measure):
 
 
 def attempts(path: Path) -> list[tuple[str, int, str]]:
-    """(test id, attempt, outcome) of every recorded attempt, read with plain h5py."""
+    """(test id, attempt, outcome) of every recorded attempt, read with plain h5py; each
+    attempt also has its own NXentry."""
     with h5py.File(path, "r") as f:
-        entries = [g for g in f.values() if g.attrs.get("NX_class") == "NXentry"]
+        tests = f["summary/tests"][...]
+        entries = {g.name.lstrip("/") for g in f.values() if g.attrs.get("NX_class") == "NXentry"}
+        assert entries == {e.decode() for e in tests["entry"]}
         return sorted(
-            (
-                str(g.attrs["test_id"]).split("::")[1],
-                int(g.attrs.get("attempt", 1)),
-                str(g.attrs["outcome"]),
-            )
-            for g in entries
+            (t.decode().split("::")[1], int(a), o.decode())
+            for t, a, o in zip(tests["test_id"], tests["attempt"], tests["outcome"], strict=True)
         )
 
 

@@ -60,7 +60,7 @@ def test_root_attributes_carry_run_metadata(h5: h5py.File) -> None:
     assert a["NX_class"] == "NXroot"
     assert a["creator"] == "benchtest"
     assert a["creator_version"] == __version__
-    assert a["benchtest_schema_version"] == SCHEMA_VERSION == 2
+    assert a["benchtest_schema_version"] == SCHEMA_VERSION == 3
     assert a["compression"] == "gzip"
     assert a["site"] == ""
     assert a["run_id"] == "20261128T154300Z-SN0042"
@@ -96,9 +96,9 @@ def test_one_entry_per_test_with_sanitised_ordered_names(h5: h5py.File) -> None:
     assert a["test_id"] == ACTIVE
     assert a["outcome"] == "failed"
     assert "above the high limit" in a["message"]
-    assert a["start_time"] < a["end_time"]
-    assert a["duration"] == pytest.approx(0.8)
-    assert json.loads(a["conditions"]) == {"vin": 3.6, "load": "1 mA"}
+    assert set(a) == {"NX_class", "test_id", "outcome", "message", "default"}
+    assert set(h5["t0001_test_iq_sleep_"].attrs) >= {"NX_class", "test_id", "outcome"}
+    assert "message" not in h5["t0001_test_iq_sleep_"].attrs  # "" is left out
 
 
 def test_entry_measurement_table_has_fixed_length_text_and_conditions(h5: h5py.File) -> None:
@@ -271,10 +271,11 @@ def test_an_unfinished_test_is_stored_incomplete_with_its_measurements(tmp_path:
     with h5py.File(path, "r") as f:
         entry = f["t0001_test_hangs"]
         assert entry.attrs["outcome"] == "incomplete"
-        assert "end_time" not in entry.attrs  # "" is left out
         assert entry["measurements"]["name"][0] == b"iq"
-        assert json.loads(entry.attrs["conditions"]) == {"odd key!": [1, 2], "obj": {"a": 1}}
+        conditions = entry["measurements"]["conditions"][0]
+        assert json.loads(conditions) == {"odd key!": [1, 2], "obj": {"a": 1}}
         assert f["summary/tests"]["outcome"][0] == b"incomplete"
+        assert f["summary/tests"]["end_time"][0] == b""
 
 
 def test_every_attempt_of_a_retried_test_is_its_own_record(tmp_path: Path) -> None:
@@ -292,7 +293,10 @@ def test_every_attempt_of_a_retried_test_is_its_own_record(tmp_path: Path) -> No
     )
     with h5py.File(path, "r") as f:
         assert f["summary/tests"]["attempt"].tolist() == [1, 2]
-        assert [f[e].attrs["attempt"] for e in ("t0001_test_flaky", "t0002_test_flaky")] == [1, 2]
+        assert [f[e].attrs["outcome"] for e in ("t0001_test_flaky", "t0002_test_flaky")] == [
+            "failed",
+            "passed",
+        ]
     with open_run(path) as run:
         assert [(t.attempt, t.outcome) for t in run.tests] == [(1, "failed"), (2, "passed")]
 
@@ -303,8 +307,8 @@ def test_a_started_test_is_on_disk_before_any_commit(tmp_path: Path) -> None:
         writer(run_started())
         writer(Started("a.py::test_running_now", "2026-11-28T15:43:01+00:00", {"vin": 3}))
         raw = path.read_bytes()  # what a kill -9 would leave: no flush since the start
-        assert b'"test_id": "a.py::test_running_now"' in raw
-        assert b'"entry": "t0001_test_running_now"' in raw
+        assert b'"test_id":"a.py::test_running_now"' in raw
+        assert b'"entry":"t0001_test_running_now"' in raw
 
 
 def test_a_long_waveform_keeps_only_its_codes_as_the_signal(

@@ -51,6 +51,8 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     measure_ = item.stash.get(MEASURE, None)
+    if call.when == "teardown" and measure_ is not None:
+        del item.stash[MEASURE]  # what it recorded is in the run file; keep memory flat
     if call.when == "call" and measure_ is not None:
         # Plain values, so the report also travels from a pytest-xdist worker.
         report.benchtest_limit_failures = [  # type: ignore[attr-defined]

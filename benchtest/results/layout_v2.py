@@ -1,8 +1,11 @@
-"""Reading the tests of a schema-2 run file from its authoritative run-level tables.
+"""Reading the tests of a schema-2 or -3 run file from its authoritative run-level tables.
 
 A test counts when its row in /summary/tests and all its measurement and waveform rows carry
-a valid commit mark; the NXentry groups are not needed (a killed run may lack them). Tests
-listed in /summary/running without a committed row were cut short and come back "incomplete".
+a valid commit mark; the NXentry groups are not needed (a killed run may lack them). In
+schema 3 the rows of the tests committed since the last table append are in the journal
+(/summary/journal): they are read from there into their places. Tests listed in
+/summary/running or started in the journal, without a committed row, were cut short and come
+back "incomplete".
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import numpy.typing as npt
 from benchtest.results.curves import read_families, read_sweeps
 from benchtest.results.records import StoredWaveform, Table, TestRecord, as_table, read_waveforms
 from benchtest.storage import schema
-from benchtest.storage.tables import decode_table, read_table
+from benchtest.storage.journal import read_journal
+from benchtest.storage.tables import decode_table, read_raw_table
 
 _T = TypeVar("_T")
 Guard = Callable[[str, Callable[[], _T]], _T | None]
@@ -41,15 +45,41 @@ def _conditions(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
+def _with_journal(raw: npt.NDArray[Any], parts: list[list[Any]]) -> npt.NDArray[Any]:
+    """The raw rows of a table with the journal's rows of it put in their places (a row's
+    commit mark, its last value, is its position + 1); the table grows where needed."""
+    rows = [row for part in parts for row in part if isinstance(row, list)]
+    width = len(raw.dtype.names or ())
+    placed = [(row[-1] - 1, tuple(row)) for row in rows if len(row) == width]
+    placed = [(p, row) for p, row in placed if isinstance(p, int) and p >= 0]
+    if not placed:
+        return raw
+    merged = np.zeros(max(len(raw), max(p for p, _ in placed) + 1), dtype=raw.dtype)
+    merged[: len(raw)] = raw
+    for position, row in placed:
+        try:
+            merged[position] = row
+        except (TypeError, ValueError, OverflowError):
+            continue  # a value of the wrong type: the row stays unmarked, its test torn
+    return merged
+
+
 class TablesV2:
     """The run-level tables of a schema-2 file, read once, with their commit marks checked."""
 
     def __init__(self, file: h5py.File, guard: Guard[Any]) -> None:
         summary = file[schema.SUMMARY]
+        journal: list[dict[str, Any]] = []
+        if schema.JOURNAL in summary:
+            where = f"{schema.SUMMARY}/{schema.JOURNAL}"
+            journal = guard(where, lambda: read_journal(summary[schema.JOURNAL][...])) or []
+        committed = [r["rows"] for r in journal if isinstance(r.get("rows"), dict)]
 
         def load(name: str, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-            rows = guard(f"{schema.SUMMARY}/{name}", lambda: read_table(summary[name]))
-            return decode_table(np.empty(0, dtype=dtype)) if rows is None else rows
+            rows = guard(f"{schema.SUMMARY}/{name}", lambda: read_raw_table(summary[name]))
+            if rows is None:
+                rows = np.empty(0, dtype=dtype)
+            return decode_table(_with_journal(rows, [r.get(name) or [] for r in committed]))
 
         self.file = file
         self.tests = load(schema.TESTS, schema.TEST_DTYPE)
@@ -58,6 +88,7 @@ class TablesV2:
         self._measurement_ok = _marked(self.measurements)
         self._waveform_ok = _marked(self.waveforms)
         self.running = guard(f"{schema.SUMMARY}/{schema.RUNNING}", self._running) or []
+        self.running += [r["start"] for r in journal if isinstance(r.get("start"), dict)]
 
     def _running(self) -> list[dict[str, Any]]:
         raw = self.file[schema.SUMMARY][schema.RUNNING][()]

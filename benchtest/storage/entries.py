@@ -1,9 +1,11 @@
-"""The NXentry of one test: its metadata as attributes and its own measurement table.
+"""The NXentry of one test: a few attributes and its own measurement table.
 
 Entries are views built from the authoritative run-level tables: when a test with waveforms
 finishes (its entry already holds the NXdata groups), and for every other test when the run
-closes. They are written with h5py's low-level API, at about 0.1 ms per test, so the end of a
-run with thousands of tests stays short.
+closes. Every HDF5 object costs 10-35 us to create, so an entry has just what a reviewer
+browsing the file needs (`@NX_class`, `@test_id`, `@outcome`, `@message` when there is one,
+and the table); the rest of the test's row stays in /summary/tests. They are written with
+h5py's low-level API, so the end of a run with thousands of tests stays short.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ _VLEN_MEMORY = h5py.h5t.py_create(TEXT)  # Python str objects in memory
 _SCALAR = h5py.h5s.create(h5py.h5s.SCALAR)
 _COMPACT = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
 _COMPACT.set_layout(h5py.h5d.COMPACT)
+_COMPACT.set_fill_time(h5py.h5d.FILL_TIME_NEVER)  # the table is written right away
+_TEMPLATE = b"entry"
 
 
 def set_attrs(obj: Any, values: Mapping[str, str | float | int]) -> None:
@@ -41,11 +45,55 @@ def set_attrs(obj: Any, values: Mapping[str, str | float | int]) -> None:
         attr.write(data)
 
 
-def create_entry(file: h5py.File, name: str, test_id: str, attempt: int) -> h5py.Group:
+def create_entry(file: h5py.File, name: str, test_id: str) -> h5py.Group:
     """The NXentry group `name` at the root, its children listed in creation order."""
     group = file.create_group(name, track_order=True)
-    set_attrs(group, {"NX_class": "NXentry", "test_id": test_id, "attempt": attempt})
+    set_attrs(group, {"NX_class": "NXentry", "test_id": test_id})
     return group
+
+
+def _result_attrs(test: Mapping[str, Any]) -> dict[str, str]:
+    attrs = {"outcome": str(test["outcome"])}
+    if test["message"]:
+        attrs["message"] = str(test["message"])
+    return attrs
+
+
+def complete_entry(group: h5py.Group, test: Mapping[str, Any], rows: npt.NDArray[Any]) -> None:
+    """Add a finished test's outcome (`test`: a row of /summary/tests) and measurement table."""
+    set_attrs(group, _result_attrs(test))
+    write_table(group, entry_table(rows, str(test[CONDITIONS])))
+
+
+class EntryBuilder:
+    """Creates many NXentry groups fast: each is a copy of a template holding `@NX_class`
+    (one object-header copy instead of a group and an attribute), kept in a memory file."""
+
+    def __init__(self) -> None:
+        self._templates = h5py.File(
+            "benchtest-entry-template", "w", driver="core", backing_store=False
+        )
+        template = h5py.h5g.create(self._templates.id, _TEMPLATE)
+        set_attrs(_Wrapped(template), {"NX_class": "NXentry"})
+
+    def build(
+        self, file: h5py.File, name: str, test: Mapping[str, Any], table: npt.NDArray[Any]
+    ) -> None:
+        """The NXentry `name` of the finished test `test` (a row of /summary/tests)."""
+        h5py.h5o.copy(self._templates.id, _TEMPLATE, file.id, name.encode())
+        group = _Wrapped(h5py.h5g.open(file.id, name.encode()))
+        set_attrs(group, {"test_id": str(test["test_id"]), **_result_attrs(test)})
+        write_table(group, table)
+
+    def close(self) -> None:
+        self._templates.close()
+
+
+class _Wrapped:
+    """A low-level object id where `set_attrs` and `write_table` expect an h5py object."""
+
+    def __init__(self, object_id: Any) -> None:
+        self.id = object_id
 
 
 def _fixed_text(column: npt.NDArray[Any] | list[Any]) -> npt.NDArray[Any]:
@@ -59,14 +107,16 @@ def _fixed_text(column: npt.NDArray[Any] | list[Any]) -> npt.NDArray[Any]:
     return values.astype(h5py.string_dtype("utf-8", width))
 
 
-def entry_table(rows: npt.NDArray[Any], conditions: str) -> npt.NDArray[Any]:
-    """A test's rows of /summary/measurements as its entry table: fixed-length UTF-8 text,
-    and in `conditions` the effective conditions (the test's where the row has none)."""
+def entry_table(rows: npt.NDArray[Any], conditions: str | npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Rows of /summary/measurements as entry table rows: fixed-length UTF-8 text, and in
+    `conditions` the effective conditions (`conditions`, the test's, where a row has none;
+    one per row for rows of several tests)."""
     columns: dict[str, npt.NDArray[Any]] = {}
     for name in ENTRY_MEASUREMENT_DTYPE.names or ():
         column = rows[name]
         if name == CONDITIONS:
-            columns[name] = _fixed_text([v or conditions for v in column.tolist()])
+            own = np.asarray(column.tolist(), dtype=object)
+            columns[name] = _fixed_text(np.where(own == "", conditions, own))
         elif column.dtype.kind in "OSU":
             columns[name] = _fixed_text(column)
         else:
@@ -82,22 +132,15 @@ def _file_type(dtype: np.dtype[Any]) -> Any:
     return h5py.h5t.py_create(dtype, logical=True)
 
 
-def _write_table(group: h5py.Group, table: npt.NDArray[Any]) -> None:
+def write_table(group: Any, table: npt.NDArray[Any]) -> None:
+    """`table` as the entry's `measurements`: compact when small, else chunked with gzip."""
     if table.nbytes > COMPACT_BYTES:
-        group.create_dataset(MEASUREMENTS, data=table, chunks=True, **GZIP.filter_args())
+        h5py.Group(group.id).create_dataset(
+            MEASUREMENTS, data=table, chunks=True, **GZIP.filter_args()
+        )
         return
     file_type = _file_type(table.dtype)
     space = h5py.h5s.create_simple((len(table),))
     dataset = h5py.h5d.create(group.id, MEASUREMENTS.encode(), file_type, space, dcpl=_COMPACT)
     if len(table):
         dataset.write(h5py.h5s.ALL, h5py.h5s.ALL, table, mtype=file_type)
-
-
-def complete_entry(group: h5py.Group, test: Mapping[str, Any], rows: npt.NDArray[Any]) -> None:
-    """Add a finished test's metadata (`test`: a row of /summary/tests) and measurement table."""
-    texts = {key: str(test[key]) for key in ("outcome", "message", "start_time", "end_time")}
-    texts[CONDITIONS] = str(test[CONDITIONS])
-    attrs: dict[str, str | float] = {k: v for k, v in texts.items() if v}  # "" is left out
-    attrs["duration"] = float(test["duration"])
-    set_attrs(group, attrs)
-    _write_table(group, entry_table(rows, str(test[CONDITIONS])))

@@ -2,6 +2,8 @@
 
 Tests with waveforms got their entry while they ran; all others are built here from the
 run-level tables, so that every test of a finished run is one NXentry, as NeXus viewers expect.
+The tests are taken in blocks: their measurement rows are read and converted to entry tables
+in one go, then cut into one table per test.
 """
 
 from __future__ import annotations
@@ -13,27 +15,11 @@ import numpy as np
 import numpy.typing as npt
 
 from benchtest.storage import schema
-from benchtest.storage.entries import complete_entry, create_entry
-from benchtest.storage.tables import committed, read_table
+from benchtest.storage.entries import EntryBuilder, entry_table
+from benchtest.storage.tables import committed, decode_table, read_table
 
-#: Rows of /summary/measurements read per step while building entries.
-BLOCK_ROWS = 1 << 16
-
-
-class RowBlocks:
-    """Reads consecutive row ranges of a table through a cache of one block."""
-
-    def __init__(self, table: h5py.Dataset) -> None:
-        self._table = table
-        self._start = 0
-        self._block: npt.NDArray[Any] = np.empty(0, dtype=table.dtype)
-
-    def rows(self, start: int, count: int) -> npt.NDArray[Any]:
-        stop = start + count
-        if not (self._start <= start and stop <= self._start + len(self._block)):
-            self._start = start
-            self._block = self._table[start : max(stop, start + BLOCK_ROWS)]
-        return self._block[start - self._start : stop - self._start]
+#: Tests whose entries are prepared together (bounds the memory of one step).
+BLOCK_TESTS = 4096
 
 
 def build_missing_entries(file: h5py.File, set_default: bool) -> None:
@@ -41,14 +27,32 @@ def build_missing_entries(file: h5py.File, set_default: bool) -> None:
     root `@default` at the first test's entry."""
     summary = file[schema.SUMMARY]
     tests = committed(read_table(summary[schema.TESTS]))
-    blocks = RowBlocks(summary[schema.MEASUREMENTS])
-    names = tests.dtype.names or ()
-    for row in tests:
-        entry = str(row["entry"])
-        if entry in file:
-            continue
-        group = create_entry(file, entry, str(row["test_id"]), int(row["attempt"]))
-        rows = blocks.rows(int(row["measurement_start"]), int(row["measurement_count"]))
-        complete_entry(group, dict(zip(names, row.tolist(), strict=True)), rows)
+    present = set(file.keys())
+    missing = tests[[str(name) not in present for name in tests["entry"]]]
+    builder = EntryBuilder()
+    try:
+        for first in range(0, len(missing), BLOCK_TESTS):
+            _build_block(file, builder, summary[schema.MEASUREMENTS], missing[first:][:BLOCK_TESTS])
+    finally:
+        builder.close()
     if set_default and len(tests):
         file.attrs.modify("default", str(tests["entry"][np.argmin(tests["index"])]))
+
+
+def _build_block(
+    file: h5py.File, builder: EntryBuilder, measurements: h5py.Dataset, tests: npt.NDArray[Any]
+) -> None:
+    starts, counts = tests["measurement_start"], tests["measurement_count"]
+    low = int(starts.min())
+    high = int((starts + counts).max())
+    rows = decode_table(measurements[low:high])
+    # Each row's own test conditions, for the rows that have none of their own.
+    conditions = np.repeat(tests[schema.CONDITIONS].astype(object), counts)
+    spans = [np.arange(s - low, s - low + c) for s, c in zip(starts, counts, strict=True)]
+    table = entry_table(rows[np.concatenate(spans).astype(np.intp)], conditions)
+    names = tests.dtype.names or ()
+    offset = 0
+    for row, count in zip(tests, counts.tolist(), strict=True):
+        test = dict(zip(names, row.tolist(), strict=True))
+        builder.build(file, str(test["entry"]), test, table[offset : offset + count])
+        offset += count

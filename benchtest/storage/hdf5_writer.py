@@ -1,15 +1,18 @@
 """`Hdf5RunWriter`: the recorder subscriber that stores one run as one NeXus/HDF5 file.
 
-A finished test is committed as rows appended to the run-level tables of /summary (tests,
-measurements, waveforms) followed by one flush: about 0.1 ms, and the authoritative record.
+A test that starts, and a test that finishes, is one record written through to the journal
+(/summary/journal, see `benchtest.storage.journal`): a finished test is committed, surviving a
+killed process, in ~10 us. The journaled tests move into the run-level tables of /summary
+(tests, measurements, waveforms), the authoritative record, in batches: every
+`BATCH_TESTS` tests or `BATCH_SECONDS` seconds, with one append per table and one flush.
 Waveforms go straight into the test's NXentry while it runs; the NXentry of a test without
-waveforms is built from the tables when the run closes. A test that starts is written to
-/summary/running at once, so a killed run still shows which test was cut short.
+waveforms is built from the tables when the run closes.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,9 +42,15 @@ from benchtest.storage.durability import SYNC_MODES, Sync, Syncer, fsync_directo
 from benchtest.storage.entries import complete_entry, create_entry, set_attrs
 from benchtest.storage.finalize import build_missing_entries
 from benchtest.storage.header import create_file, running_json, write_header
+from benchtest.storage.journal import JournalWriter
 from benchtest.storage.running import RunningTest
 from benchtest.storage.tables import Appender
 from benchtest.storage.waveforms import write_waveform
+
+#: Journaled tests that make the writer move them into the tables...
+BATCH_TESTS = 256
+#: ...or seconds since the oldest of them was committed, checked when a test is committed.
+BATCH_SECONDS = 2.0
 
 
 class Hdf5RunWriter:
@@ -72,6 +81,9 @@ class Hdf5RunWriter:
         self._tables: dict[str, Appender] = {}
         self._syncer: Syncer | None = None
         self._default_set = False
+        self._journal: JournalWriter | None = None
+        self._batch = _Batch()
+        self._unflushed = False  # rows appended outside the journal (instruments, safe state)
 
     def __call__(self, event: Event) -> None:
         self.handle(event)
@@ -99,8 +111,10 @@ class Hdf5RunWriter:
         self._file = file = create_file(self.path)
         write_header(file, event, self.codec)
         self._running_marker = file[schema.SUMMARY][schema.RUNNING]
+        self._journal = JournalWriter(file[schema.SUMMARY][schema.JOURNAL])
         for group, name in _TABLES:
             self._tables[name] = Appender(file[group][name])
+        self._batch.reset(self._tables)
         self._syncer = Syncer(file.id.get_vfd_handle(), self._sync_mode)
         file.flush()
         self._syncer.request()
@@ -110,19 +124,22 @@ class Hdf5RunWriter:
         self._table(schema.INSTRUMENTS).append(
             [(event.role, event.driver, event.resource, event.identity, event.calibration_due)]
         )
+        self._unflushed = True
 
     def _safe_state_applied(self, event: SafeStateApplied) -> None:
         self._table(schema.SAFE_STATE_LOG).append(
             [(event.time, event.role, event.ok, event.message)]
         )
+        self._unflushed = True
 
     def _test_started(self, event: TestStarted) -> None:
         self._require_file()
         if event.test_id in self._running:  # started again before it finished: keep what it had
             self._store(self._running.pop(event.test_id), schema.INCOMPLETE, "", "", float("nan"))
         self._count += 1
-        self._running[event.test_id] = RunningTest.start(event, self._count)
-        self._write_running_marker()
+        test = self._running[event.test_id] = RunningTest.start(event, self._count)
+        if not self._journal_write({"start": test.marker()}):
+            self._write_running_marker()  # too big for the journal: straight to the marker
 
     def _measurement_recorded(self, event: MeasurementRecorded) -> None:
         self._test(event.test_id).measurements.append(event.measurement)
@@ -130,7 +147,7 @@ class Hdf5RunWriter:
     def _entry_group(self, test: RunningTest, name: str) -> tuple[h5py.Group, str]:
         """The test's NXentry (created on first use) and a free child name for `name`."""
         if test.group is None:
-            test.group = create_entry(self._require_file(), test.entry, test.test_id, test.attempt)
+            test.group = create_entry(self._require_file(), test.entry, test.test_id)
         return test.group, schema.unique_name(
             test.group, schema.sanitise(name), schema.ENTRY_FIELDS
         )
@@ -172,7 +189,7 @@ class Hdf5RunWriter:
         test = self._test(event.test_id)
         del self._running[event.test_id]
         self._store(test, event.outcome, event.message, event.finished, event.duration)
-        self.commit()  # the marker still lists the test until the next start: readers skip it
+        self.commit()
 
     def _run_finished(self, event: RunFinished) -> None:
         file = self._require_file()
@@ -183,11 +200,14 @@ class Hdf5RunWriter:
     # -- commit and close -----------------------------------------------------------------
 
     def commit(self) -> None:
-        """Make everything written so far survive a killed process (flush), and reach the
-        disk as the sync mode says: the one place that decides crash safety."""
+        """Make everything written so far survive a killed process, and reach the disk as the
+        sync mode says: the one place that decides crash safety. Journal records are with the
+        operating system once written; rows appended to tables need a flush."""
         if self._file is None or self._syncer is None:
             return
-        self._file.flush()
+        if self._unflushed:
+            self._file.flush()
+            self._unflushed = False
         self._syncer.request()
 
     def close(self) -> None:
@@ -200,7 +220,7 @@ class Hdf5RunWriter:
             for test in list(self._running.values()):
                 self._store(test, schema.INCOMPLETE, "", "", float("nan"))
             self._running.clear()
-            self._write_running_marker()
+            self._append_batch()
             build_missing_entries(file, set_default=not self._default_set)
             file.flush()
         finally:
@@ -239,24 +259,89 @@ class Hdf5RunWriter:
     def _store(
         self, test: RunningTest, outcome: str, message: str, finished: str, duration: float
     ) -> None:
-        """Append a test's rows to the run tables in two steps: its measurement and waveform
-        rows and its entry, flushed; then its test row, whose commit mark makes it count.
+        """Commit a finished test: its rows as one journal record, then into the batch.
 
-        HDF5 writes raw chunks before metadata within one flush, so a test row flushed with its
-        waveforms could be on disk before the waveform groups are: the first flush rules it out.
+        A test with an entry (waveforms) has it completed and flushed first: HDF5 writes raw
+        chunks before metadata within one flush, so the record could otherwise reach the disk
+        before the groups it points at.
         """
-        tests, waveforms = self._tables[schema.TESTS], self._tables[schema.WAVEFORMS]
-        measurements = self._tables[schema.MEASUREMENTS]
-        position = len(tests)
-        rows = test.measurement_rows(position, len(measurements))
-        first_row = measurements.append(rows)
-        first_wave = waveforms.append(test.waveform_rows(position, len(waveforms)))
-        counts = (first_row, len(rows), first_wave, len(test.waveforms), position + 1)
+        batch = self._batch
+        position = batch.tests
+        rows = test.measurement_rows(position, batch.measurements)
+        waves = test.waveform_rows(position, batch.waveforms)
+        counts = (batch.measurements, len(rows), batch.waveforms, len(waves), position + 1)
         row = test.test_row(outcome, message, finished, duration, counts)
         if test.group is not None:
-            complete_entry(test.group, dict(zip(_TEST_COLUMNS, row, strict=True)), rows)
-        self._require_file().flush()
-        tests.append([row])
+            table = np.array(rows, dtype=schema.SUMMARY_DTYPE)
+            complete_entry(test.group, dict(zip(_TEST_COLUMNS, row, strict=True)), table)
+            self._require_file().flush()
+        record = {"rows": {"tests": [row], "measurements": rows, "waveforms": waves}}
+        journaled = self._journal_write(record)
+        batch.add(row, rows, waves)
+        if not journaled or batch.due():
+            self._append_batch()  # a record too big for the journal is committed here
+
+    def _journal_write(self, record: dict[str, Any]) -> bool:
+        """Write `record` to the journal, first emptying it into the tables if it is full."""
+        journal = self._journal
+        if journal is None:
+            return False
+        if journal.write(record):
+            return True
+        self._append_batch()
+        return journal.write(record)
+
+    def _append_batch(self) -> None:
+        """Move the journaled tests into the tables, flush, and start the journal over."""
+        batch, file = self._batch, self._require_file()
+        tables = self._tables
+        if batch.test_rows:
+            tables[schema.MEASUREMENTS].append(batch.measurement_rows)
+            tables[schema.WAVEFORMS].append(batch.waveform_rows)
+            tables[schema.TESTS].append(batch.test_rows)
+        self._write_running_marker()
+        file.flush()
+        self._unflushed = False
+        batch.reset(tables)
+        if self._journal is not None:
+            self._journal.restart()  # only now: until the flush, the journal was the record
+
+
+class _Batch:
+    """Rows committed through the journal and not yet appended to the tables; the `tests`,
+    `measurements` and `waveforms` counts include them (the next rows' positions)."""
+
+    def __init__(self) -> None:
+        self.test_rows: list[tuple[Any, ...]] = []
+        self.measurement_rows: list[tuple[Any, ...]] = []
+        self.waveform_rows: list[tuple[Any, ...]] = []
+        self.tests = self.measurements = self.waveforms = 0
+        self._since = 0.0
+
+    def reset(self, tables: dict[str, Appender]) -> None:
+        self.test_rows, self.measurement_rows, self.waveform_rows = [], [], []
+        self.tests = len(tables[schema.TESTS])
+        self.measurements = len(tables[schema.MEASUREMENTS])
+        self.waveforms = len(tables[schema.WAVEFORMS])
+
+    def add(
+        self,
+        test_row: tuple[Any, ...],
+        rows: list[tuple[Any, ...]],
+        waves: list[tuple[Any, ...]],
+    ) -> None:
+        if not self.test_rows:
+            self._since = time.monotonic()
+        self.test_rows.append(test_row)
+        self.measurement_rows.extend(rows)
+        self.waveform_rows.extend(waves)
+        self.tests += 1
+        self.measurements += len(rows)
+        self.waveforms += len(waves)
+
+    def due(self) -> bool:
+        """Time to append: enough tests, or the oldest waited long enough."""
+        return len(self.test_rows) >= BATCH_TESTS or time.monotonic() - self._since >= BATCH_SECONDS
 
 
 _HANDLERS: dict[type, Callable[[Hdf5RunWriter, Any], None]] = {

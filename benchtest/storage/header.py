@@ -19,6 +19,7 @@ from benchtest.errors import ResultFileError
 from benchtest.recorder import ConfigSnapshot, RunStarted, utc_now
 from benchtest.storage import schema
 from benchtest.storage.codecs import Codec
+from benchtest.storage.journal import create_journal
 from benchtest.storage.nexus import write_text
 from benchtest.storage.tables import create_table
 
@@ -26,8 +27,8 @@ from benchtest.storage.tables import create_table
 def create_file(path: Path) -> h5py.File:
     """A new HDF5 file at `path` (never overwriting), default (earliest) format.
 
-    The sieve buffer is off, so a write to a contiguous dataset (the running-tests marker)
-    reaches the operating system at once, without a flush.
+    The sieve buffer is off, so a write to a contiguous dataset (the journal, the
+    running-tests marker) reaches the operating system at once, without a flush.
     """
     fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
     fapl.set_sieve_buf_size(0)
@@ -94,7 +95,8 @@ def write_header(file: h5py.File, event: RunStarted, codec: Codec) -> None:
         schema.RUNNING, shape=(), dtype=h5py.string_dtype("utf-8", schema.RUNNING_BYTES)
     )
     running[()] = b"[]"
-    running.attrs["description"] = "JSON list of the tests running now"
+    running.attrs["description"] = "JSON list of the tests running at the last table append"
+    create_journal(summary, schema.JOURNAL, schema.JOURNAL_BYTES)
 
 
 def running_json(tests: list[dict[str, Any]]) -> bytes:

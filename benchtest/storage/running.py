@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import h5py
-import numpy as np
-import numpy.typing as npt
 
 from benchtest.measurement import Measurement
 from benchtest.recorder import TestStarted
@@ -59,14 +57,13 @@ class RunningTest:
             return ""
         return json.dumps(m.conditions, default=str)
 
-    def measurement_rows(self, position: int, start: int) -> npt.NDArray[Any]:
+    def measurement_rows(self, position: int, start: int) -> list[tuple[Any, ...]]:
         """The rows of /summary/measurements: the test's row is at `position`, these at `start`."""
-        rows = [
+        return [
             (position, m.name, m.value, m.unit, _limit(m.limits.low), _limit(m.limits.high),
              m.outcome.value, m.timestamp, self._own_conditions(m), start + k + 1)
             for k, m in enumerate(self.measurements)
         ]  # fmt: skip
-        return np.array(rows, dtype=schema.SUMMARY_DTYPE)
 
     def waveform_rows(self, position: int, start: int) -> list[tuple[Any, ...]]:
         """The rows of /summary/waveforms, to be appended at `start`."""

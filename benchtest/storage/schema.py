@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 #: Version of the layout written by this benchtest; stored as root `@benchtest_schema_version`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Oldest layout the reader still understands.
 OLDEST_READABLE_VERSION = 1
 
@@ -28,6 +28,7 @@ TESTS = "tests"
 MEASUREMENTS = "measurements"
 WAVEFORMS = "waveforms"
 RUNNING = "running"
+JOURNAL = "journal"
 INSTRUMENTS = "instruments"
 SAFE_STATE_LOG = "safe_state_log"
 BENCH_FILE = "bench_file"
@@ -53,6 +54,8 @@ FAMILY_KIND = "waveform_family"
 
 #: Bytes reserved for the JSON list of running tests in /summary/running.
 RUNNING_BYTES = 8192
+#: Size of /summary/journal in bytes: a few hundred typical tests between two table appends.
+JOURNAL_BYTES = 256 * 1024
 
 TEXT = h5py.string_dtype("utf-8")
 _I8 = np.dtype(np.int64)

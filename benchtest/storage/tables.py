@@ -108,13 +108,18 @@ def _readable_prefix(table: h5py.Dataset) -> npt.NDArray[Any]:
     return np.concatenate(parts) if parts else np.empty(0, dtype=table.dtype)
 
 
-def read_table(table: h5py.Dataset) -> npt.NDArray[Any]:
-    """The readable rows of `table`, as a structured array with `str` text columns."""
+def read_raw_table(table: h5py.Dataset) -> npt.NDArray[Any]:
+    """The readable rows of `table` as h5py returns them (text as bytes or objects)."""
     try:
-        raw = table[...]
+        raw: npt.NDArray[Any] = table[...]
     except _READ_ERRORS:
         raw = _readable_prefix(table)
-    return decode_table(raw)
+    return raw
+
+
+def read_table(table: h5py.Dataset) -> npt.NDArray[Any]:
+    """The readable rows of `table`, as a structured array with `str` text columns."""
+    return decode_table(read_raw_table(table))
 
 
 def committed(rows: npt.NDArray[Any]) -> npt.NDArray[Any]:

@@ -1,0 +1,163 @@
+"""The journal: a finished test is committed by one record, and a killed run keeps it.
+
+A child process writes tests and leaves with `os._exit` (no close, no flush: what kill -9
+leaves); the reader must then find every committed test, whether its rows reached the tables
+in a batch or are only in the journal, and name the test that was running.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from benchtest.measurement import Limits, Measurement
+from benchtest.recorder import MeasurementRecorded
+from benchtest.recorder import TestFinished as Finished  # renamed: pytest collects Test* names
+from benchtest.recorder import TestStarted as Started
+from benchtest.results import open_run
+from benchtest.storage import Hdf5RunWriter
+from benchtest.storage.example import run_started
+from benchtest.storage.journal import JournalWriter, create_journal, read_journal
+
+CHILD = """
+import os, sys
+import benchtest.storage.hdf5_writer as hdf5_writer
+from benchtest.measurement import Limits, Measurement
+from benchtest.recorder import MeasurementRecorded, TestFinished, TestStarted
+from benchtest.storage import Hdf5RunWriter
+from benchtest.storage.example import run_started
+
+path, tests, batch, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+hdf5_writer.BATCH_TESTS = batch
+writer = Hdf5RunWriter(path)
+writer(run_started())
+for i in range(tests):
+    tid = f"plan.py::test_{i}"
+    writer(TestStarted(tid, "2026-11-28T15:43:00+00:00", {"i": i}))
+    for j in range(rows):
+        m = Measurement.judge(f"p{j}", i + j / 1000, "V", Limits(None, 1e9, "V"))
+        writer(MeasurementRecorded(tid, m))
+    writer(TestFinished(tid, "passed", "2026-11-28T15:43:01+00:00", 0.1))
+writer(TestStarted("plan.py::test_cut_short", "2026-11-28T15:44:00+00:00", {"i": -1}))
+os._exit(0)  # as a kill -9 would: nothing closed, nothing flushed
+"""
+
+
+def killed_run(path: Path, tests: int, batch: int = 256, rows: int = 1) -> Path:
+    command = [sys.executable, "-c", CHILD, str(path), str(tests), str(batch), str(rows)]
+    subprocess.run(command, check=True, timeout=60)
+    return path
+
+
+def values(path: Path) -> dict[str, list[float]]:
+    with open_run(path) as run:
+        assert run.problems == []
+        return {t.id: t.measurements["value"].tolist() for t in run.tests}
+
+
+@pytest.mark.parametrize(("tests", "batch"), [(5, 256), (40, 16), (64, 16)])
+def test_a_killed_run_keeps_every_committed_test_and_names_the_running_one(
+    tmp_path: Path, tests: int, batch: int
+) -> None:
+    path = killed_run(tmp_path / "run.h5", tests, batch)
+    with h5py.File(path, "r") as f:  # the tables got the full batches, the journal the rest
+        assert len(f["summary/tests"]) == tests // batch * batch
+    with open_run(path) as run:
+        assert run.problems == []
+        ids = [t.id for t in run.tests]
+        assert ids == [f"plan.py::test_{i}" for i in range(tests)] + ["plan.py::test_cut_short"]
+        assert [t.measurements["value"][0] for t in run.tests[:-1]] == list(range(tests))
+        assert run.tests[-1].outcome == "incomplete"
+        assert run.tests[-1].conditions == {"i": -1}
+        assert [t.index for t in run.tests] == list(range(1, tests + 2))
+
+
+def test_a_test_too_big_for_the_journal_is_committed_to_the_tables(tmp_path: Path) -> None:
+    path = killed_run(tmp_path / "run.h5", tests=3, rows=4000)  # ~300 KB a record
+    with h5py.File(path, "r") as f:
+        assert len(f["summary/tests"]) == 3
+    found = values(path)
+    assert found["plan.py::test_2"][:2] == [2.0, 2.001] and len(found["plan.py::test_2"]) == 4000
+
+
+def test_a_torn_record_ends_the_journal_and_only_its_test_is_lost(tmp_path: Path) -> None:
+    path = killed_run(tmp_path / "run.h5", tests=6)
+    with h5py.File(path, "r") as f:
+        journal = f["summary/journal"]
+        offset, data = journal.id.get_offset(), journal[...].tobytes()
+    records = read_journal(data)
+    assert [next(iter(r.keys() - {"seq"})) for r in records] == ["start", "rows"] * 6 + ["start"]
+    # Damage the payload of test_4's commit record (the 10th record) as a torn write would.
+    position = sum(8 + struct.unpack_from("<I", data, p)[0] for p in _starts(data)[:9])
+    with path.open("r+b") as raw:
+        raw.seek(offset + position + 20)
+        raw.write(b"\xff\xff")
+    with open_run(path) as run:
+        assert [(t.id, t.outcome) for t in run.tests] == [
+            *((f"plan.py::test_{i}", "passed") for i in range(4)),
+            ("plan.py::test_4", "incomplete"),  # its start record is before the damage
+        ]
+
+
+def _starts(data: bytes) -> list[int]:
+    starts, position = [], 0
+    while True:
+        (length,) = struct.unpack_from("<I", data, position)
+        if length == 0:
+            return starts
+        starts.append(position)
+        position += 8 + length
+
+
+def test_a_closed_run_has_an_empty_journal_and_its_tables_are_the_record(tmp_path: Path) -> None:
+    path = tmp_path / "run.h5"
+    with Hdf5RunWriter(path) as writer:
+        writer(run_started())
+        for i in range(3):
+            writer(Started(f"a.py::test_{i}", "t"))
+            m = Measurement.judge("vout", 3.3, "V", Limits(3.0, 3.6, "V"))
+            writer(MeasurementRecorded(f"a.py::test_{i}", m))
+            writer(Finished(f"a.py::test_{i}", "passed", "t", 0.1))
+    with h5py.File(path, "a") as f:
+        assert read_journal(f["summary/journal"][...]) == []
+        assert len(f["summary/tests"]) == 3
+        tests = f["summary/tests"]
+        row = tests[1]
+        row["commit"] = 0  # tampered after the close: the journal must not bring it back
+        tests[1] = row
+    with open_run(path) as run:
+        assert [t.id for t in run.tests] == ["a.py::test_0", "a.py::test_2"]
+
+
+def test_records_stop_at_a_gap_in_the_sequence_or_a_bad_crc() -> None:
+    def record(seq: int, crc_ok: bool = True) -> bytes:
+        payload = f'{{"seq":{seq},"start":{{"index":{seq}}}}}'.encode()
+        crc = zlib.crc32(payload) ^ (0 if crc_ok else 1)
+        return struct.pack("<II", len(payload), crc) + payload
+
+    assert [r["seq"] for r in read_journal(record(7) + record(8) + record(3))] == [7, 8]
+    assert [r["seq"] for r in read_journal(record(1) + record(2, crc_ok=False))] == [1]
+    assert read_journal(bytes(64)) == []
+    assert read_journal(record(1)[:-1]) == []  # cut short
+
+
+def test_the_hdf5_write_path_writes_the_same_bytes_as_pwrite(tmp_path: Path) -> None:
+    contents = []
+    for direct in (True, False):
+        with h5py.File(tmp_path / f"j{direct}.h5", "w") as f:
+            journal = JournalWriter(create_journal(f, "journal", 4096), direct=direct)
+            assert journal.write({"start": {"index": 1, "test_id": "a"}})
+            assert journal.write({"rows": {"tests": [[1, "a", 2.5, float("nan")]]}})
+            assert not journal.write({"start": {"blob": "x" * 5000}})  # does not fit: unwritten
+            contents.append(f["journal"][...].tobytes())
+    assert contents[0] == contents[1]
+    records = read_journal(contents[0])
+    assert [r["seq"] for r in records] == [1, 2]
+    assert np.isnan(records[1]["rows"]["tests"][0][3])
