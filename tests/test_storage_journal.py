@@ -34,13 +34,13 @@ from benchtest.recorder import MeasurementRecorded, TestFinished, TestStarted
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
 
-path, tests, batch, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+path, tests, batch, rows, pad = sys.argv[1], *map(int, sys.argv[2:6])
 hdf5_writer.BATCH_TESTS = batch
 writer = Hdf5RunWriter(path)
 writer(run_started())
 for i in range(tests):
     tid = f"plan.py::test_{i}"
-    writer(TestStarted(tid, "2026-11-28T15:43:00+00:00", {"i": i}))
+    writer(TestStarted(tid, "2026-11-28T15:43:00+00:00", {"i": i, "pad": "x" * pad}))
     for j in range(rows):
         m = Measurement.judge(f"p{j}", i + j / 1000, "V", Limits(None, 1e9, "V"))
         writer(MeasurementRecorded(tid, m))
@@ -50,8 +50,8 @@ os._exit(0)  # as a kill -9 would: nothing closed, nothing flushed
 """
 
 
-def killed_run(path: Path, tests: int, batch: int = 256, rows: int = 1) -> Path:
-    command = [sys.executable, "-c", CHILD, str(path), str(tests), str(batch), str(rows)]
+def killed_run(path: Path, tests: int, batch: int = 256, rows: int = 1, pad: int = 0) -> Path:
+    command = [sys.executable, "-c", CHILD, str(path), *map(str, (tests, batch, rows, pad))]
     subprocess.run(command, check=True, timeout=60)
     return path
 
@@ -76,15 +76,23 @@ def test_a_killed_run_keeps_every_committed_test_and_names_the_running_one(
         assert [t.measurements["value"][0] for t in run.tests[:-1]] == list(range(tests))
         assert run.tests[-1].outcome == "incomplete"
         assert run.tests[-1].conditions == {"i": -1}
+        assert run.tests[0].conditions == {"i": 0, "pad": ""}
         assert [t.index for t in run.tests] == list(range(1, tests + 2))
 
 
-def test_a_test_too_big_for_the_journal_is_committed_to_the_tables(tmp_path: Path) -> None:
-    path = killed_run(tmp_path / "run.h5", tests=3, rows=4000)  # ~300 KB a record
+@pytest.mark.parametrize(
+    ("rows", "pad"),
+    [(1, 300_000), (100, 0)],
+    ids=["record larger than the journal", "more rows than a record takes"],
+)
+def test_a_test_not_fit_for_the_journal_is_committed_to_the_tables(
+    tmp_path: Path, rows: int, pad: int
+) -> None:
+    path = killed_run(tmp_path / "run.h5", tests=3, rows=rows, pad=pad)
     with h5py.File(path, "r") as f:
         assert len(f["summary/tests"]) == 3
     found = values(path)
-    assert found["plan.py::test_2"][:2] == [2.0, 2.001] and len(found["plan.py::test_2"]) == 4000
+    assert found["plan.py::test_2"][:1] == [2.0] and len(found["plan.py::test_2"]) == rows
 
 
 def test_a_torn_record_ends_the_journal_and_only_its_test_is_lost(tmp_path: Path) -> None:

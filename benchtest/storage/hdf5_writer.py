@@ -51,6 +51,9 @@ from benchtest.storage.waveforms import write_waveform
 BATCH_TESTS = 256
 #: ...or seconds since the oldest of them was committed, checked when a test is committed.
 BATCH_SECONDS = 2.0
+#: A test with more measurements is committed straight to the tables: one append and flush
+#: shared by its rows cost less than encoding them as a journal record.
+JOURNAL_MAX_ROWS = 64
 
 
 class Hdf5RunWriter:
@@ -276,10 +279,10 @@ class Hdf5RunWriter:
             complete_entry(test.group, dict(zip(_TEST_COLUMNS, row, strict=True)), table)
             self._require_file().flush()
         record = {"rows": {"tests": [row], "measurements": rows, "waveforms": waves}}
-        journaled = self._journal_write(record)
+        journaled = len(rows) <= JOURNAL_MAX_ROWS and self._journal_write(record)
         batch.add(row, rows, waves)
         if not journaled or batch.due():
-            self._append_batch()  # a record too big for the journal is committed here
+            self._append_batch()  # a test not journaled is committed here
 
     def _journal_write(self, record: dict[str, Any]) -> bool:
         """Write `record` to the journal, first emptying it into the tables if it is full."""
