@@ -105,6 +105,12 @@ class Measure:
             warnings.warn(MarginalWarning(f"{self.test_id}: {measurement.explain()}"), stacklevel=2)
         return measurement
 
+    def condition(self, **values: Any) -> None:
+        """Add conditions the test's setup holds (`temperature=85.0`, held by a chamber
+        fixture, say) to every measurement recorded from now on, next to the parametrised
+        values and the site."""
+        self.conditions.update(values)
+
     def waveform(self, name: str, waveform: Waveform, description: str = "") -> None:
         """Record a waveform (stored as the instrument delivered it)."""
         if not isinstance(waveform, Waveform):

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from benchtest import DutProfile
+from benchtest import DutProfile, Measure
 
 ROOM = 25.0  # degC, the datasheet's "TJ = 25 degC unless noted"
 SETTLED = 0.2  # degC the chamber must hold the setpoint within
@@ -33,15 +33,16 @@ def _role(request: pytest.FixtureRequest, role: str) -> Any:
 
 
 @pytest.fixture
-def junction_temperature(request: pytest.FixtureRequest) -> float:
-    """The test's temperature, degC, held by the chamber (if the bench has one)."""
+def junction_temperature(request: pytest.FixtureRequest, measure: Measure) -> float:
+    """The test's temperature, degC, held by the chamber (if the bench has one) and recorded
+    as the `temperature` condition of every measurement of the test."""
     callspec = getattr(request.node, "callspec", None)
     celsius = float(callspec.params.get("temperature", ROOM)) if callspec else ROOM
     chamber = _role(request, "chamber")
-    if chamber is None:
-        return celsius
-    chamber.set_temperature(celsius)
-    chamber.wait_until_stable(tolerance=SETTLED, timeout=SETTLE_TIMEOUT)
+    if chamber is not None:
+        chamber.set_temperature(celsius)
+        chamber.wait_until_stable(tolerance=SETTLED, timeout=SETTLE_TIMEOUT)
+    measure.condition(temperature=celsius, temperature_held_by="chamber" if chamber else "room")
     return celsius
 
 

@@ -147,3 +147,14 @@ def test_profile_margin_applies(ldo_profile_text: str, tmp_path: Path, events: l
     with pytest.warns(MarginalWarning):
         m = Measure("t", dut, events.append)("iq_sleep", 1.9e-6)
     assert m.outcome is Outcome.MARGINAL
+
+
+def test_a_condition_set_up_by_the_test_goes_with_later_measurements(
+    measure: Measure, events: list[Event]
+) -> None:
+    measure("vout", 3.3)
+    measure.condition(temperature=85.0)
+    measure("vout", 3.31)
+    recorded = [e.measurement.conditions for e in events if isinstance(e, MeasurementRecorded)]
+    assert recorded[0].get("temperature") is None
+    assert recorded[1]["temperature"] == 85.0
