@@ -17,4 +17,5 @@ pytest_plugins = [
     "benchtest.plugin.timeouts",  # safe state before pytest-timeout's thread method exits
     "benchtest.plugin.sites",  # multi-site: the controller merges the sites' run files
     "benchtest.plugin.junit",  # JUnit XML for CI: errors vs failures, properties, attachment
+    "benchtest.plugin.progress",  # progress per site and test: live on a terminal, lines in logs
 ]

@@ -108,7 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
         bench=bench,
         dut=dut,
         results_dir=Path(option.results_dir),
-        serial_number=_serial_number(option.serial_number, site),
+        serial_number=serial_number_of(option.serial_number, site),
         lot=option.lot,
         operator=option.operator or _login_name(),
         simulate=option.sim,
@@ -181,7 +181,7 @@ def _site_of_this_process(config: pytest.Config, bench: Bench) -> tuple[str, boo
     )
 
 
-def _serial_number(option: str, site: str) -> str:
+def serial_number_of(option: str, site: str) -> str:
     """`U0001`, or this site's entry of `A=U0001,B=U0002`."""
     if "=" not in option:
         return option
