@@ -2,7 +2,10 @@
 
 The simulator is chosen by the role's driver name; `resolved_bench()` returns the bench mapping
 with every `sim://` resource replaced by the loopback address or serial port that now serves it,
-so a real bench and a simulated one differ only in that file.
+so a real bench and a simulated one differ only in that file. A role's resource may ask for a
+fault (`?fault=slow`) and for its timing (`?timing=real`: the real model's integration,
+acquisition, settling and baud-rate times; instant unless the resource or the bench's `timing`
+asks for real).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from benchtest.sim.service import Service
 from benchtest.sim.siglent_sds1000xe import SiglentSDS1000XE
 from benchtest.sim.siglent_sds2000xp import SiglentSDS2000XPlus
 from benchtest.sim.thermostream import ThermoStream
+from benchtest.sim.timing import INSTANT, Timing, parse_timing
 from benchtest.sim.world import World
 
 SIM_SCHEME = "sim://"
@@ -43,6 +47,8 @@ class Simulator(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def use_timing(self, timing: Timing) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,10 @@ def default_serial_transport() -> str:
 
 
 class SimulatedBench(Service):
-    """Start the simulators of a bench: `with SimulatedBench(profile, bench) as sim: ...`."""
+    """Start the simulators of a bench: `with SimulatedBench(profile, bench) as sim: ...`.
+
+    `timing` is the timing of every role whose resource names none (default: instant).
+    """
 
     def __init__(
         self,
@@ -130,6 +139,7 @@ class SimulatedBench(Service):
         seed: int = 0,
         serial_transport: str | None = None,
         serial: str | None = None,
+        timing: Timing = INSTANT,
     ) -> None:
         transport = serial_transport or default_serial_transport()
         if transport not in ("pty", "socket"):
@@ -141,11 +151,16 @@ class SimulatedBench(Service):
         self._bench = copy.deepcopy(dict(bench))
         roles = _sim_roles(self._bench)
         options = {role: resource_options(role, spec["resource"]) for role, spec in roles}
-        context = SimContext(self.world, profile, self.journal, seed, transport, options)
-        self.simulators: dict[str, Simulator] = {
-            role: _with_fault(role, options[role], _factory(role, spec)(context, role))
+        timings = {
+            role: parse_timing(role, str(spec["resource"]), options[role], timing)
             for role, spec in roles
         }
+        context = SimContext(self.world, profile, self.journal, seed, transport, options)
+        self.simulators: dict[str, Simulator] = {}
+        for role, spec in roles:
+            simulator = _factory(role, spec)(context, role)
+            simulator.use_timing(timings[role])
+            self.simulators[role] = _with_fault(role, options[role], simulator)
         self._started: list[Simulator] = []
 
     def start(self) -> Self:

@@ -4,6 +4,8 @@
 per power mode, mode, reset, reset_cause, the family's own such as a sensor's read, and register
 reads and writes through its register map) and changes the World's state. At every boot it
 prints the profile's `boot_banner` unasked; a `reboot_during` fault cuts a reply off with one.
+With real timing a port delivers every command and reply at the profile's baud rate (10 bits a
+byte); unasked output (a boot banner) goes out at once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from benchtest.registers import RegisterMap
 from benchtest.sim.registers import RegisterConsole
 from benchtest.sim.service import Service
 from benchtest.sim.tcp import Connection, TcpServer
+from benchtest.sim.timing import DEFAULT_BAUDRATE, Delays, Timing, wire_time
 from benchtest.sim.world import World
 
 DEFAULT_COMMANDS = {
@@ -36,8 +39,9 @@ WRITE_POLL = 0.1  # s
 
 @dataclass(frozen=True)
 class PortConfig:
-    """Line ending, prompt, command words and register map of the DUT's debug port."""
+    """Baud rate, line ending, prompt, command words and register map of the DUT's debug port."""
 
+    baudrate: int = DEFAULT_BAUDRATE
     line_ending: str = "\r\n"
     prompt: str = "> "
     commands: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COMMANDS))
@@ -57,6 +61,7 @@ class PortConfig:
         except ConfigError as exc:
             raise SimulatorError(str(exc)) from exc
         return cls(
+            baudrate=int(section.get("baudrate", DEFAULT_BAUDRATE)),
             line_ending=str(section.get("line_ending", "\r\n")),
             prompt=str(section.get("prompt", "> ")),
             commands=dict(commands),
@@ -157,6 +162,22 @@ class Firmware:
             self._output((ending + banner + ending).encode() + self.prompt())
 
 
+class Wire:
+    """The UART between host and DUT: with real timing a line takes its bytes' time to arrive
+    and its reply the reply's bytes' time to come back (10 bits a byte at the baud rate)."""
+
+    def __init__(self, baudrate: int) -> None:
+        self.baudrate = baudrate
+        self.delays = Delays()
+
+    def exchange(self, firmware: Firmware, line: str) -> bytes:
+        """The firmware's reply to `line` (and its ending), once both crossed the wire."""
+        self.delays.wait(wire_time(len(line.encode()) + 1, self.baudrate))
+        reply = firmware.respond(line)
+        self.delays.wait(wire_time(len(reply), self.baudrate))
+        return reply
+
+
 def _not_simulated(action: str) -> Callable[[], str]:
     return lambda: f"ERR not simulated: {action}"
 
@@ -192,6 +213,7 @@ class PtyDebugPort(Service):
 
     def __init__(self, firmware: Firmware) -> None:
         self.firmware = firmware
+        self.wire = Wire(firmware.config.baudrate)
         self._fds: list[int] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -211,8 +233,13 @@ class PtyDebugPort(Service):
         self._thread = threading.Thread(target=self._run, name="debug-port-pty", daemon=True)
         self._thread.start()
 
+    def use_timing(self, timing: Timing) -> None:
+        """Answer at once (instant) or at the baud rate (real); before `start`."""
+        self.wire.delays = Delays(timing)
+
     def stop(self) -> None:
         self._stopping.set()
+        self.wire.delays.cancel()
         if self._thread is not None:
             os.write(self._fds[3], b"x")
             self._thread.join()
@@ -243,7 +270,7 @@ class PtyDebugPort(Service):
             except OSError:
                 return
             for line in splitter.feed(data):
-                self._write(self.firmware.respond(line))
+                self._write(self.wire.exchange(self.firmware, line))
 
     def _write(self, data: bytes) -> None:
         master = self._fds[0]
@@ -259,6 +286,7 @@ class SocketDebugPort(Service):
 
     def __init__(self, firmware: Firmware, *, port: int = 0) -> None:
         self.firmware = firmware
+        self.wire = Wire(firmware.config.baudrate)
         self._tcp = TcpServer(self._serve, port=port, name="debug-port-socket")
         self._clients: set[Connection] = set()
         self._clients_lock = threading.Lock()
@@ -271,7 +299,12 @@ class SocketDebugPort(Service):
         self._tcp.start()
         self.firmware.attach(self.push)
 
+    def use_timing(self, timing: Timing) -> None:
+        """Answer at once (instant) or at the baud rate (real); before `start`."""
+        self.wire.delays = Delays(timing)
+
     def stop(self) -> None:
+        self.wire.delays.cancel()
         self._tcp.stop()
 
     def push(self, data: bytes) -> None:
@@ -289,7 +322,7 @@ class SocketDebugPort(Service):
             connection.send(self.firmware.prompt())
             for chunk in connection.chunks():
                 for line in splitter.feed(chunk):
-                    connection.send(self.firmware.respond(line))
+                    connection.send(self.wire.exchange(self.firmware, line))
         finally:
             with self._clients_lock:
                 self._clients.discard(connection)

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from benchtest.errors import SimulatorError
 from benchtest.sim.service import Service
 from benchtest.sim.tcp import Connection, TcpServer
+from benchtest.sim.timing import Timing
 
 if TYPE_CHECKING:
     from benchtest.sim.debug_port import Firmware
@@ -108,6 +109,10 @@ class FaultyLink(Service):
     def stop(self) -> None:
         self._tcp.stop()
         self.simulator.stop()
+
+    def use_timing(self, timing: Timing) -> None:
+        """The instrument behind the link takes its time as `timing` says."""
+        self.simulator.use_timing(timing)
 
     def _upstream_port(self) -> int:
         return int(self.simulator.port)

@@ -4,6 +4,7 @@ Compliance is `:SENSe:<function>:PROTection`; `:READ?` runs the trigger count (a
 a staircase or a list, at most 2500 points) through the load and answers the `:FORMat:ELEMents`
 of every point, always in the order voltage, current, resistance, time, status (NR3 with a
 sign; 9.91E37 for an element neither sourced nor measured). The error queue holds 10 entries.
+`:SOURce:DELay` (or its auto delay) and `:SYSTem:AZERo` shape a reading's time with real timing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from benchtest.sim.scpi import (
     parse_float,
 )
 from benchtest.sim.smu import NOT_A_NUMBER, SourceMeterServer
+from benchtest.sim.timing import KEITHLEY_2400
 
 MAX_POINTS = 2500
 ELEMENT_ORDER = ("VOLTAGE", "CURRENT", "RESISTANCE", "TIME", "STATUS")
@@ -44,12 +46,12 @@ class Keithley2400(SourceMeterServer):
     identity = "KEITHLEY INSTRUMENTS INC.,MODEL 2400,4104821,C32   Oct  4 2010 14:20:11/A02  /S/K"
     number_format = "{:+.6E}"
     error_queue_size = 10
+    timing_model = KEITHLEY_2400
 
     def __init__(
         self, world: Load, *, role: str = "smu", journal: Journal | None = None, port: int = 0
     ) -> None:
         self._elements = list(ELEMENT_ORDER)
-        self._delay: float | None = None  # None: auto delay
         self._t0 = time.monotonic()
         self._last: list[Point] = []
         self.sweep = ClassicSweep(self, trigger=":TRIGger", max_points=MAX_POINTS, list_chunk=100)
@@ -59,7 +61,7 @@ class Keithley2400(SourceMeterServer):
         super().reset()
         self.sweep.reset()
         self._elements = list(ELEMENT_ORDER)
-        self._delay = None
+        self.source_delay = None
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -72,7 +74,12 @@ class Keithley2400(SourceMeterServer):
         self.setting(":FORMat:ELEMents[:SENSe]", self._elements_query, self._set_elements)
         self.setting(":SOURce[1]:DELay", self._delay_query, self._set_delay)
         self.setting(
-            ":SOURce[1]:DELay:AUTO", lambda r: str(int(self._delay is None)), self._set_auto
+            ":SOURce[1]:DELay:AUTO", lambda r: str(int(self.source_delay is None)), self._set_auto
+        )
+        self.setting(
+            ":SYSTem:AZERo[:STATe]",
+            lambda r: str(int(self._sense[self.sense_function].autozero)),
+            self._set_autozero,
         )
         self.sweep.register()
         self.command(":MEASure:VOLTage[:DC]?", self._measure("VOLT"))
@@ -96,13 +103,18 @@ class Keithley2400(SourceMeterServer):
         self._elements = [e for e in ELEMENT_ORDER if e in chosen] or list(ELEMENT_ORDER)
 
     def _delay_query(self, request: Request) -> str:
-        return self.number(0.0 if self._delay is None else self._delay)
+        return self.number(0.0 if self.source_delay is None else self.source_delay)
 
     def _set_delay(self, request: Request) -> None:
-        self._delay = in_range(parse_float(request.arg()), 0.0, 9999.999)
+        self.source_delay = in_range(parse_float(request.arg()), 0.0, 9999.999)
 
     def _set_auto(self, request: Request) -> None:
-        self._delay = None if parse_bool(request.arg()) else (self._delay or 0.0)
+        self.source_delay = None if parse_bool(request.arg()) else (self.source_delay or 0.0)
+
+    def _set_autozero(self, request: Request) -> None:
+        """ON, OFF, or ONCE (one refresh now, then off)."""
+        once = request.arg().strip().upper() == "ONCE"
+        self.set_autozero(False if once else parse_bool(request.arg()))
 
     def _measure(self, function: str) -> Callable[[Request], str]:
         def measure(request: Request) -> str:
@@ -123,6 +135,7 @@ class Keithley2400(SourceMeterServer):
         return self._last
 
     def _point(self) -> Point:
+        self.integrate(self.sense_function)
         status = COMPLIANCE_BIT if self.world.in_compliance() else 0
         return {
             "VOLTAGE": self.reading("VOLT"),

@@ -2,7 +2,8 @@
 
 Source settings drive the load the output is wired to, whose current `:READ?` returns; errors
 read `code,"message;type;time"`. Sweeps (`:SOURce:SWEep:<function>:LINear|LIST`) replace the
-trigger model and `:INITiate` runs them point by point into `defbuffer1` for `:TRACe:DATA?`.
+trigger model and `:INITiate` runs them point by point into `defbuffer1` for `:TRACe:DATA?`,
+each point after the sweep's source delay (-1: auto) and with real timing taking its reading time.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from benchtest.sim.scpi import (
     unquote,
 )
 from benchtest.sim.smu import SourceMeterServer
+from benchtest.sim.timing import KEITHLEY_2450
 
 MAX_VOLTAGE = 210.0
 MAX_CURRENT = 1.05
@@ -41,17 +43,20 @@ _RANGE_TYPES = choice_regex("AUTO", "BEST", "FIXed")
 
 @dataclass(frozen=True)
 class Sweep:
-    """The trigger model a sweep command built: source `levels` of `function`, `count` times."""
+    """The trigger model a sweep command built: source `levels` of `function`, `count` times,
+    waiting `delay` s after each source change (None: the auto delay)."""
 
     function: str
     levels: tuple[float, ...]
     count: int = 1
+    delay: float | None = None
 
 
 class Keithley2450(SourceMeterServer):
     """`KEITHLEY INSTRUMENTS INC.,MODEL 2450` in its native SCPI mode."""
 
     identity = "KEITHLEY INSTRUMENTS INC.,MODEL 2450,04412345,1.7.3c"
+    timing_model = KEITHLEY_2450
 
     def __init__(
         self, world: Load, *, role: str = "smu", journal: Journal | None = None, port: int = 0
@@ -90,6 +95,8 @@ class Keithley2450(SourceMeterServer):
         self.register_sense(":SENSe[1]")
         for function in ("VOLTage", "CURRent"):
             self._register_sweep(function)
+            self._register_autozero(function)
+        self.command(":SENSe[1]:AZERo:ONCE", lambda r: None)
         self.command(":READ?", self._read)
         self.command(":INITiate[:IMMediate]", self._initiate)
         self.command(":ABORt", lambda r: None)
@@ -111,6 +118,14 @@ class Keithley2450(SourceMeterServer):
         self.command(f":SOURce[1]:SWEep:{function}:LINear", lambda r: self._linear(key, r))
         self.command(f":SOURce[1]:SWEep:{function}:LIST", lambda r: self._list_sweep(key, r))
 
+    def _register_autozero(self, function: str) -> None:
+        key = function[:4].upper()
+        self.setting(
+            f":SENSe[1]:{function}[:DC]:AZERo[:STATe]",
+            lambda r: str(int(self._sense[key].autozero)),
+            lambda r: self.set_autozero(parse_bool(r.arg()), key),
+        )
+
     # -- handlers ----------------------------------------------------------------------------
 
     def _set_language(self, request: Request) -> None:
@@ -129,6 +144,7 @@ class Keithley2450(SourceMeterServer):
 
     def _point(self) -> tuple[float, float]:
         """What one measurement stores: the source level and the reading."""
+        self.integrate(self.sense_function)
         return self.source_level(), self.reading(self.sense_function)
 
     def _measure(self, function: str, request: Request) -> str:
@@ -152,11 +168,11 @@ class Keithley2450(SourceMeterServer):
             raise ScpiError(MISSING_PARAMETER, request.text)
         start, stop = parse_float(args[0]), parse_float(args[1])
         points = int(in_range(parse_int(args[2]), 2, 1_000_000))
-        count = self._options(args[3:], delay_auto=True)
+        delay, count = self._options(args[3:], delay_auto=True)
         levels = tuple(float(v) for v in np.linspace(start, stop, points))
         if len(args) > 7 and parse_bool(args[7]):
             levels += levels[::-1]
-        self._sweep = Sweep(key, levels, count)
+        self._sweep = Sweep(key, levels, count, delay)
 
     def _list_sweep(self, key: str, request: Request) -> None:
         """`<startIndex>[,<delay>[,<count>[,<failAbort>[,"<buffer>"]]]]`."""
@@ -165,19 +181,22 @@ class Keithley2450(SourceMeterServer):
             raise ScpiError(MISSING_PARAMETER, request.text)
         index = parse_int(request.args[0])
         in_range(index, 1, len(values))
-        count = self._options(request.args[1:3], delay_auto=False)
+        delay, count = self._options(request.args[1:3], delay_auto=False)
         if len(request.args) > 3:
             parse_bool(request.args[3])
         if len(request.args) > 4:
             _buffer_name(request.args[4])
-        self._sweep = Sweep(key, tuple(values[index - 1 :]), count)
+        self._sweep = Sweep(key, tuple(values[index - 1 :]), count, delay)
 
-    def _options(self, args: tuple[str, ...], *, delay_auto: bool) -> int:
-        """Check delay, count, rangeType, failAbort, dual and buffer; return the count."""
+    def _options(self, args: tuple[str, ...], *, delay_auto: bool) -> tuple[float | None, int]:
+        """Check delay, count, rangeType, failAbort, dual and buffer; return the delay (None:
+        auto, the default where allowed) and the count."""
+        delay: float | None = None if delay_auto else 0.0
         if args:
             delay = parse_float(args[0])
             if not (delay == 0 or 50e-6 <= delay <= 10_000 or (delay_auto and delay == -1)):
                 raise ScpiError(DATA_OUT_OF_RANGE, args[0])
+            delay = None if delay == -1 else delay
         count = int(in_range(parse_int(args[1]), 1, 268_435_455)) if len(args) > 1 else 1
         if len(args) > 2:
             parse_choice(args[2], _RANGE_TYPES)
@@ -185,15 +204,18 @@ class Keithley2450(SourceMeterServer):
             parse_bool(flag)
         if len(args) > 5:
             _buffer_name(args[5])
-        return count
+        return delay, count
 
     def _initiate(self, request: Request) -> None:
         """Run the trigger model: clear defbuffer1, then every level through the load."""
         if self._sweep is None:
             return
         self._buffer = []
-        for _ in range(self._sweep.count):
-            self._buffer += self.run_levels(self._sweep.function, self._sweep.levels, self._point)
+        sweep = self._sweep
+        for _ in range(sweep.count):
+            self._buffer += self.run_levels(
+                sweep.function, sweep.levels, self._point, delay=sweep.delay
+            )
 
     def _actual(self, request: Request) -> str:
         if request.args:

@@ -3,7 +3,8 @@
 Channel-numbered nodes (`:SOURce1:`, `:SENSe1:…:PROTection`, `:OUTPut1`), spot readings with
 `:MEASure:<function>? (@1)` and errors as `+0,"No error"`. Sweeps programmed in the source
 subsystem run on `:INITiate (@1)` and `:FETCh:ARRay? (@1)` answers the `:FORMat:ELEMents:SENSe`
-elements of every point, 9.91E37 for a function that is not measured.
+elements of every point, 9.91E37 for a function that is not measured. With real timing every
+reading (spot or swept) takes its integration time after the source delay.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from benchtest.sim.scpi import (
     parse_float,
 )
 from benchtest.sim.smu import NOT_A_NUMBER, SourceMeterServer
+from benchtest.sim.timing import KEYSIGHT_B2900
 
 MAX_POINTS = 2500
 ELEMENT_ORDER = ("VOLTAGE", "CURRENT", "RESISTANCE", "TIME", "STATUS", "SOURCE")
@@ -44,6 +46,7 @@ class KeysightB2900(SourceMeterServer):
         "VOLT": (0.2, 210.0),
     }
     nplc_range = (4e-4, 100.0)
+    timing_model = KEYSIGHT_B2900
 
     def __init__(
         self, world: Load, *, role: str = "smu", journal: Journal | None = None, port: int = 0
@@ -107,6 +110,7 @@ class KeysightB2900(SourceMeterServer):
         def measure(request: Request) -> str:
             self._channels(request)
             self.sense_function = function
+            self.integrate(function)
             return self.number(self.reading(function))
 
         return measure
@@ -121,6 +125,7 @@ class KeysightB2900(SourceMeterServer):
 
     def _point(self) -> Point:
         measured = {"VOLT": "VOLTAGE", "CURR": "CURRENT"}[self.sense_function]
+        self.integrate(self.sense_function)
         point = dict.fromkeys(ELEMENT_ORDER, NOT_A_NUMBER)
         point[measured] = self.reading(self.sense_function)
         point["SOURCE"] = self.source_level()

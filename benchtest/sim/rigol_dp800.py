@@ -21,6 +21,7 @@ from benchtest.sim.scpi import (
     parse_int,
 )
 from benchtest.sim.supply import SupplyServer
+from benchtest.sim.timing import RIGOL_DP800
 
 LEVEL = "[:LEVel][:IMMediate][:AMPLitude]"
 KEYWORDS = {"voltage": "VOLTage", "current": "CURRent"}
@@ -37,6 +38,7 @@ class RigolDP800(SupplyServer):
 
     identity = "RIGOL TECHNOLOGIES,DP832,DP8C180200000,00.01.16"
     ranges = ((32.0, 3.2), (32.0, 3.2), (5.3, 3.2))
+    timing_model = RIGOL_DP800
     selected = 1
 
     def register(self) -> None:

@@ -37,6 +37,7 @@ from benchtest.sim.scpi import (
     parse_float,
     parse_int,
 )
+from benchtest.sim.timing import RIGOL_DS1000Z, ScopeTiming
 
 MAX_POINTS_PER_READ = {"BYTE": 250_000, "WORD": 125_000, "ASCII": 15_625}
 FORMAT_CODE = {"BYTE": 0, "WORD": 1, "ASCII": 2}
@@ -83,6 +84,7 @@ class RigolDS1000Z(ScopeServer):
     scale_range: ClassVar[tuple[float, float]] = (1e-3, 10.0)
     offset_ranges: ClassVar[tuple[float, float, float]] = (0.5, 2.0, 100.0)
     timebase_range: ClassVar[tuple[float, float]] = (5e-9, 50.0)
+    timing_model: ClassVar[ScopeTiming] = RIGOL_DS1000Z
 
     def _defaults(self) -> None:
         super()._defaults()
@@ -231,8 +233,11 @@ class RigolDS1000Z(ScopeServer):
         self.acquisition.run()
 
     def _status(self, request: Request) -> str:
-        self.acquisition.update(self.trigger, self.geometry())
-        return self.acquisition.status(self.trigger)
+        """TD, WAIT, RUN (still filling the pre-trigger part: not yet waiting), AUTO or STOP."""
+        geometry = self.geometry()
+        self.acquisition.update(self.trigger, geometry)
+        status = self.acquisition.status(self.trigger, geometry)
+        return "RUN" if status == "ARM" else status
 
     def _set_wave_start(self, request: Request) -> None:
         self.wave_start = int(in_range(parse_int(request.arg()), 1, self._record_points()))

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from benchtest.sim.rigol_ds1000z import RigolDS1000Z
 from benchtest.sim.scope_acquisition import Memory
+from benchtest.sim.timing import RIGOL_MSO5000, ScopeTiming
 
 _DEPTHS_1CH = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 25_000_000, 50_000_000,
                100_000_000, 200_000_000)  # fmt: skip
@@ -41,3 +42,4 @@ class RigolMSO5000(RigolDS1000Z):
     }
     scale_range: ClassVar[tuple[float, float]] = (5e-4, 10.0)
     timebase_range: ClassVar[tuple[float, float]] = (1e-9, 1000.0)
+    timing_model: ClassVar[ScopeTiming] = RIGOL_MSO5000

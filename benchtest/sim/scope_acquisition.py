@@ -2,8 +2,10 @@
 
 A model's `Memory` and the scope's settings decide the sample rate and record length; the run
 state machine arms on `:RUN`/`:SINGle`, finds the trigger edge on the world's net analytically,
-and freezes a `Record` when a single acquisition completes. Codes are rendered per requested
-chunk, so a 24 M-point memory never exists as a whole.
+and freezes a `Record` when a single acquisition completes, its post-trigger part after the
+trigger. With real timing (`rearm` set) a trigger counts only after the re-arm time and the
+record's pre-trigger part. Codes are rendered per requested chunk, so a 24 M-point memory never
+exists as a whole.
 """
 
 from __future__ import annotations
@@ -125,6 +127,11 @@ class Geometry:
     def end_after_trigger(self) -> float:
         return self.offset + self.points / (2 * self.srate)
 
+    @property
+    def before_trigger(self) -> float:
+        """How much of the record lies before the trigger, s (what must be filled first)."""
+        return max(0.0, -self.raw_xorigin)
+
 
 @dataclass(frozen=True)
 class Record:
@@ -149,11 +156,16 @@ class TriggerSettings:
 
 
 class Acquisition:
-    """Run/stop state machine of the scope against the world's nets."""
+    """Run/stop state machine of the scope against the world's nets.
+
+    `rearm` None (instant timing): a trigger counts from the moment of arming. A time in s
+    (real timing): only after that dead time and the record's pre-trigger part.
+    """
 
     def __init__(self, world: World, channel_nets: dict[int, str], seed: int = 0) -> None:
         self.world = world
         self.channel_nets = channel_nets
+        self.rearm: float | None = None
         self._seed = seed
         self._counter = itertools.count()
         self.running = True
@@ -176,6 +188,12 @@ class Acquisition:
         if self.running and self._trigger_time is None:
             self._trigger_time = self.world.clock()
 
+    def armed_at(self, geometry: Geometry) -> float:
+        """Clock time from which a trigger edge counts."""
+        if self.rearm is None:
+            return self._arm_time
+        return self._arm_time + self.rearm + geometry.before_trigger
+
     def update(self, trigger: TriggerSettings, geometry: Geometry) -> None:
         """Look for the trigger edge; complete a single acquisition once its record is full."""
         if not self.running:
@@ -183,7 +201,8 @@ class Acquisition:
         now = self.world.clock()
         net = self.channel_nets.get(trigger.source)
         if self._trigger_time is None and net is not None:
-            t = self.world.first_crossing(net, trigger.level, trigger.rising, self._arm_time)
+            after = self.armed_at(geometry)
+            t = self.world.first_crossing(net, trigger.level, trigger.rising, after)
             self._trigger_time = t if t is not None and t <= now else None
         done = (
             self._trigger_time is not None
@@ -192,11 +211,14 @@ class Acquisition:
         if trigger.sweep == "SINGLE" and done:
             self.stop(geometry)
 
-    def status(self, trigger: TriggerSettings) -> str:
+    def status(self, trigger: TriggerSettings, geometry: Geometry) -> str:
+        """STOP, TD (triggered), ARM (filling the pre-trigger part), AUTO or WAIT."""
         if not self.running:
             return "STOP"
         if self._trigger_time is not None:
             return "TD"
+        if self.world.clock() < self.armed_at(geometry):
+            return "ARM"
         return "AUTO" if trigger.sweep == "AUTO" else "WAIT"
 
     def record(self, geometry: Geometry) -> Record:

@@ -3,7 +3,8 @@
 Four channels on the world's nets, a timebase, a memory depth and an edge trigger driving the
 shared acquisition model, with the checks a front panel applies (V/div range at the probe
 ratio, offset range, documented probe ratios, timebase rounded to 1-2-5 steps). The class
-attributes describe the model; a dialect subclass registers the commands.
+attributes describe the model (`timing_model`: its re-arm time with real timing); a dialect
+subclass registers the commands.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from benchtest.sim.scope_acquisition import (
 )
 from benchtest.sim.scpi import DATA_OUT_OF_RANGE, UNDEFINED_HEADER, Request, ScpiError, in_range
 from benchtest.sim.scpi_server import ScpiServer
+from benchtest.sim.timing import ScopeTiming, Timing
 from benchtest.sim.world import World
 
 CHANNELS = 4
@@ -44,6 +46,7 @@ class ScopeServer(ScpiServer):
     scale_range: ClassVar[tuple[float, float]]
     offset_ranges: ClassVar[tuple[float, float, float]]
     timebase_range: ClassVar[tuple[float, float]]
+    timing_model: ClassVar[ScopeTiming]
 
     def __init__(
         self,
@@ -68,6 +71,10 @@ class ScopeServer(ScpiServer):
     def reset(self) -> None:
         self._defaults()
         self.acquisition.run()
+
+    def use_timing(self, timing: Timing) -> None:
+        super().use_timing(timing)
+        self.acquisition.rearm = self.timing_model.rearm if timing.real else None
 
     def geometry(self) -> Geometry:
         displayed = sum(c.display for c in self.channels.values())

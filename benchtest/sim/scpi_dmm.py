@@ -3,7 +3,8 @@
 `:MEASure`, `:CONFigure`, `[:SENSe]:<function>:NPLCycles` and `:READ?` for DC volts and amperes
 and two- and four-wire ohms, printed as `+3.30000000E+00`. It reads the voltage of the net the
 profile maps to its role (the input current when that net is `vin`; ohms see open terminals),
-and 9.9E37 beyond a fixed range.
+and 9.9E37 beyond a fixed range. With real timing `:READ?` and `:MEASure?` take the integration
+time (NPLC / line frequency, twice that with autozero, which is on from 1 PLC up).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 
 from benchtest.sim.scpi import DATA_OUT_OF_RANGE, Request, ScpiError, in_range, parse_float
 from benchtest.sim.scpi_server import ScpiServer
+from benchtest.sim.timing import DMM_AUTOZERO_FACTOR, DMM_AUTOZERO_MIN_NPLC
 from benchtest.sim.world import World
 
 OVERLOAD = 9.9e37
@@ -50,9 +52,16 @@ class ScpiMultimeter(ScpiServer):
             self.command(f":MEASure:{node}?", self._measure(key))
             self.command(f":CONFigure:{node}", self._configure(key))
             self.setting(f"[:SENSe]:{node}:NPLCycles", *self._nplc(key))
-        self.command(":READ?", lambda r: _format(self.value()))
+        self.command(":READ?", lambda r: _format(self.measure()))
         self.command(":INITiate[:IMMediate]", lambda r: None)
         self.command(":FETCh?", lambda r: _format(self.value()))
+
+    def measure(self) -> float:
+        """A new reading: with real timing it takes the integration time first."""
+        nplc = self.nplc[self.function]
+        factor = DMM_AUTOZERO_FACTOR if nplc >= DMM_AUTOZERO_MIN_NPLC else 1.0
+        self.delays.wait(nplc / self.delays.timing.line_frequency * factor)
+        return self.value()
 
     def value(self) -> float:
         """The present reading of the configured function and range."""
@@ -81,7 +90,7 @@ class ScpiMultimeter(ScpiServer):
 
         def measure(request: Request) -> str:
             configure(request)
-            return _format(self.value())
+            return _format(self.measure())
 
         return measure
 

@@ -26,6 +26,7 @@ from benchtest.sim.scpi import (
 )
 from benchtest.sim.service import Service
 from benchtest.sim.tcp import Connection, TcpServer
+from benchtest.sim.timing import Delays, Timing
 
 Reply = str | bytes | None
 Handler = Callable[[Request], Reply]
@@ -41,7 +42,8 @@ class ScpiServer(Service):
 
     `common_commands` lists the IEEE 488.2 commands the model implements and `error_query` the
     header that pops its error queue of `error_queue_size` entries. `inject(fault)` makes the
-    instrument stop answering ("silent") or answer garbage, for bad-input tests.
+    instrument stop answering ("silent") or answer garbage, for bad-input tests. `delays` makes
+    it take the time the real model takes once `use_timing` asks for real timing.
     """
 
     identity = "BENCHTEST,SCPI SIMULATOR,0,0"
@@ -56,6 +58,7 @@ class ScpiServer(Service):
         self._errors: deque[tuple[int, str]] = deque()
         self._esr = 0
         self._fault: Fault | None = None
+        self.delays = Delays()
         self._tcp = TcpServer(self._serve, host=host, port=port, name=role or type(self).__name__)
         self._register_common()
         self.register()
@@ -66,7 +69,12 @@ class ScpiServer(Service):
         self._tcp.start()
 
     def stop(self) -> None:
+        self.delays.cancel()  # a reading or sweep in progress ends now
         self._tcp.stop()
+
+    def use_timing(self, timing: Timing) -> None:
+        """Answer at once (instant) or take the real model's time (before `start`)."""
+        self.delays = Delays(timing)
 
     @property
     def port(self) -> int:

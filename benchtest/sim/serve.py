@@ -21,6 +21,7 @@ from benchtest.dut import DutProfile
 from benchtest.errors import BenchtestError, SimulatorError
 from benchtest.sim.bench import SimulatedBench
 from benchtest.sim.journal import Journal
+from benchtest.sim.timing import TIMINGS, Timing
 
 READY = "benchtest-sim ready"
 JOURNAL_ENV = "BENCHTEST_SIM_JOURNAL"
@@ -37,15 +38,25 @@ def _write_atomically(path: PathLike, text: str) -> None:
 
 
 class _StopSignal:
-    """Set by SIGTERM, by EOF on stdin (when watched), or when the parent process is gone."""
+    """Set by SIGTERM, by EOF on stdin (when watched), or when the parent process is gone.
+
+    SIGTERM also writes to a pipe that the stdin watch selects on, so the wait ends at once
+    rather than at the next poll.
+    """
 
     def __init__(self, *, ignore_sigint: bool, watch_stdin: bool) -> None:
         self.event = threading.Event()
         self._parent = os.getppid()
         self._stdin = sys.stdin.fileno() if watch_stdin and os.name == "posix" else None
+        self._wake = os.pipe() if self._stdin is not None else None
         if ignore_sigint:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, lambda signum, frame: self.event.set())
+        signal.signal(signal.SIGTERM, self._terminated)
+
+    def _terminated(self, signum: int, frame: object) -> None:
+        self.event.set()
+        if self._wake is not None:
+            os.write(self._wake[1], b"x")
 
     def wait(self) -> None:
         while not self.event.is_set() and os.getppid() == self._parent:
@@ -54,10 +65,15 @@ class _StopSignal:
             elif self._stdin_closed():
                 return
 
+    def close(self) -> None:
+        wake, self._wake = self._wake, None
+        for fd in wake or ():
+            os.close(fd)
+
     def _stdin_closed(self) -> bool:
-        assert self._stdin is not None
-        readable, _, _ = select.select([self._stdin], [], [], POLL)
-        return bool(readable) and not os.read(self._stdin, 4096)
+        assert self._stdin is not None and self._wake is not None
+        readable, _, _ = select.select([self._stdin, self._wake[0]], [], [], POLL)
+        return self._stdin in readable and not os.read(self._stdin, 4096)
 
 
 def serve(
@@ -72,12 +88,14 @@ def serve(
     serial: str | None = None,
     ignore_sigint: bool = False,
     exit_on_stdin_eof: bool = False,
+    timing: str = "instant",
 ) -> int:
     """Serve the `sim://` roles of `bench` for the part in `dut` until stopped; returns 0.
 
     `journal` (or the environment variable BENCHTEST_SIM_JOURNAL) names a JSON-lines file of
-    state changes; `serial` picks the simulated unit (None: the typical part). Without
-    `ignore_sigint`, Ctrl-C stops the bench and raises KeyboardInterrupt.
+    state changes; `serial` picks the simulated unit (None: the typical part); `timing` is the
+    timing of the roles whose resource names none. Without `ignore_sigint`, Ctrl-C stops the
+    bench and raises KeyboardInterrupt.
     """
     stop = _StopSignal(ignore_sigint=ignore_sigint, watch_stdin=exit_on_stdin_eof)
     log = Journal(journal or os.environ.get(JOURNAL_ENV) or None)
@@ -92,6 +110,7 @@ def serve(
                 seed=seed,
                 serial_transport=serial_transport,
                 serial=serial,
+                timing=Timing(timing),
             )
         except SimulatorError as error:
             raise SimulatorError(f"DUT profile {dut}, bench {bench}: {error}") from error
@@ -106,6 +125,7 @@ def serve(
             stop.wait()
     finally:
         log.close()
+        stop.close()
     return 0
 
 
@@ -129,6 +149,13 @@ def _parser() -> argparse.ArgumentParser:
         "--serial", default="", help="serial number of the simulated unit (default: typical part)"
     )
     parser.add_argument("--serial-transport", choices=("pty", "socket"), help="debug-port endpoint")
+    parser.add_argument(
+        "--timing",
+        choices=TIMINGS,
+        default="instant",
+        help="timing of the roles whose resource names none (default instant; real: the "
+        "instruments take their real integration, acquisition, settling and baud-rate times)",
+    )
     parser.add_argument("--ignore-stdin", action="store_true", help="do not exit at EOF on stdin")
     return parser
 
@@ -148,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             serial=args.serial or None,
             ignore_sigint=True,
             exit_on_stdin_eof=not args.ignore_stdin,
+            timing=args.timing,
         )
     except (BenchtestError, OSError) as error:
         print(f"benchtest-sim: {error}", file=sys.stderr)

@@ -27,6 +27,7 @@ from benchtest.sim.scpi import (
     parse_int,
 )
 from benchtest.sim.siglent_scope import SiglentScope, three_digits
+from benchtest.sim.timing import SIGLENT_SDS1000XE, ScopeTiming
 
 _DEPTHS_2CH = (7_000, 70_000, 700_000, 7_000_000)
 SDS1000XE_MEMORY = Memory(
@@ -99,6 +100,7 @@ class SiglentSDS1000XE(SiglentScope):
     identity = "Siglent Technologies,SDS1104X-E,SDSMMEBQ000001,8.1.6.1.35R2"
     error_query: ClassVar[str] = "CMR?"
     memory: ClassVar[Memory] = SDS1000XE_MEMORY
+    timing_model: ClassVar[ScopeTiming] = SIGLENT_SDS1000XE
 
     def _defaults(self) -> None:
         super()._defaults()

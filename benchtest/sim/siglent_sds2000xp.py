@@ -27,6 +27,7 @@ from benchtest.sim.scpi import (
     parse_int,
 )
 from benchtest.sim.siglent_scope import SiglentScope, three_digits
+from benchtest.sim.timing import SIGLENT_SDS2000XP, ScopeTiming
 from benchtest.sim.wavedesc import Descriptor
 
 _DEPTHS = (10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
@@ -36,7 +37,7 @@ SDS2000XP_MEMORY = Memory(
     max_rate={1: 2e9, 2: 2e9, 4: 1e9},
 )
 MAX_POINTS_PER_READ = 5_000_000  # this simulator's `:WAVeform:MAXPoint?`
-STATUS = {"STOP": "Stop", "TD": "Trig'd", "AUTO": "Auto", "WAIT": "Ready"}
+STATUS = {"STOP": "Stop", "TD": "Trig'd", "AUTO": "Auto", "WAIT": "Ready", "ARM": "Arm"}
 SWEEP_NAMES = {"AUTO": "AUTO", "NORMAL": "NORMal", "SINGLE": "SINGle"}
 SLOPES = {"RISING": "POSITIVE", "FALLING": "NEGATIVE", "ALTERNATE": "RFALL"}
 MEASURE_ITEMS = {"PKPK": "VPP", "MAX": "VMAX", "MIN": "VMIN", "AMPL": "VAMP", "TOP": "VTOP",
@@ -68,6 +69,7 @@ class SiglentSDS2000XPlus(SiglentScope):
 
     identity = "Siglent Technologies,SDS2104X Plus,SDS2PCBQ000001,1.3.9R10"
     memory: ClassVar[Memory] = SDS2000XP_MEMORY
+    timing_model: ClassVar[ScopeTiming] = SIGLENT_SDS2000XP
     codes_per_division: ClassVar[int] = 30
     probe_ratios: ClassVar[tuple[float, ...]] = ()  # any ratio: `:PROBe VALue,<x>`
     timebase_range: ClassVar[tuple[float, float]] = (1e-9, 1000.0)
@@ -183,7 +185,7 @@ class SiglentSDS2000XPlus(SiglentScope):
 
     def _status(self) -> str:
         self.refresh()
-        return STATUS[self.acquisition.status(self.trigger)]
+        return STATUS[self.acquisition.status(self.trigger, self.geometry())]
 
     def _type(self, request: Request) -> None:
         if request.arg().upper() != "EDGE":

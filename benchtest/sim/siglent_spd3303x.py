@@ -20,6 +20,7 @@ from benchtest.sim.scpi import (
     parse_int,
 )
 from benchtest.sim.supply import SupplyServer
+from benchtest.sim.timing import SIGLENT_SPD3303X
 
 PROGRAMMABLE = (1, 2)
 INDEPENDENT = 0b01 << 2  # bits 2-3 = 01: independent outputs
@@ -34,6 +35,7 @@ class SiglentSPD3303X(SupplyServer):
 
     identity = "Siglent Technologies,SPD3303X,SPD3XIDD4R0000,1.01.01.02.05,V3.0"
     ranges = ((32.0, 3.2), (32.0, 3.2), (None, 3.2))
+    timing_model = SIGLENT_SPD3303X
     common_commands = ("*IDN?",)
     error_query = "SYSTem:ERRor?"
     selected = 1

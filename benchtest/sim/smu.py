@@ -4,11 +4,14 @@ The source state (function, levels, limits, output) is pushed into the `Load` th
 wired to (the world's DUT input, or an open circuit), readings come back from it, with a fixed
 measure range overflowing to 9.9E37, and `run_levels` steps a sweep through the load point by
 point. Subclasses register their own dialect on top of the common source and sense nodes.
+With real timing (`use_timing`) a reading takes its model's time (`integrate`): the source delay
+still due after a source change, then NPLC / line frequency, longer with autozero on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -24,6 +27,7 @@ from benchtest.sim.scpi import (
     unquote,
 )
 from benchtest.sim.scpi_server import ScpiServer
+from benchtest.sim.timing import KEITHLEY_2450, SourceMeterTiming
 from benchtest.sim.world import SupplyState
 
 R = TypeVar("R")
@@ -40,10 +44,16 @@ class SenseSettings:
     range: float
     auto_range: bool = True
     nplc: float = 1.0
+    autozero: bool = True
 
 
 class SourceMeterServer(ScpiServer):
-    """A simulated SMU; `number_format` prints readings and settings the model's way."""
+    """A simulated SMU; `number_format` prints readings and settings the model's way, and
+    `timing_model` says how long its readings take with real timing.
+
+    `source_delay` is the delay between a source change and the next reading (None: the
+    model's auto delay for the present current range).
+    """
 
     max_voltage: ClassVar[float] = 210.0
     max_current: ClassVar[float] = 1.05
@@ -53,6 +63,7 @@ class SourceMeterServer(ScpiServer):
     }
     nplc_range: ClassVar[tuple[float, float]] = (0.01, 10.0)
     number_format: ClassVar[str] = "{:.6E}"
+    timing_model: ClassVar[SourceMeterTiming] = KEITHLEY_2450
 
     def __init__(
         self, load: Load, *, role: str = "smu", journal: Journal | None = None, port: int = 0
@@ -62,6 +73,9 @@ class SourceMeterServer(ScpiServer):
         self._supply = SupplyState()
         self.sense_function = "CURR"
         self._sense = self._default_sense()
+        self.source_delay: float | None = None
+        self._changed_at: float | None = None  # monotonic time of the last source change
+        self._autoranged = self.sense_ranges["CURR"][1]  # A, the last autoranged current
         super().__init__(role=role, port=port)
 
     def number(self, value: float) -> str:
@@ -100,10 +114,17 @@ class SourceMeterServer(ScpiServer):
         self.setting(pattern, lambda r: self.number(getattr(self._supply, field)), write)
 
     def register_sense(self, node: str) -> None:
-        """`<node>:FUNCtion` (quoted) and range/autorange/NPLC of both sense functions."""
+        """`<node>:FUNCtion` (quoted) and range/autorange/NPLC of both sense functions, and
+        `:SYSTem:LFRequency?`, the line frequency the integration time counts in."""
         self.setting(f"{node}:FUNCtion[:ON]", self._sense_name, self._set_sense_function)
         for function in ("VOLTage", "CURRent"):
             self._register_sense_function(node, function)
+        self.command(":SYSTem:LFRequency?", lambda r: f"{self.delays.timing.line_frequency:g}")
+
+    def set_autozero(self, state: bool, *functions: str) -> None:
+        """Autozero on or off for the sense `functions` (VOLT, CURR; none named: both)."""
+        for key in functions or tuple(self._sense):
+            self._sense[key].autozero = state
 
     def _register_sense_function(self, node: str, function: str) -> None:
         key = function[:4].upper()
@@ -166,27 +187,68 @@ class SourceMeterServer(ScpiServer):
         else:
             value = self.world.input_voltage()
         settings = self._sense[function]
+        if function == "CURR" and settings.auto_range:
+            self._autoranged = abs(value)
         if not settings.auto_range and abs(value) > settings.range * 1.05:
             return OVERFLOW
         return value
 
+    def integrate(self, function: str) -> None:
+        """Take the time one reading of `function` takes on the real model: the source delay
+        still due since the last source change, then the integration (nothing when instant)."""
+        if not self.delays.real:
+            return
+        if self._changed_at is not None:
+            delay = self.source_delay
+            if delay is None:
+                delay = self.timing_model.source_delay(self._current_range(), self._supply.function)
+            self.delays.until(self._changed_at + delay)
+        settings = self._sense[function]
+        line_frequency = self.delays.timing.line_frequency
+        self.delays.wait(
+            self.timing_model.reading_time(settings.nplc, line_frequency, settings.autozero)
+        )
+
+    def _current_range(self) -> float:
+        """The current range the auto delay goes by: the measure range when sourcing voltage
+        (where autorange left it), the sourced current otherwise."""
+        if self._supply.function == "CURR":
+            return abs(self._supply.current)
+        sense = self._sense["CURR"]
+        return self._autoranged if sense.auto_range else sense.range
+
     def run_levels(
-        self, function: str, levels: Sequence[float], measure: Callable[[], R]
+        self,
+        function: str,
+        levels: Sequence[float],
+        measure: Callable[[], R],
+        *,
+        delay: float | None = None,
     ) -> list[R]:
-        """Source each level of `function` with the output on and `measure()` at each."""
+        """Source each level of `function` with the output on and `measure()` at each;
+        `delay` is the sweep's source delay (None: the instrument's `source_delay`)."""
         field = "voltage" if function == "VOLT" else "current"
         before, points = self._supply, []
-        for level in levels:
-            changes: dict[str, Any] = {"function": function, "output": True, field: level}
-            self.apply(dataclasses.replace(self._supply, **changes), record=False)
-            points.append(measure())
+        saved = self.source_delay
+        if delay is not None:
+            self.source_delay = delay
+        try:
+            for level in levels:
+                changes: dict[str, Any] = {"function": function, "output": True, field: level}
+                self.apply(dataclasses.replace(self._supply, **changes), record=False)
+                points.append(measure())
+        finally:
+            self.source_delay = saved
         self._journal.record(self.role, "sweep", len(points))
         self._record(before, self._supply)
         return points
 
     def apply(self, state: SupplyState, *, record: bool = True) -> None:
-        """Push a new source state into the load and journal what changed."""
+        """Push a new source state into the load and journal what changed; the output turned
+        on, or a new source level while on, starts the source delay."""
         old, self._supply = self._supply, state
+        if state.output and (not old.output or _level(state) != _level(old)):
+            self._changed_at = time.monotonic()
         if record:
             self._record(old, state)
         self.world.apply_supply(state)
@@ -197,3 +259,8 @@ class SourceMeterServer(ScpiServer):
             after: Any = getattr(new, field.name)
             if before != after:
                 self._journal.record(self.role, field.name, after)
+
+
+def _level(state: SupplyState) -> tuple[str, float]:
+    """What the source puts out: its function and level."""
+    return state.function, state.voltage if state.function == "VOLT" else state.current

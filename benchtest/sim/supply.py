@@ -3,12 +3,14 @@
 Each output keeps its voltage and current setting and its on/off state and pushes them into the
 `Load` it is wired to (the world's DUT input for the channel the profile maps to `vin`, an open
 circuit otherwise); readbacks come from that load, so a supply that powers the DUT sees its
-quiescent current. Out-of-range settings raise -222.
+quiescent current. Out-of-range settings raise -222. With real timing an output takes its
+model's settling time after it is switched on or set to a new level, and a readback waits for it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -16,14 +18,17 @@ from benchtest.sim.journal import Journal
 from benchtest.sim.load import Load, OpenCircuit
 from benchtest.sim.scpi import ILLEGAL_PARAMETER_VALUE, ScpiError, in_range, parse_float
 from benchtest.sim.scpi_server import ScpiServer
+from benchtest.sim.timing import SupplyTiming
 from benchtest.sim.world import SupplyState
 
 
 class SupplyServer(ScpiServer):
-    """Outputs 1..n with `ranges` (max V, max A; None for a fixed output)."""
+    """Outputs 1..n with `ranges` (max V, max A; None for a fixed output); `timing_model`
+    says how long an output takes to settle with real timing."""
 
     ranges: ClassVar[tuple[tuple[float | None, float], ...]] = ()
     default_current: ClassVar[float] = 1.0
+    timing_model: ClassVar[SupplyTiming]
 
     def __init__(
         self,
@@ -37,6 +42,7 @@ class SupplyServer(ScpiServer):
         self._journal = journal or Journal()
         self.loads = {n: wired.get(n) or OpenCircuit() for n in self.channels}
         self.outputs = {n: self._default() for n in self.channels}
+        self._settled_at = dict.fromkeys(self.channels, 0.0)  # monotonic time, per output
         super().__init__(role=role, port=port)
 
     @property
@@ -76,12 +82,15 @@ class SupplyServer(ScpiServer):
         for field, value in changes.items():
             if getattr(old, field) != value:
                 self._journal.record(self.role, f"ch{number}.{field}", value)
+        if new.output and (not old.output or new.voltage != old.voltage):
+            self._settled_at[number] = time.monotonic() + self.timing_model.settle
         self.loads[number].apply_supply(new)
 
     # -- readback ----------------------------------------------------------------------------
 
     def measured(self, number: int, quantity: str) -> float:
-        """What output `number` delivers: volts, amperes or watts."""
+        """What output `number` delivers: volts, amperes or watts (once it has settled)."""
+        self.delays.until(self._settled_at[number])
         load = self.loads[number]
         if quantity == "voltage":
             return load.input_voltage()

@@ -1,8 +1,8 @@
 """A small threaded TCP server on the loopback interface, with a clean, joined shutdown.
 
 Each accepted connection is served by its own thread through a `Connection` that yields the bytes
-received. `stop()` closes the listening socket and every client socket and joins every thread, so
-a test leaves no thread or port behind.
+received. `stop()` wakes the accept loop with a connection of its own, closes the listening socket
+and every client socket and joins every thread, so a test leaves no thread or port behind.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ class TcpServer:
         """Close the listener and every client, and join all threads."""
         self._stopping.set()
         if self._accept_thread is not None:
+            self._wake_accept_loop()
             self._accept_thread.join()
             self._accept_thread = None
         if self._listener is not None:
@@ -97,6 +98,12 @@ class TcpServer:
         for thread, _ in clients:
             thread.join()
 
+    def _wake_accept_loop(self) -> None:
+        """Connect once, so an accept() in progress returns now rather than at its next poll."""
+        host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
+        with contextlib.suppress(OSError):
+            socket.create_connection((host, self.port), timeout=ACCEPT_POLL).close()
+
     def _accept_loop(self) -> None:
         assert self._listener is not None
         while not self._stopping.is_set():
@@ -105,6 +112,9 @@ class TcpServer:
             except TimeoutError:
                 continue
             except OSError:
+                return
+            if self._stopping.is_set():
+                sock.close()  # the wake-up connection of stop()
                 return
             sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
