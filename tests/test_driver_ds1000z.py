@@ -138,6 +138,18 @@ def test_wait_for_trigger_returns_on_stop_after_single() -> None:
         scope.wait_for_trigger(timeout=5.0)
 
 
+def test_status_polls_start_fast_and_back_off_to_the_poll_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr("benchtest.driver.scope.time.sleep", pauses.append)
+    running = [(":TRIGger:STATus?", "WAIT")] * 7
+    with expected_protocol(RigolDS1000Z, [*running, (":TRIGger:STATus?", "STOP")]) as scope:
+        scope._armed_at = None  # not armed by this driver: any STOP counts
+        scope.wait_for_trigger(timeout=5.0)
+    assert pauses == [0.002, 0.004, 0.008, 0.016, 0.032, 0.05, 0.05]
+
+
 def test_wait_for_trigger_ignores_the_stale_stop_right_after_single() -> None:
     conversation = [
         *checked(":SINGle"),

@@ -28,15 +28,20 @@ from benchtest.driver.transport import Transport
 from benchtest.errors import InstrumentError, InstrumentTimeoutError, ProtocolError
 
 T = TypeVar("T")
+#: The first pause in s between status polls; each next pause doubles, up to `poll_interval`.
+FIRST_POLL_PAUSE = 0.002
 NO_VALUE = "*"  # Siglent prints asterisks (`****`) for a measurement it cannot make
 
 
 class ScopeInstrument(ScpiInstrument):
     """Base of the oscilloscope drivers; subclasses declare `channel_class` and the properties.
 
-    `poll_interval` is the pause in s between two status polls, and `arm_settle` how long after
-    arming a "stopped" status may still be the previous acquisition's. `single_sweep_arms`: a
-    single-sweep edge trigger counts as arming (False: only the driver's `single()` arms).
+    `poll_interval` is the longest pause in s between two status polls (the first pauses are
+    shorter, from `FIRST_POLL_PAUSE` doubling up to it, so a short acquisition is seen done
+    within a few ms while a long one is not polled needlessly often), and `arm_settle` how
+    long after arming a "stopped" status may still be the previous acquisition's.
+    `single_sweep_arms`: a single-sweep edge trigger counts as arming (False: only the
+    driver's `single()` arms).
     """
 
     capabilities = ("Oscilloscope",)
@@ -132,8 +137,10 @@ class ScopeInstrument(ScpiInstrument):
         finished: Callable[[T], bool],
         timeout: float,
     ) -> T:
-        """Query `command` every `poll_interval` s until `finished(reply)`; return that reply."""
+        """Query `command` until `finished(reply)`, pausing 2, 4, 8 ... ms between queries, at
+        most `poll_interval` s; return that reply."""
         deadline = time.monotonic() + timeout
+        pause = min(FIRST_POLL_PAUSE, self.poll_interval)
         while True:
             reply = self.query_value(command, parser)
             if finished(reply):
@@ -146,7 +153,8 @@ class ScopeInstrument(ScpiInstrument):
                     command=command,
                     received=str(reply),
                 )
-            time.sleep(self.poll_interval)
+            time.sleep(pause)
+            pause = min(2 * pause, self.poll_interval)
 
     # -- waveform readout --------------------------------------------------------------------
 

@@ -69,14 +69,13 @@ def _same_sessions(workers: list[list[str]]) -> list[list[Path]]:
 
 
 def _merge(config: pytest.Config, results_dir: Path, parts: list[Path]) -> Path | None:
-    from benchtest.storage.merge import merge_runs, part_name, verify_merge
+    from benchtest.storage.merge import merge_runs, part_name
 
     destination: Path | None = None
     try:
         started, part = part_name(parts[0])
         destination = new_run_path(results_dir, started.astimezone(UTC), part)
-        merge_runs(parts, destination)
-        verify_merge(parts, destination)
+        merge_runs(parts, destination)  # checks the merged file against the parts
     except (BenchtestError, OSError, ValueError, KeyError) as exc:
         names = ", ".join(p.name for p in parts)
         config.stash.setdefault(_PROBLEMS, []).append(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import h5py
 
 from benchtest.results.records import LazyArray, attr, text
-from benchtest.storage.schema import FAMILY_KIND, KIND, SWEEP_KIND
+from benchtest.storage.schema import ENTRY_FIELDS, FAMILY_KIND, KIND, SWEEP_KIND
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,13 @@ class StoredFamily:
 
 
 def curve_groups(entry: h5py.Group | None, kind: str) -> list[h5py.Group]:
-    """The NXdata groups of `entry` marked `kind`."""
+    """The NXdata groups of `entry` marked `kind` (its fields, such as the measurement table,
+    are not even opened: most entries have nothing else)."""
     if entry is None:
         return []
-    return [g for g in entry.values() if isinstance(g, h5py.Group) and attr(g, KIND) == kind]
+    names = [name for name in entry if name not in ENTRY_FIELDS]
+    groups = [entry[n] for n in names if entry.get(n, getclass=True) is h5py.Group]
+    return [g for g in groups if attr(g, KIND) == kind]
 
 
 def read_sweeps(entry: h5py.Group | None, where: str) -> Mapping[str, StoredSweep]:

@@ -175,7 +175,7 @@ def _record(tables: TablesV2, position: int, guard: Guard[Any], where: str) -> T
 def _curves(file: h5py.File, entry: str, where: str, guard: Guard[Any]) -> dict[str, Any]:
     """The sweeps and families of the test's entry, where it has one and they are readable."""
     group = file.get(entry) if entry else None
-    if group is None:
+    if group is None or "default" not in group.attrs:  # nothing plottable, so no curves
         return {}
     return {
         "sweeps": guard(entry, partial(read_sweeps, group, where)) or {},

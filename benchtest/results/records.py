@@ -69,14 +69,20 @@ def plain(value: Any) -> Any:
 
 
 def attr(obj: Any, name: str, default: Any = "") -> Any:
+    """Attribute `name` of `obj` as a plain value; `default` when it is missing or unreadable
+    (one lookup: most attributes asked for are there)."""
     try:
-        return plain(obj.attrs[name]) if name in obj.attrs else default
+        return plain(obj.attrs[name])
     except (OSError, KeyError, ValueError, RuntimeError):
         return default
 
 
 def text(group: h5py.Group, name: str, default: str = "") -> str:
-    return str(plain(group[name][()])) if name in group else default
+    try:
+        dataset = group[name]
+    except KeyError:
+        return default
+    return str(plain(dataset[()]))
 
 
 def read_value(dataset: h5py.Dataset) -> Any:
@@ -139,6 +145,7 @@ class StoredWaveform:
     """A waveform in a run file. Nothing is read until `codes`, `values` or `time` is sliced."""
 
     def __init__(self, group: h5py.Group, where: str) -> None:
+        self.group = group  # the NXdata group, as stored
         signal = attr(group, "signal")
         source = group[schema.CODES] if schema.CODES in group else group[signal]
         self.name: str = text(group, "title", group.name.rsplit("/", 1)[-1])

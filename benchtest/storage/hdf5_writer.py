@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,22 @@ from benchtest.storage.journal import JournalWriter
 from benchtest.storage.running import RunningTest
 from benchtest.storage.tables import Appender
 from benchtest.storage.waveforms import write_waveform
+
+
+@dataclass(frozen=True)
+class StoredWaveformCopied:
+    """A waveform already stored in another run file with the same codec (its NXdata `group`),
+    copied as it is stored: how merging sites' run files keeps waveforms without decoding
+    and re-encoding their samples."""
+
+    test_id: str
+    name: str
+    group: h5py.Group
+    points: int
+
+
+#: What the writer stores: the recorder's events, and copies of stored waveforms.
+WriterEvent = Event | StoredWaveformCopied
 
 #: Journaled tests that make the writer move them into the tables...
 BATCH_TESTS = 256
@@ -91,7 +108,7 @@ class Hdf5RunWriter:
     def __call__(self, event: Event) -> None:
         self.handle(event)
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: WriterEvent) -> None:
         """Store `event` (dispatch on its type: a dict lookup, cheaper than singledispatch)."""
         handler = _HANDLERS.get(type(event))
         if handler is None:
@@ -178,6 +195,14 @@ class Hdf5RunWriter:
             group, name, event.name, event.waveform, self.codec, event.description
         )
         test.waveforms.append((event.name, nxdata.name, len(event.waveform)))
+        self._plottable(test, group, name)
+
+    def _stored_waveform_copied(self, event: StoredWaveformCopied) -> None:
+        test = self._test(event.test_id)
+        group, name = self._entry_group(test, event.name)
+        source = event.group
+        h5py.h5o.copy(source.file.id, source.name.encode(), group.id, name.encode())
+        test.waveforms.append((event.name, f"{group.name}/{name}", event.points))
         self._plottable(test, group, name)
 
     def _plottable(self, test: RunningTest, group: h5py.Group, name: str) -> None:
@@ -354,6 +379,7 @@ _HANDLERS: dict[type, Callable[[Hdf5RunWriter, Any], None]] = {
     TestStarted: Hdf5RunWriter._test_started,
     MeasurementRecorded: Hdf5RunWriter._measurement_recorded,
     WaveformRecorded: Hdf5RunWriter._waveform_recorded,
+    StoredWaveformCopied: Hdf5RunWriter._stored_waveform_copied,
     SweepRecorded: Hdf5RunWriter._sweep_recorded,
     WaveformFamilyRecorded: Hdf5RunWriter._waveform_family_recorded,
     TestFinished: Hdf5RunWriter._test_finished,

@@ -6,7 +6,8 @@ file has exactly the documented layout: every test of every site in start order,
 `site` and `serial_number` in its conditions (and so in every measurement row's effective
 conditions), instruments and safe-state actions named `<site>:<role>`, and root attributes
 `@sites` (JSON object site -> serial number) and `@merged_from` (JSON list of the parts).
-`verify_merge` checks the result against the parts before they may be removed. Sweeps are
+The merged file is read back and checked against the parts (`verify_merge`) before the parts
+may be removed. Sweeps are
 replayed too; a part with waveform families is refused for now (its files are kept).
 """
 
@@ -27,7 +28,6 @@ import h5py
 from benchtest.errors import ResultFileError
 from benchtest.measurement import Limits, Measurement, Outcome
 from benchtest.recorder import (
-    Event,
     InstrumentIdentified,
     MeasurementRecorded,
     RunFinished,
@@ -40,7 +40,8 @@ from benchtest.recorder import (
 )
 from benchtest.results.records import TestRecord
 from benchtest.results.run import Run, open_run
-from benchtest.storage.hdf5_writer import Hdf5RunWriter
+from benchtest.storage.codecs import GZIP
+from benchtest.storage.hdf5_writer import Hdf5RunWriter, StoredWaveformCopied, WriterEvent
 
 #: Run outcomes from the least to the most severe; the merged run takes the worst.
 _SEVERITY = ("passed", "failed", "interrupted", "incomplete", "error")
@@ -55,20 +56,23 @@ class _Part:
 
 def merge_runs(parts: Sequence[str | Path], destination: str | Path) -> Path:
     """Write the run files `parts` (the sites of one run, same part) as one run file at
-    `destination` (which must not exist) and return its path; the parts are left untouched."""
+    `destination` (which must not exist), check it against the parts as read (`verify_merge`
+    without reading them again), and return its path; the parts are left untouched."""
     if not parts:
         raise ValueError("merge_runs: no run files to merge")
     destination = Path(destination)
     with ExitStack() as stack:
         opened = [_open_part(stack, Path(p)) for p in parts]
-        writer = stack.enter_context(Hdf5RunWriter(destination))
-        for event in _events(opened):
-            writer.handle(event)
-    sites = {p.site: p.serial for p in opened}
-    with h5py.File(destination, "r+") as file:
-        file.attrs["sites"] = json.dumps(sites)
-        file.attrs["merged_from"] = json.dumps([str(p.run.path.name) for p in opened])
-        file.attrs["merged_run_ids"] = json.dumps([str(p.run.metadata["run_id"]) for p in opened])
+        with Hdf5RunWriter(destination) as writer:
+            for event in _events(opened):
+                writer.handle(event)
+        sites = {p.site: p.serial for p in opened}
+        with h5py.File(destination, "r+") as file:
+            file.attrs["sites"] = json.dumps(sites)
+            file.attrs["merged_from"] = json.dumps([str(p.run.path.name) for p in opened])
+            run_ids = [str(p.run.metadata["run_id"]) for p in opened]
+            file.attrs["merged_run_ids"] = json.dumps(run_ids)
+        _verify(destination, [p.run for p in opened])
     return destination
 
 
@@ -82,19 +86,23 @@ def part_name(path: str | Path) -> tuple[datetime, str]:
 def verify_merge(parts: Sequence[str | Path], merged: str | Path) -> None:
     """Raise `ResultFileError` unless `merged` holds every test, measurement and waveform of
     `parts`, each part's tests with their site and serial number."""
+    with ExitStack() as stack:
+        _verify(merged, [stack.enter_context(open_run(path)) for path in parts])
+
+
+def _verify(merged: str | Path, parts: list[Run]) -> None:
     with open_run(merged) as run:
         if run.problems:
             raise ResultFileError(f"{merged}: merged run has problems: {run.problems}")
         found = {(t.conditions.get("site"), t.id, t.attempt): t for t in run.tests}
-        for path in parts:
-            with open_run(path) as part:
-                site = str(part.metadata.get("site", ""))
-                for test in part.tests:
-                    other = found.get((site, test.id, test.attempt))
-                    if other is None or _shape(other) != _shape(test):
-                        raise ResultFileError(
-                            f"{merged}: test {test.id!r} of site {site!r} is missing or differs"
-                        )
+        for part in parts:
+            site = str(part.metadata.get("site", ""))
+            for test in part.tests:
+                other = found.get((site, test.id, test.attempt))
+                if other is None or _shape(other) != _shape(test):
+                    raise ResultFileError(
+                        f"{merged}: test {test.id!r} of site {site!r} is missing or differs"
+                    )
 
 
 def _shape(test: TestRecord) -> tuple[Any, ...]:
@@ -110,7 +118,7 @@ def _open_part(stack: ExitStack, path: Path) -> _Part:
     return _Part(run, str(run.metadata.get("site", "")), str(run.metadata.get("serial_number", "")))
 
 
-def _events(parts: list[_Part]) -> Iterator[Event]:
+def _events(parts: list[_Part]) -> Iterator[WriterEvent]:
     """The events that write the merged run: its start, every site's instruments and tests
     in start order, the sites' safe-state actions, and its end."""
     first = parts[0].run
@@ -153,7 +161,7 @@ def _with_site(conditions: dict[str, Any], part: _Part) -> dict[str, Any]:
     return {**conditions, "site": part.site, "serial_number": part.serial}
 
 
-def _test_events(part: _Part, test: TestRecord) -> Iterator[Event]:
+def _test_events(part: _Part, test: TestRecord) -> Iterator[WriterEvent]:
     conditions = _with_site(test.conditions, part)
     yield TestStarted(test.id, test.start, conditions, test.attempt)
     for row in test.measurements.tolist():
@@ -167,8 +175,12 @@ def _test_events(part: _Part, test: TestRecord) -> Iterator[Event]:
             _with_site(own_conditions, part),
         )  # fmt: skip
         yield MeasurementRecorded(test.id, measurement)
+    same_codec = part.run.metadata.get("compression", GZIP.name) == GZIP.name
     for name, stored in test.waveforms.items():
-        yield WaveformRecorded(test.id, name, stored.to_waveform(), stored.description)
+        if same_codec:  # the merged file's codec: its chunks are copied as they are
+            yield StoredWaveformCopied(test.id, name, stored.group, len(stored))
+        else:
+            yield WaveformRecorded(test.id, name, stored.to_waveform(), stored.description)
     for name, sweep in test.sweeps.items():
         limits = Limits(sweep.low, sweep.high, sweep.y.unit)
         yield SweepRecorded(
