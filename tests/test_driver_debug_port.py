@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serial
 import yaml
 
 from benchtest.errors import ConnectionLostError, InstrumentError, InstrumentTimeoutError
@@ -159,16 +160,18 @@ def test_unsolicited_text_before_a_command_is_not_taken_as_its_reply(
 
 
 @posix_only
-def test_vanished_port_is_a_lost_connection() -> None:
+def test_vanished_port_is_a_lost_connection(tmp_path: Path) -> None:
     master, slave = os.openpty()
-    path = os.ttyname(slave)
-    port = SerialDebugPort.open(path, role="uart", timeout=1.0, reconnect_timeout=0.2)
+    path = tmp_path / "usb-adapter"  # as /dev/serial/by-id/...: gone with the adapter, so the
+    path.symlink_to(os.ttyname(slave))  # reconnect cannot reach a pty another test gets next
+    port = SerialDebugPort.open(str(path), role="uart", timeout=1.0, reconnect_timeout=0.2)
     try:
+        path.unlink()
         os.close(slave)
         os.close(master)  # the USB adapter is unplugged
         with pytest.raises(ConnectionLostError, match=r"\[uart\] port .* vanished") as info:
             port.command("id")
-        assert path in str(info.value)
+        assert str(path) in str(info.value)
     finally:
         port.close()
 
@@ -241,3 +244,27 @@ def test_a_closed_port_is_reported_as_closed_not_reopened() -> None:
     port.close()
     with pytest.raises(ConnectionLostError, match=r"\[uart\] port loop:// is closed"):
         port.send("id")
+
+
+@posix_only
+def test_a_port_held_by_a_closing_process_is_waited_for_then_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    monkeypatch.setattr("instruments.serial.debug_port.LOCK_WAIT", 0.3)
+    holder = serial.Serial(path, exclusive=True)  # another session has it open
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConnectionLostError, match=r"another process holds it") as info:
+            SerialDebugPort.open(path, role="uart", timeout=1.0)
+        assert time.monotonic() - started >= 0.3 and path in str(info.value)
+        release = threading.Timer(0.1, holder.close)  # it closes while we wait
+        release.start()
+        port = SerialDebugPort.open(path, role="uart", timeout=1.0)
+        release.join()
+        port.close()
+    finally:
+        holder.close()
+        os.close(slave)
+        os.close(master)

@@ -133,21 +133,30 @@ class TablesV2:
         out[schema.CONDITIONS] = conditions
         return as_table(out)
 
-    def waveform_groups(self, position: int, guard: Guard[Any]) -> list[h5py.Group]:
+    def waveform_groups(self, position: int, guard: Guard[Any]) -> list[Named]:
+        """The test's waveform groups with their names as recorded (in summary/waveforms)."""
         row = self.tests[position]
-        start = int(row["waveform_start"])
-        paths = self.waveforms["path"][start : start + int(row["waveform_count"])]
-        groups = [guard(str(p).lstrip("/"), partial(self.file.__getitem__, str(p))) for p in paths]
-        return [g for g in groups if g is not None]
+        rows = slice(int(row["waveform_start"]), int(row["waveform_start"] + row["waveform_count"]))
+        named = zip(self.waveforms["name"][rows], self.waveforms["path"][rows], strict=True)
+        groups = [
+            (str(name), guard(str(path).lstrip("/"), partial(self.file.__getitem__, str(path))))
+            for name, path in named
+        ]
+        return [(name, g) for name, g in groups if g is not None]
+
+
+#: A waveform group and its name as recorded (None: read it from the group's `title`).
+Named = tuple[str | None, h5py.Group]
 
 
 def _readable_waveforms(
-    groups: list[h5py.Group], where: str, guard: Guard[Any]
+    groups: list[Named], where: str, guard: Guard[Any]
 ) -> dict[str, StoredWaveform]:
     """The waveforms of `groups` that can be read; the others are noted by `guard`."""
     waveforms: dict[str, StoredWaveform] = {}
-    for group in groups:
-        found = guard(group.name.lstrip("/"), partial(read_waveforms, [group], where))
+    for name, group in groups:
+        names = None if name is None else [name]
+        found = guard(group.name.lstrip("/"), partial(read_waveforms, [group], where, names))
         waveforms.update({k: v for k, v in (found or {}).items() if k not in waveforms})
     return waveforms
 
@@ -199,7 +208,8 @@ def _cut_short(
 ) -> TestRecord:
     """A test that was running when the run stopped; whatever waveforms it wrote, if readable."""
     entry = str(marker.get("entry", ""))
-    groups = guard(entry or "?", partial(_nxdata_groups, file, entry)) or []
+    found = guard(entry or "?", partial(_nxdata_groups, file, entry)) or []
+    groups: list[Named] = [(None, g) for g in found]
     return TestRecord(
         id=str(marker.get("test_id", "")),
         entry=entry,

@@ -7,6 +7,7 @@ not available raises a `ResultFileError` naming the plugin.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -142,24 +143,66 @@ class LazyArray:
 
 
 class StoredWaveform:
-    """A waveform in a run file. Nothing is read until `codes`, `values` or `time` is sliced."""
+    """A waveform in a run file. Its metadata is read when first asked for, its samples only
+    where `codes`, `values` or `time` is sliced; a group that cannot be read then raises
+    `ResultFileError` naming it."""
 
-    def __init__(self, group: h5py.Group, where: str) -> None:
+    def __init__(self, group: h5py.Group, where: str, name: str | None = None) -> None:
         self.group = group  # the NXdata group, as stored
-        signal = attr(group, "signal")
-        source = group[schema.CODES] if schema.CODES in group else group[signal]
-        self.name: str = text(group, "title", group.name.rsplit("/", 1)[-1])
-        self.unit: str = self._unit(group, signal, source)
-        self.channel: str = attr(group, "channel")
-        self.description: str = attr(group, "description")
-        self.scale: float = float(attr(source, "scale_factor", 1.0))
-        self.offset: float = float(attr(source, "add_offset", 0.0))
-        time = group.get(schema.TIME)
-        timing = time if time is not None else group  # schema 1 keeps t0/dt on the axis
-        self.t0: float = float(attr(timing, "t0", attr(group, "t0", math.nan)))
-        self.dt: float = float(attr(timing, "dt", attr(group, "dt", math.nan)))
-        self.codes = LazyArray(source, f"{where}:{source.name}")
-        self._settings = group.get(schema.SETTINGS)
+        self._where = where
+        basename = group.name.rsplit("/", 1)[-1]
+        self.name: str = name if name is not None else text(group, "title", basename)
+
+    @functools.cached_property
+    def _source(self) -> h5py.Dataset:
+        """The raw samples: `codes`, or the signal where the instrument gave physical values."""
+        group = self.group
+        try:
+            return group[schema.CODES] if schema.CODES in group else group[attr(group, "signal")]
+        except (KeyError, OSError, ValueError, RuntimeError) as exc:
+            raise ResultFileError(
+                f"{self._where}:{group.name}: cannot read waveform: {exc}"
+            ) from exc
+
+    @functools.cached_property
+    def unit(self) -> str:
+        return self._unit(self.group, attr(self.group, "signal"), self._source)
+
+    @functools.cached_property
+    def channel(self) -> str:
+        return str(attr(self.group, "channel"))
+
+    @functools.cached_property
+    def description(self) -> str:
+        return str(attr(self.group, "description"))
+
+    @functools.cached_property
+    def scale(self) -> float:
+        return float(attr(self._source, "scale_factor", 1.0))
+
+    @functools.cached_property
+    def offset(self) -> float:
+        return float(attr(self._source, "add_offset", 0.0))
+
+    @functools.cached_property
+    def _timing(self) -> tuple[float, float]:
+        group = self.group
+        axis = group.get(schema.TIME)
+        timing = axis if axis is not None else group  # schema 1 keeps t0/dt on the axis
+        t0 = float(attr(timing, "t0", attr(group, "t0", math.nan)))
+        return t0, float(attr(timing, "dt", attr(group, "dt", math.nan)))
+
+    @property
+    def t0(self) -> float:
+        return self._timing[0]
+
+    @property
+    def dt(self) -> float:
+        return self._timing[1]
+
+    @functools.cached_property
+    def codes(self) -> LazyArray:
+        return LazyArray(self._source, f"{self._where}:{self._source.name}")
 
     @staticmethod
     def _unit(group: h5py.Group, signal: str, source: h5py.Dataset) -> str:
@@ -176,7 +219,7 @@ class StoredWaveform:
     @property
     def settings(self) -> dict[str, Any]:
         """The instrument settings that produced the record."""
-        return read_collection(self._settings)
+        return read_collection(self.group.get(schema.SETTINGS))
 
     def values(self, index: slice = slice(None)) -> npt.NDArray[np.float64]:
         """Samples `index` in physical units (float64, computed from the raw codes)."""
@@ -227,10 +270,13 @@ class TestRecord:
         return self.outcome == "passed"
 
 
-def read_waveforms(groups: list[h5py.Group], where: str) -> dict[str, StoredWaveform]:
-    """The NXdata `groups` as waveforms by name (the group name where two share a name)."""
+def read_waveforms(
+    groups: list[h5py.Group], where: str, names: list[str] | None = None
+) -> dict[str, StoredWaveform]:
+    """The NXdata `groups` as waveforms by name (`names`, else each group's `title`; the group
+    name where two share a name)."""
     waveforms: dict[str, StoredWaveform] = {}
-    for group in groups:
-        wf = StoredWaveform(group, where)
+    for n, group in enumerate(groups):
+        wf = StoredWaveform(group, where, names[n] if names is not None else None)
         waveforms[group.name.rsplit("/", 1)[-1] if wf.name in waveforms else wf.name] = wf
     return waveforms

@@ -38,6 +38,7 @@ TAIL = 120  # characters of received text quoted in a timeout message
 OPEN_SETTLE = 0.1  # s of silence awaited after opening, to drop a greeting prompt or banner
 RECONNECT_TIMEOUT = 5.0  # s a vanished port is given to come back
 RECONNECT_POLL = 0.05  # s between attempts to reopen it
+LOCK_WAIT = 2.0  # s an opening waits for a port another process holds (a closing session)
 TRAFFIC_LIMIT = 50_000  # entries kept in `traffic`; older ones are dropped (and counted)
 PORT_ERRORS = (serial.SerialException, OSError)
 ACCESS_WORDS = {"ro": "read-only", "wo": "write-only", "rw": "read-write"}
@@ -108,12 +109,19 @@ class SerialDebugPort(Instrument):
                 role=role or resource,
             )
         opener = functools.partial(_open_serial, resource, baudrate)
-        try:
-            port = opener()
-        except (*PORT_ERRORS, ValueError) as exc:
-            raise ConnectionLostError(
-                f"cannot open {resource}: {exc}", role=role or resource
-            ) from exc
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                port = opener()
+                break
+            except (*PORT_ERRORS, ValueError) as exc:
+                if _held_elsewhere(exc) and time.monotonic() < deadline:
+                    time.sleep(RECONNECT_POLL)
+                    continue
+                held = " (another process holds it)" if _held_elsewhere(exc) else ""
+                raise ConnectionLostError(
+                    f"cannot open {resource}{held}: {exc}", role=role or resource
+                ) from exc
         debug_port = cls(port, role=role or resource, guard=guard, opener=opener, **options)
         debug_port.discard_input(settle=OPEN_SETTLE)
         return debug_port
@@ -395,6 +403,11 @@ class SerialDebugPort(Instrument):
 
 def _open_serial(resource: str, baudrate: int) -> Any:
     return serial.serial_for_url(resource, baudrate=baudrate, timeout=POLL, exclusive=True)
+
+
+def _held_elsewhere(exc: BaseException) -> bool:
+    """pyserial's refusal of a port another process has open exclusively."""
+    return "exclusively lock" in str(exc)
 
 
 if TYPE_CHECKING:
