@@ -6,6 +6,7 @@ when asked for, so a bench never imports vendor modules it does not use.
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -32,7 +33,10 @@ def ensure_own_instruments_package() -> None:
         )
 
 
+@functools.cache
 def _entry_points() -> dict[str, EntryPoint]:
+    """The registered drivers, read once per process (scanning every installed distribution's
+    metadata takes ~20 ms, and a bench connects its instruments again and again)."""
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 
