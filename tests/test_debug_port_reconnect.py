@@ -188,3 +188,42 @@ def test_a_socket_endpoint_that_restarts_is_reconnected() -> None:
     finally:
         uart.close()
         server.stop()
+
+
+def test_an_identified_device_is_asked_again_after_its_port_comes_back(
+    adapter: UsbAdapter, uart: SerialDebugPort
+) -> None:
+    assert uart.identify().model == FIRMWARE_ID
+    adapter.unplug()
+    replug = later(0.3, adapter.plug)
+    try:
+        assert uart.command("mode sleep") == "OK"
+    finally:
+        replug.join()
+    sent = [text for _, direction, text in uart.traffic if direction == "tx"]
+    assert sent == ["id\r\n", "id\r\n", "mode sleep\r\n"]  # asked who it is, then resent
+
+
+def test_another_device_behind_the_port_gets_nothing_but_the_question(
+    adapter: UsbAdapter, uart: SerialDebugPort
+) -> None:
+    assert uart.identify().model == FIRMWARE_ID
+    adapter.unplug()
+    stranger = UsbAdapter(adapter.link)  # re-enumeration gave the name to another board
+    stranger.firmware = Firmware(
+        World(LdoModel.from_mapping({**PROFILE["model"], "firmware_id": "XYZ-9"})),
+        PortConfig.from_mapping(PROFILE["debug_port"]),
+    )
+    replug = later(0.3, stranger.plug)
+    try:
+        with pytest.raises(ConnectionLostError, match=r"answers 'XYZ-9' to 'id', not ") as info:
+            uart.command("mode sleep")
+        assert "nothing else was sent to it" in str(info.value)
+        with pytest.raises(ConnectionLostError, match="answers 'XYZ-9'"):
+            uart.command("mode sleep")  # still refused: asked again, never told anything
+        sent = [text for _, direction, text in uart.traffic if direction == "tx"]
+        assert sent == ["id\r\n", "id\r\n", "id\r\n"]  # ours, then the question twice
+        assert stranger.firmware.world.mode != "sleep"
+    finally:
+        replug.join()
+        stranger.unplug()

@@ -93,6 +93,8 @@ class SerialDebugPort(Instrument):
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._prompt_pattern = re.compile("^" + re.escape(prompt), re.MULTILINE)
         self._last_sent = ""
+        self._identity: str | None = None  # the device's answer to identify(), once asked
+        self._unverified = False  # reopened: the device there must be identified again
 
     @classmethod
     def open(
@@ -148,7 +150,13 @@ class SerialDebugPort(Instrument):
         return list(self._traffic)
 
     def send(self, text: str) -> None:
-        """Write `text` and the line ending; after a lost port comes back, resend it once."""
+        """Write `text` and the line ending; after a lost port comes back, resend it once.
+
+        A port that was reopened is first asked who it is, when `identify()` was asked before:
+        a re-enumerated USB adapter may now be another device, which must get nothing else.
+        """
+        if self._unverified:
+            self._verify_identity()
         self._last_sent = text
         line = text + self.line_ending
         try:
@@ -156,6 +164,8 @@ class SerialDebugPort(Instrument):
         except PORT_ERRORS as exc:
             self._reconnect(exc)  # a failed write sent no complete line
             self.discard_input()
+            self._verify_identity()
+            self._last_sent = text
             try:
                 self._write(line)
             except PORT_ERRORS as again:
@@ -244,7 +254,8 @@ class SerialDebugPort(Instrument):
     # -- instrument --------------------------------------------------------------------------
 
     def identify(self) -> Identity:
-        return Identity(manufacturer="DUT", model=self.command(self.identify_command))
+        self._identity = self.command(self.identify_command)
+        return Identity(manufacturer="DUT", model=self._identity)
 
     def safe_state(self) -> None:
         """Nothing: the debug port sources no power, and a command sent to a DUT in an unknown
@@ -379,9 +390,30 @@ class SerialDebugPort(Instrument):
         self._decoder.reset()
         self._reconnects += 1
         self._reopened = True
+        self._unverified = True
         self._log(
             "event", f"port {self.resource} reopened after {time.monotonic() - started:.2f} s"
         )
+
+    def _verify_identity(self) -> None:
+        """After a reopening: the device must answer `identify_command` as it did before."""
+        self._unverified = False
+        if self._identity is None:
+            return  # never identified: nothing to compare with
+        try:
+            answer = self.command(self.identify_command)
+        except BaseException:
+            self._unverified = True  # not known yet: ask again before the next command
+            raise
+        if answer != self._identity:
+            self._unverified = True  # and it stays so: this device gets nothing else
+            self._log("event", f"port {self.resource} now leads to {answer!r}")
+            raise ConnectionLostError(
+                f"port {self.resource} came back, but the device there answers {answer!r} to "
+                f"{self.identify_command!r}, not {self._identity!r}: another device has that "
+                "port now, and nothing else was sent to it",
+                role=self.role,
+            )
 
     def _try_open(self) -> Any | None:
         assert self._opener is not None
