@@ -112,6 +112,14 @@ def test_an_unknown_timing_names_the_resource_and_the_allowed_values() -> None:
     assert "allowed values: instant, real" in message
 
 
+def test_a_misspelt_setting_is_refused_not_ignored() -> None:
+    with pytest.raises(SimulatorError) as error:
+        SimulatedBench(PROFILE, bench(smu="sim://smu?timming=real"))
+    message = str(error.value)
+    assert "resource 'sim://smu?timming=real': unknown setting(s) timming" in message
+    assert "sim:// resources take fault, delay, after, timing" in message
+
+
 def test_a_line_frequency_other_than_50_or_60_hz_is_refused() -> None:
     with pytest.raises(SimulatorError, match=r"sim://smu\?timing=real&line_frequency=55.*50, 60"):
         SimulatedBench(PROFILE, bench(smu="sim://smu?timing=real&line_frequency=55"))

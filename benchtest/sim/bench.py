@@ -151,6 +151,8 @@ class SimulatedBench(Service):
         self._bench = copy.deepcopy(dict(bench))
         roles = _sim_roles(self._bench)
         options = {role: resource_options(role, spec["resource"]) for role, spec in roles}
+        for role, spec in roles:
+            _check_settings(role, str(spec["resource"]), options[role])
         timings = {
             role: parse_timing(role, str(spec["resource"]), options[role], timing)
             for role, spec in roles
@@ -203,6 +205,20 @@ def _sim_roles(bench: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
         for role, spec in instruments.items()
         if isinstance(spec, Mapping) and str(spec.get("resource", "")).startswith(SIM_SCHEME)
     ]
+
+
+#: What a `sim://` resource may set: its fault, its timing, the chamber's time constant.
+SIM_SETTINGS = ("fault", "delay", "after", "timing", "line_frequency", "time_constant")
+
+
+def _check_settings(role: str, resource: str, options: Mapping[str, str]) -> None:
+    """Refuse a setting no simulator reads (a misspelt `timming=real` would be ignored)."""
+    unknown = sorted(set(options) - set(SIM_SETTINGS))
+    if unknown:
+        raise SimulatorError(
+            f"instruments.{role}.resource {resource!r}: unknown setting(s) "
+            f"{', '.join(unknown)}; sim:// resources take {', '.join(SIM_SETTINGS)}"
+        )
 
 
 def _with_fault(role: str, options: Mapping[str, str], simulator: Simulator) -> Simulator:
