@@ -8,13 +8,14 @@ The target-checked measurement runs both cases on the simulated bench with real 
 timing (`?timing=real` on every sim:// resource: SMU integration, scope acquisition, settling,
 baud rate), so a test waits on its instruments as on a real bench and parallel sites overlap
 that waiting, for a lot of PARTS parts per site. Target: 4 sites >= 3x 1 site, end to end
-(pytest started to pytest done). A multi-site session has a fixed cost (4 sites: ~4.4 s to
-start 9 Python processes on 2 cores and to merge the sites' run files; 1 site: ~1 s), so end to
-end reaches the steady-state ratio only for sessions long against it; a lot of 150 parts of
-this short plan takes ~18 s on one site, 300 ~35 s. Also printed, as information, with INFO_PARTS parts:
-the same bench with a scope per site (what sharing the scope costs) and instant timing (little
-waiting left to overlap: 4 sites share 2 cores between 9 Python processes); and for every case
-the steady state (first test started to last test done).
+(pytest started to pytest done). A multi-site session has a fixed cost of its own (4 sites:
+starting 9 Python processes on 2 cores, ~1.8 s to the first test, and merging the sites' run
+files at the end, ~1 ms per test; 1 site: ~0.9 s in all), so end to end approaches the
+steady-state ratio only for sessions long against it: 300 parts of this short plan take ~35 s
+on one site. Also printed, as information, with INFO_PARTS parts: the same bench with a scope
+per site (what sharing the scope costs) and instant timing (little waiting left to overlap: 4
+sites share 2 cores between 9 Python processes); and for every case the steady state (first
+test started to last test done).
 
     python benchmarks/bench_multisite.py [--parts N]
 """

@@ -64,10 +64,6 @@ class JournalWriter:
             self._fd = dataset.file.id.get_vfd_handle()
             self._offset = dataset.id.get_offset()
 
-    @property
-    def used(self) -> int:
-        return self._position
-
     def write(self, record: dict[str, Any]) -> bool:
         """Write `record` (gets its `seq`); False, writing nothing, when it does not fit."""
         payload = json.dumps({"seq": self._seq + 1, **record}, separators=(",", ":")).encode()
