@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,9 @@ def uart(adapter: UsbAdapter) -> Iterator[SerialDebugPort]:
     port.close()
 
 
-def later(delay: float, action: Callable[[], None]) -> threading.Thread:
-    """Run `action` after `delay` seconds in a thread (the caller joins it)."""
+@contextmanager
+def later(delay: float, action: Callable[[], None]) -> Iterator[None]:
+    """Run `action` after `delay` seconds in a thread while the block runs; joined at its end."""
 
     def run() -> None:
         time.sleep(delay)
@@ -84,7 +86,14 @@ def later(delay: float, action: Callable[[], None]) -> threading.Thread:
 
     thread = threading.Thread(target=run, name="replug")
     thread.start()
-    return thread
+    try:
+        yield
+    finally:
+        thread.join()
+
+
+def sent(port: SerialDebugPort) -> list[str]:
+    return [text for _, direction, text in port.traffic if direction == "tx"]
 
 
 def events(port: SerialDebugPort) -> list[str]:
@@ -96,18 +105,14 @@ def test_a_command_during_reenumeration_is_resent_once_the_port_is_back(
 ) -> None:
     assert uart.command("id") == FIRMWARE_ID
     adapter.unplug()
-    replug = later(0.3, adapter.plug)
-    try:
+    with later(0.3, adapter.plug):
         assert uart.command("mode sleep") == "OK"
-    finally:
-        replug.join()
     assert adapter.firmware.world.mode == "sleep"
     assert uart.command("mode") == "sleep"
     lost, reopened = events(uart)
     assert lost.startswith(f"port {adapter.link} lost (") and lost.endswith("); reopening")
     assert reopened.startswith(f"port {adapter.link} reopened after ")
-    sent = [text for _, direction, text in uart.traffic if direction == "tx"]
-    assert sent == ["id\r\n", "mode sleep\r\n", "mode\r\n"]  # sent once, on the new port
+    assert sent(uart) == ["id\r\n", "mode sleep\r\n", "mode\r\n"]  # sent once, on the new port
 
 
 def test_expect_keeps_waiting_across_a_reenumeration_within_its_timeout(
@@ -122,12 +127,11 @@ def test_expect_keeps_waiting_across_a_reenumeration_within_its_timeout(
 
     adapter.unplug()
     started = time.monotonic()
-    replug = later(0.3, reboot)
-    try:
-        assert uart.expect(r"boot: (\S+) ready", timeout=3.0).group(1) == "BT-LDO33"
-    finally:
-        heard.set()
-        replug.join()
+    with later(0.3, reboot):
+        try:
+            assert uart.expect(r"boot: (\S+) ready", timeout=3.0).group(1) == "BT-LDO33"
+        finally:
+            heard.set()
     assert 0.3 <= time.monotonic() - started < 3.0
     assert len(events(uart)) == 2
 
@@ -136,13 +140,12 @@ def test_expect_times_out_when_the_reopened_port_stays_silent(
     adapter: UsbAdapter, uart: SerialDebugPort
 ) -> None:
     adapter.unplug()
-    replug = later(0.2, adapter.plug)
     started = time.monotonic()
-    try:
-        with pytest.raises(InstrumentTimeoutError, match="reopened meanwhile") as info:
-            uart.expect("ready", timeout=0.6)
-    finally:
-        replug.join()
+    with (
+        later(0.2, adapter.plug),
+        pytest.raises(InstrumentTimeoutError, match="reopened meanwhile") as info,
+    ):
+        uart.expect("ready", timeout=0.6)
     assert 0.6 <= time.monotonic() - started < 1.5
     assert info.value.role == "uart"
 
@@ -179,11 +182,8 @@ def test_a_socket_endpoint_that_restarts_is_reconnected() -> None:
         assert uart.command("id") == FIRMWARE_ID
         server.stop()
         server = SocketDebugPort(firmware, port=port)
-        restart = later(0.2, server.start)
-        try:
+        with later(0.2, server.start):
             assert uart.command("mode sleep") == "OK"
-        finally:
-            restart.join()
         assert world.mode == "sleep"
     finally:
         uart.close()
@@ -195,13 +195,9 @@ def test_an_identified_device_is_asked_again_after_its_port_comes_back(
 ) -> None:
     assert uart.identify().model == FIRMWARE_ID
     adapter.unplug()
-    replug = later(0.3, adapter.plug)
-    try:
+    with later(0.3, adapter.plug):
         assert uart.command("mode sleep") == "OK"
-    finally:
-        replug.join()
-    sent = [text for _, direction, text in uart.traffic if direction == "tx"]
-    assert sent == ["id\r\n", "id\r\n", "mode sleep\r\n"]  # asked who it is, then resent
+    assert sent(uart) == ["id\r\n", "id\r\n", "mode sleep\r\n"]  # asked who it is, then resent
 
 
 def test_another_device_behind_the_port_gets_nothing_but_the_question(
@@ -214,16 +210,14 @@ def test_another_device_behind_the_port_gets_nothing_but_the_question(
         World(LdoModel.from_mapping({**PROFILE["model"], "firmware_id": "XYZ-9"})),
         PortConfig.from_mapping(PROFILE["debug_port"]),
     )
-    replug = later(0.3, stranger.plug)
     try:
-        with pytest.raises(ConnectionLostError, match=r"answers 'XYZ-9' to 'id', not ") as info:
-            uart.command("mode sleep")
-        assert "nothing else was sent to it" in str(info.value)
-        with pytest.raises(ConnectionLostError, match="answers 'XYZ-9'"):
-            uart.command("mode sleep")  # still refused: asked again, never told anything
-        sent = [text for _, direction, text in uart.traffic if direction == "tx"]
-        assert sent == ["id\r\n", "id\r\n", "id\r\n"]  # ours, then the question twice
+        with later(0.3, stranger.plug):
+            with pytest.raises(ConnectionLostError, match=r"answers 'XYZ-9' to 'id', not ") as e:
+                uart.command("mode sleep")
+            assert "nothing else was sent to it" in str(e.value)
+            with pytest.raises(ConnectionLostError, match="answers 'XYZ-9'"):
+                uart.command("mode sleep")  # still refused: asked again, never told anything
+        assert sent(uart) == ["id\r\n", "id\r\n", "id\r\n"]  # ours, then the question twice
         assert stranger.firmware.world.mode != "sleep"
     finally:
-        replug.join()
         stranger.unplug()
