@@ -61,11 +61,6 @@ class Appender:
         return start
 
 
-def append_rows(table: h5py.Dataset, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Append `rows` (tuples in column order) to `table`."""
-    Appender(table).append(rows)
-
-
 def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
