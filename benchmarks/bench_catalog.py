@@ -24,11 +24,11 @@ from pathlib import Path
 
 from targets import Report
 
-from benchtest.measurement import Limits, Measurement
-from benchtest.recorder import MeasurementRecorded, RunFinished, TestFinished, TestStarted
 from benchtest.results import Catalog
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
+from benchtest.values.events import MeasurementRecorded, RunFinished, TestFinished, TestStarted
+from benchtest.values.measurement import Limits, Measurement
 
 FIRST_NIGHT = datetime(2026, 10, 1, 22, 0, tzinfo=UTC)
 PLANS = ("plans/test_power.py", "plans/test_ldo.py", "plans/test_timing.py")

@@ -23,7 +23,7 @@ import yaml
 from loopback import receive, server_process
 
 from benchtest.sim import LdoModel, World
-from benchtest.sim.rigol_ds1000z import RigolDS1000Z as SimulatedDS1000Z
+from benchtest.sim.simulators.rigol_ds1000z import RigolDS1000Z as SimulatedDS1000Z
 from instruments.rigol.ds1000z import RigolDS1000Z
 
 POINTS = 24_000_000

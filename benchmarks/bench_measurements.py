@@ -20,16 +20,16 @@ import time
 from pathlib import Path
 
 from benchtest import DutProfile, Measure
-from benchtest.recorder import (
+from benchtest.run.recorder import RunRecorder
+from benchtest.storage.hdf5_writer import Hdf5RunWriter
+from benchtest.values.events import (
     ConfigSnapshot,
     RunFinished,
-    RunRecorder,
     RunStarted,
     TestFinished,
     TestStarted,
     utc_now,
 )
-from benchtest.storage.hdf5_writer import Hdf5RunWriter
 
 REPO = Path(__file__).resolve().parent.parent
 PER_TEST = 1_000

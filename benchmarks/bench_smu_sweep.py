@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from benchtest.registry import open_instrument
+from benchtest.driver.registry import open_instrument
 from benchtest.sim import LdoModel, World
-from benchtest.sim.keithley2450 import Keithley2450
+from benchtest.sim.simulators.keithley2450 import Keithley2450
 
 POINTS = 1000
 SWEEP_ROUNDS = 5

@@ -27,20 +27,20 @@ import h5py
 import numpy as np
 from targets import Report
 
-from benchtest.measurement import Limits, Measurement
-from benchtest.recorder import (
+from benchtest.results import Run, StoredWaveform, open_run
+from benchtest.runfile.codecs import FAST, GZIP
+from benchtest.storage import Hdf5RunWriter
+from benchtest.storage.example import run_started
+from benchtest.storage.nexus import CHUNK_POINTS, chunk_points
+from benchtest.values.events import (
     MeasurementRecorded,
     RunFinished,
     TestFinished,
     TestStarted,
     WaveformRecorded,
 )
-from benchtest.results import Run, StoredWaveform, open_run
-from benchtest.storage import Hdf5RunWriter
-from benchtest.storage.codecs import FAST, GZIP
-from benchtest.storage.example import run_started
-from benchtest.storage.nexus import CHUNK_POINTS, chunk_points
-from benchtest.waveform import Waveform
+from benchtest.values.measurement import Limits, Measurement
+from benchtest.values.waveform import Waveform
 
 T0 = "2026-11-28T15:43:00+00:00"
 BIG_FILE_BYTES = 2_600_000_000

@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from benchtest.__about__ import __version__
-from benchtest.errors import (
+from benchtest.values.errors import (
     BenchtestError,
     ConfigError,
     DriverNotFoundError,
@@ -27,21 +27,21 @@ from benchtest.errors import (
     ResultFileError,
     SafetyError,
 )
-from benchtest.measurement import Limits, Measurement, Outcome
-from benchtest.waveform import Waveform
+from benchtest.values.measurement import Limits, Measurement, Outcome
+from benchtest.values.waveform import Waveform
 
 if TYPE_CHECKING:
-    from benchtest.bench import Bench
-    from benchtest.dut import DutProfile
-    from benchtest.measure import LimitFailure, Measure
-    from benchtest.registry import open_instrument
+    from benchtest.config.bench import Bench
+    from benchtest.config.dut import DutProfile
+    from benchtest.driver.registry import open_instrument
+    from benchtest.run.measuring import LimitFailure, Measure
 
 _LAZY = {
-    "Bench": "benchtest.bench",
-    "DutProfile": "benchtest.dut",
-    "LimitFailure": "benchtest.measure",
-    "Measure": "benchtest.measure",
-    "open_instrument": "benchtest.registry",
+    "Bench": "benchtest.config.bench",
+    "DutProfile": "benchtest.config.dut",
+    "LimitFailure": "benchtest.run.measuring",
+    "Measure": "benchtest.run.measuring",
+    "open_instrument": "benchtest.driver.registry",
 }
 
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from benchtest.driver.base import Identity
-from benchtest.sweep import SweepResult
-from benchtest.waveform import Waveform
+from benchtest.values.sweep import SweepResult
+from benchtest.values.waveform import Waveform
 
 __all__ = [
     "Chamber",

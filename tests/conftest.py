@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchtest import DutProfile
-from benchtest.recorder import Event
+from benchtest.values.events import Event
 
 REPO = Path(__file__).resolve().parent.parent
 

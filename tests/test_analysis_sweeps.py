@@ -19,7 +19,7 @@ from benchtest.analysis import (
     load_regulation,
     threshold_crossing,
 )
-from benchtest.sweep import SweepResult
+from benchtest.values.sweep import SweepResult
 
 EXACT = 5e-3
 NOISY = 2e-2

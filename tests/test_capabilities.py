@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import pytest
 
 from benchtest.driver.base import Instrument
-from benchtest.registry import driver_class, driver_names
+from benchtest.driver.registry import driver_class, driver_names
 from instruments.capabilities import CAPABILITIES, conformance_problems
 
 EXPECTED_DRIVERS = {"keithley.k2450", "rigol.ds1000z", "serial.debug_port"}

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchtest.measurement import Limits, Measurement
-from benchtest.recorder import MeasurementRecorded, RunFinished, TestFinished, TestStarted
 from benchtest.results import Catalog
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
+from benchtest.values.events import MeasurementRecorded, RunFinished, TestFinished, TestStarted
+from benchtest.values.measurement import Limits, Measurement
 
 
 def _write_run(path: Path, serial: str, start: str, iq: float, part: str = "LDO-3V3") -> None:

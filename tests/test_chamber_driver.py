@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from benchtest.driver.base import Rating, SourceGuard
 from benchtest.driver.scpi import InvalidValueError
-from benchtest.errors import (
+from benchtest.driver.testing import expected_protocol
+from benchtest.values.errors import (
     InstrumentReportedError,
     InstrumentTimeoutError,
     ProtocolError,
     SafetyError,
 )
-from benchtest.testing import expected_protocol
+from benchtest.values.ratings import Rating, SourceGuard
 from instruments.capabilities import conformance_problems
 from instruments.temptronic.ats545 import ThermoStreamATS545
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from benchtest import SafetyError, open_instrument
-from benchtest.dut import DutProfile
-from benchtest.errors import InstrumentReportedError
+from benchtest.config.dut import DutProfile
 from benchtest.sim import SimulatedBench
+from benchtest.values.errors import InstrumentReportedError
 from instruments.temptronic.ats545 import ThermoStreamATS545
 
 REPO = Path(__file__).resolve().parents[1]

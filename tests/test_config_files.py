@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchtest import Bench, ConfigError, DutProfile, MeasurementError, SafetyError
-from benchtest.bench import SIM_SCHEME
+from benchtest.config.bench import SIM_SCHEME
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

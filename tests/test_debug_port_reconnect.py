@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from benchtest.errors import ConnectionLostError, InstrumentTimeoutError
 from benchtest.sim import LdoModel, World
-from benchtest.sim.debug_port import Firmware, PortConfig, PtyDebugPort, SocketDebugPort
+from benchtest.sim.simulators.debug_port import Firmware, PortConfig, PtyDebugPort, SocketDebugPort
+from benchtest.values.errors import ConnectionLostError, InstrumentTimeoutError
 from instruments.serial.debug_port import SerialDebugPort
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from benchtest.errors import InstrumentError, ProtocolError
-from benchtest.registers import RegisterMap
+from benchtest.config.registers import RegisterMap
+from benchtest.values.errors import InstrumentError, ProtocolError
 from instruments.serial.debug_port import SerialDebugPort
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchtest.sim.journal import read_values
+from benchtest.sim.server.journal import read_values
 
 DEMO = [sys.executable, "-m", "benchtest.cli", "demo"]
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from benchtest import ConfigError
-from benchtest.cli import main
-from benchtest.discovery import check_bench, scan
+from benchtest.cli.commands import main
+from benchtest.cli.discovery import check_bench, scan
 from benchtest.sim.bench import SimulatedBench
 
 REPO = Path(__file__).resolve().parent.parent

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from benchtest.driver.base import Rating, SourceGuard
-from benchtest.errors import InstrumentError, InstrumentReportedError, SafetyError
-from benchtest.testing import expected_protocol
+from benchtest.driver.testing import expected_protocol
+from benchtest.values.errors import InstrumentError, InstrumentReportedError, SafetyError
+from benchtest.values.ratings import Rating, SourceGuard
 from instruments.keysight.b2900 import KeysightB2900
 
 OK = '+0,"No error"'

@@ -16,7 +16,7 @@ import pytest
 import serial
 import yaml
 
-from benchtest.errors import ConnectionLostError, InstrumentError, InstrumentTimeoutError
+from benchtest.values.errors import ConnectionLostError, InstrumentError, InstrumentTimeoutError
 from instruments.capabilities import DebugPort
 from instruments.serial.debug_port import SerialDebugPort
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from benchtest.driver.base import Rating, SourceGuard
 from benchtest.driver.scpi import InvalidValueError
-from benchtest.errors import ProtocolError, SafetyError
-from benchtest.testing import expected_protocol
+from benchtest.driver.testing import expected_protocol
+from benchtest.values.errors import ProtocolError, SafetyError
+from benchtest.values.ratings import Rating, SourceGuard
 from instruments.capabilities import PowerSupply
 from instruments.rigol.dp800 import RigolDP800
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from benchtest.driver.scpi import InvalidValueError
-from benchtest.errors import (
+from benchtest.driver.testing import Exchange, expected_protocol
+from benchtest.values.errors import (
     InstrumentError,
     InstrumentReportedError,
     InstrumentTimeoutError,
     ProtocolError,
 )
-from benchtest.testing import Exchange, expected_protocol
 from instruments.capabilities import Oscilloscope
 from instruments.rigol.ds1000z import RigolDS1000Z
 

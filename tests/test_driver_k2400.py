@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from benchtest.driver.base import Rating, SourceGuard
 from benchtest.driver.scpi import InvalidValueError
-from benchtest.errors import InstrumentReportedError, ProtocolError, SafetyError
-from benchtest.testing import expected_protocol
+from benchtest.driver.testing import expected_protocol
+from benchtest.values.errors import InstrumentReportedError, ProtocolError, SafetyError
+from benchtest.values.ratings import Rating, SourceGuard
 from instruments.keithley.k2400 import Keithley2400
 
 OK = '0,"No error"'

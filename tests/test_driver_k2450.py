@@ -7,15 +7,15 @@ from collections.abc import Callable
 
 import pytest
 
-from benchtest.driver.base import Rating, SourceGuard
 from benchtest.driver.scpi import InvalidValueError
-from benchtest.errors import (
+from benchtest.driver.testing import expected_protocol
+from benchtest.values.errors import (
     InstrumentError,
     InstrumentReportedError,
     ProtocolError,
     SafetyError,
 )
-from benchtest.testing import expected_protocol
+from benchtest.values.ratings import Rating, SourceGuard
 from instruments.capabilities import SourceMeter
 from instruments.keithley.k2450 import Keithley2450
 

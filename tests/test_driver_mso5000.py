@@ -9,8 +9,8 @@ import pytest
 from test_driver_ds1000z import ERR, OK, checked, settings_queries
 
 from benchtest.driver.scpi import InvalidValueError
-from benchtest.errors import InstrumentReportedError
-from benchtest.testing import expected_protocol
+from benchtest.driver.testing import expected_protocol
+from benchtest.values.errors import InstrumentReportedError
 from instruments.capabilities import Oscilloscope
 from instruments.rigol.ds1000z import RigolDS1000Z
 from instruments.rigol.mso5000 import RigolMSO5000

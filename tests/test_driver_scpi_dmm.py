@@ -7,8 +7,8 @@ import math
 import pytest
 
 from benchtest.driver.scpi import InvalidValueError
-from benchtest.errors import InstrumentTimeoutError, ProtocolError
-from benchtest.testing import expected_protocol
+from benchtest.driver.testing import expected_protocol
+from benchtest.values.errors import InstrumentTimeoutError, ProtocolError
 from instruments.capabilities import Multimeter
 from instruments.generic.scpi_dmm import ScpiMultimeter
 

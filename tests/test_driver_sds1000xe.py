@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from benchtest.driver.scpi import InvalidValueError
-from benchtest.errors import (
+from benchtest.driver.testing import Exchange, expected_protocol
+from benchtest.values.errors import (
     InstrumentError,
     InstrumentReportedError,
     InstrumentTimeoutError,
 )
-from benchtest.testing import Exchange, expected_protocol
 from instruments.capabilities import Oscilloscope
 from instruments.siglent.sds1000xe import SiglentSDS1000XE, parse_quantity
 

@@ -15,7 +15,7 @@ from test_driver_sds1000xe import SETUP
 from test_driver_sds2000xp import ESR, descriptor
 from test_transport import LoopbackInstrument
 
-from benchtest.waveform import Waveform
+from benchtest.values.waveform import Waveform
 from instruments.siglent.sds1000xe import SiglentSDS1000XE
 from instruments.siglent.sds2000xp import SiglentSDS2000XPlus
 

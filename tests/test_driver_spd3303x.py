@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from benchtest.driver.base import Rating, SourceGuard
 from benchtest.driver.pacing import PacedTransport, Pacer
 from benchtest.driver.scpi import InvalidValueError
-from benchtest.errors import InstrumentError, InstrumentReportedError, SafetyError
-from benchtest.testing import Exchange, ScriptedTransport, expected_protocol
+from benchtest.driver.testing import Exchange, ScriptedTransport, expected_protocol
+from benchtest.values.errors import InstrumentError, InstrumentReportedError, SafetyError
+from benchtest.values.ratings import Rating, SourceGuard
 from instruments.siglent.spd3303x import SiglentSPD3303X, SpdStatus
 
 OK = "0 No error"

@@ -14,14 +14,14 @@ import pytest
 import yaml
 
 from benchtest import open_instrument
-from benchtest.dut import DutProfile
-from benchtest.errors import (
+from benchtest.config.dut import DutProfile
+from benchtest.sim import SimulatedBench
+from benchtest.values.errors import (
     ConnectionLostError,
     InstrumentTimeoutError,
     ProtocolError,
     SimulatorError,
 )
-from benchtest.sim import SimulatedBench
 
 REPO = Path(__file__).resolve().parents[1]
 LDO = DutProfile.load(REPO / "dut_profiles" / "bt_ldo33.yaml")

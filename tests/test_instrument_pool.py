@@ -9,9 +9,10 @@ from typing import Any, ClassVar, Self
 import pytest
 
 from benchtest import Bench, BenchtestError, DutProfile
-from benchtest.driver.base import NO_GUARD, Identity, Instrument, SourceGuard
-from benchtest.instrument_pool import CalibrationWarning, InstrumentPool
-from benchtest.recorder import Event, InstrumentIdentified, SafeStateApplied
+from benchtest.driver.base import Identity, Instrument
+from benchtest.run.instrument_pool import CalibrationWarning, InstrumentPool
+from benchtest.values.events import Event, InstrumentIdentified, SafeStateApplied
+from benchtest.values.ratings import NO_GUARD, SourceGuard
 
 RELEASE = threading.Event()
 
@@ -58,7 +59,9 @@ class RecordingInstrument(Instrument):
 def pool(
     ldo_profile_text: str, sim_bench_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[InstrumentPool, list[Event]]:
-    monkeypatch.setattr("benchtest.instrument_pool.driver_class", lambda name: RecordingInstrument)
+    monkeypatch.setattr(
+        "benchtest.run.instrument_pool.driver_class", lambda name: RecordingInstrument
+    )
     RecordingInstrument.opened = []
     RecordingInstrument.behaviour = "ok"
     RELEASE.clear()
@@ -127,7 +130,9 @@ def test_close_makes_safe_then_closes(pool: tuple[InstrumentPool, list[Event]]) 
 def test_past_calibration_is_warned_and_recorded(
     ldo_profile_text: str, sim_bench_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("benchtest.instrument_pool.driver_class", lambda name: RecordingInstrument)
+    monkeypatch.setattr(
+        "benchtest.run.instrument_pool.driver_class", lambda name: RecordingInstrument
+    )
     (tmp_path / "ldo.yaml").write_text(ldo_profile_text, encoding="utf-8")
     bench_text = sim_bench_text.replace(
         "    resource: sim://smu\n", "    resource: sim://smu\n    calibration_due: 2021-06-30\n"

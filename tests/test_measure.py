@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from benchtest import DutProfile, Limits, Measure, MeasurementError, Outcome, Waveform
-from benchtest.measure import MarginalWarning
-from benchtest.recorder import Event, MeasurementRecorded, WaveformRecorded
+from benchtest.run.measuring import MarginalWarning
+from benchtest.values.events import Event, MeasurementRecorded, WaveformRecorded
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from benchtest.errors import SimulatorError
 from benchtest.sim import SupplyState, World, build_model
 from benchtest.sim.models import LdoModel
 from benchtest.sim.testing import ManualClock
+from benchtest.values.errors import SimulatorError
 
 PROFILE: dict[str, Any] = yaml.safe_load(
     (Path(__file__).parents[1] / "dut_profiles" / "bt_ldo33.yaml").read_text(encoding="utf-8")

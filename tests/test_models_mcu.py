@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from benchtest.sim import SupplyState, World, build_model
-from benchtest.sim.debug_port import Firmware, PortConfig
 from benchtest.sim.models import McuModel
+from benchtest.sim.simulators.debug_port import Firmware, PortConfig
 from benchtest.sim.testing import ManualClock
 
 PROFILE: dict[str, Any] = yaml.safe_load(

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from silx.io.nxdata import is_valid_nxdata
 
-from benchtest.errors import ResultFileError
-from benchtest.measurement import Limits, Measurement, Outcome
-from benchtest.recorder import (
+from benchtest.results import open_run
+from benchtest.run.site_merge import merge_runs, verify_merge
+from benchtest.storage.hdf5_writer import Hdf5RunWriter
+from benchtest.values.errors import ResultFileError
+from benchtest.values.events import (
     ConfigSnapshot,
     Event,
     InstrumentIdentified,
@@ -25,10 +27,8 @@ from benchtest.recorder import (
     WaveformFamilyRecorded,
     WaveformRecorded,
 )
-from benchtest.results import open_run
-from benchtest.storage.hdf5_writer import Hdf5RunWriter
-from benchtest.storage.merge import merge_runs, verify_merge
-from benchtest.waveform import Waveform
+from benchtest.values.measurement import Limits, Measurement, Outcome
+from benchtest.values.waveform import Waveform
 
 PLAN = "plan.py::test_vout"
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from benchtest import open_instrument
-from benchtest.ownership import InstrumentBusyError, ResourceLock
+from benchtest.driver.ownership import InstrumentBusyError, ResourceLock
 from benchtest.sim.bench import SimulatedBench
 
 REPO = Path(__file__).resolve().parent.parent

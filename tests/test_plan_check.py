@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from benchtest import DutProfile
-from benchtest.plan_check import measure_call_problems, unknown_roles
-from benchtest.sim.journal import read_values
+from benchtest.config.plan_rules import measure_call_problems, unknown_roles
+from benchtest.sim.server.journal import read_values
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -27,7 +27,7 @@ PLAN = """
 import os
 from pathlib import Path
 import pytest
-from benchtest.errors import InstrumentTimeoutError
+from benchtest.values.errors import InstrumentTimeoutError
 
 def test_iq_sleep(measure):
     measure("iq_sleep", 1.0e-6)

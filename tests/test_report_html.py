@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchtest.measurement import Limits, Measurement
-from benchtest.recorder import MeasurementRecorded, RunFinished, WaveformRecorded
-from benchtest.recorder import TestFinished as Finished  # renamed: pytest collects Test* names
-from benchtest.recorder import TestStarted as Started
 from benchtest.report import write_report
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started, write_example_run
-from benchtest.waveform import Waveform
+from benchtest.values.events import MeasurementRecorded, RunFinished, WaveformRecorded
+from benchtest.values.events import TestFinished as Finished  # renamed: pytest collects Test* names
+from benchtest.values.events import TestStarted as Started
+from benchtest.values.measurement import Limits, Measurement
+from benchtest.values.waveform import Waveform
 
 
 class Tags(HTMLParser):

@@ -12,12 +12,12 @@ import h5py
 import numpy as np
 import pytest
 
-from benchtest.errors import ResultFileError
 from benchtest.report.html import render_report
 from benchtest.results import open_run
+from benchtest.runfile.tables import read_table
 from benchtest.storage.example import PLAN, startup_waveform, write_example_run
-from benchtest.storage.tables import read_table
-from benchtest.waveform import Waveform
+from benchtest.values.errors import ResultFileError
+from benchtest.values.waveform import Waveform
 
 POINTS = 300_000
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "results-format.md"
@@ -188,8 +188,8 @@ def test_readable_prefix_of_a_table_that_fails_past_a_row() -> None:
 
 KILLED = """
 import sys, time
-from benchtest.measurement import Limits, Measurement
-from benchtest.recorder import MeasurementRecorded, TestStarted
+from benchtest.values.measurement import Limits, Measurement
+from benchtest.values.events import MeasurementRecorded, TestStarted
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import events_of_test, run_started
 

@@ -16,15 +16,15 @@ import numpy.typing as npt
 import pytest
 import yaml
 
-from benchtest.errors import (
+from benchtest.driver.registry import open_instrument
+from benchtest.sim import SimulatedBench
+from benchtest.values.errors import (
     InstrumentError,
     InstrumentReportedError,
     InstrumentTimeoutError,
     ProtocolError,
 )
-from benchtest.registry import open_instrument
-from benchtest.sim import SimulatedBench
-from benchtest.waveform import Waveform
+from benchtest.values.waveform import Waveform
 from instruments.capabilities import Oscilloscope
 
 ROOT = Path(__file__).parents[1]

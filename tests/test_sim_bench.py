@@ -11,9 +11,9 @@ import pytest
 import serial
 import yaml
 
-from benchtest.errors import SimulatorError
 from benchtest.sim import Journal, SimulatedBench
 from benchtest.sim.testing import visa_session
+from benchtest.values.errors import SimulatorError
 
 ROOT = Path(__file__).parents[1]
 PROFILE: dict[str, Any] = yaml.safe_load((ROOT / "dut_profiles/bt_ldo33.yaml").read_text())

@@ -13,7 +13,7 @@ import serial
 import yaml
 
 from benchtest.sim import LdoModel, SupplyState, World
-from benchtest.sim.debug_port import (
+from benchtest.sim.simulators.debug_port import (
     Firmware,
     LineSplitter,
     PortConfig,

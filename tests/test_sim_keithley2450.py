@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from benchtest.sim import Journal, LdoModel, World
-from benchtest.sim.keithley2450 import Keithley2450
+from benchtest.sim.simulators.keithley2450 import Keithley2450
 from benchtest.sim.testing import visa_session
 
 PROFILE: dict[str, Any] = yaml.safe_load(

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from benchtest.errors import SimulatorError
 from benchtest.sim import SimulatorProcess
 from benchtest.sim.testing import visa_session, wait_until
+from benchtest.values.errors import SimulatorError
 
 ROOT = Path(__file__).parents[1]
 DUT = ROOT / "dut_profiles" / "bt_ldo33.yaml"

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from benchtest.errors import SimulatorError
 from benchtest.sim import LdoModel, SimulatedBench, SupplyState, World
-from benchtest.sim.debug_port import Firmware, PortConfig
-from benchtest.sim.registers import CommandTemplate
+from benchtest.sim.models.register_file import CommandTemplate
+from benchtest.sim.simulators.debug_port import Firmware, PortConfig
 from benchtest.sim.testing import visa_session
+from benchtest.values.errors import SimulatorError
 from instruments.serial.debug_port import SerialDebugPort
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from benchtest.sim import SimulatedBench
-from benchtest.sim.rigol_ds1000z import RigolDS1000Z
+from benchtest.sim.simulators.rigol_ds1000z import RigolDS1000Z
 from benchtest.sim.testing import visa_session, wait_until
 
 ROOT = Path(__file__).parents[1]

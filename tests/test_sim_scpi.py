@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchtest.sim.scpi import Request, header_regex, in_range, parse_float
-from benchtest.sim.scpi_server import ScpiServer
+from benchtest.sim.server.scpi import Request, header_regex, in_range, parse_float
+from benchtest.sim.server.scpi_server import ScpiServer
 from benchtest.sim.testing import visa_session
 
 

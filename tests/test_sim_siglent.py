@@ -14,8 +14,8 @@ import yaml
 
 from benchtest.driver.transport import VisaTransport
 from benchtest.sim import LdoModel, SupplyState, World
-from benchtest.sim.siglent_sds1000xe import SiglentSDS1000XE
-from benchtest.sim.siglent_sds2000xp import SiglentSDS2000XPlus
+from benchtest.sim.simulators.siglent_sds1000xe import SiglentSDS1000XE
+from benchtest.sim.simulators.siglent_sds2000xp import SiglentSDS2000XPlus
 from benchtest.sim.testing import visa_session, wait_until
 
 ROOT = Path(__file__).parents[1]

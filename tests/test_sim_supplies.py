@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from benchtest.sim import Journal, LdoModel, World
-from benchtest.sim.rigol_dp800 import RigolDP800
-from benchtest.sim.scpi_dmm import ScpiMultimeter
-from benchtest.sim.siglent_spd3303x import SiglentSPD3303X
+from benchtest.sim.simulators.rigol_dp800 import RigolDP800
+from benchtest.sim.simulators.scpi_dmm import ScpiMultimeter
+from benchtest.sim.simulators.siglent_spd3303x import SiglentSPD3303X
 from benchtest.sim.testing import visa_session, wait_until
 
 PROFILE: dict[str, Any] = yaml.safe_load(

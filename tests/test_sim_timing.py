@@ -15,20 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from benchtest.errors import SimulatorError
-from benchtest.registry import open_instrument
+from benchtest.driver.registry import open_instrument
 from benchtest.sim import LdoModel, SimulatedBench, SupplyState, World
-from benchtest.sim.debug_port import Firmware, PortConfig, SocketDebugPort
-from benchtest.sim.keithley2400 import Keithley2400
-from benchtest.sim.keithley2450 import Keithley2450
-from benchtest.sim.keysight_b2900 import KeysightB2900
-from benchtest.sim.rigol_dp800 import RigolDP800
-from benchtest.sim.rigol_ds1000z import RigolDS1000Z
-from benchtest.sim.siglent_spd3303x import SiglentSPD3303X
-from benchtest.sim.smu import SourceMeterServer
-from benchtest.sim.supply import SupplyServer
-from benchtest.sim.testing import ManualClock, visa_session
-from benchtest.sim.timing import (
+from benchtest.sim.server.timing import (
     INSTANT,
     REAL,
     RIGOL_DP800,
@@ -36,6 +25,17 @@ from benchtest.sim.timing import (
     Timing,
     wire_time,
 )
+from benchtest.sim.simulators.debug_port import Firmware, PortConfig, SocketDebugPort
+from benchtest.sim.simulators.keithley2400 import Keithley2400
+from benchtest.sim.simulators.keithley2450 import Keithley2450
+from benchtest.sim.simulators.keysight_b2900 import KeysightB2900
+from benchtest.sim.simulators.rigol_dp800 import RigolDP800
+from benchtest.sim.simulators.rigol_ds1000z import RigolDS1000Z
+from benchtest.sim.simulators.siglent_spd3303x import SiglentSPD3303X
+from benchtest.sim.simulators.smu import SourceMeterServer
+from benchtest.sim.simulators.supply import SupplyServer
+from benchtest.sim.testing import ManualClock, visa_session
+from benchtest.values.errors import SimulatorError
 
 ROOT = Path(__file__).parents[1]
 PROFILE: dict[str, Any] = yaml.safe_load((ROOT / "dut_profiles/bt_ldo33.yaml").read_text())

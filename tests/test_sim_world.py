@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from benchtest.errors import SimulatorError
 from benchtest.sim import LdoModel, SupplyState, World
+from benchtest.values.errors import SimulatorError
 
 PROFILE: dict[str, Any] = yaml.safe_load(
     (Path(__file__).parents[1] / "dut_profiles" / "bt_ldo33.yaml").read_text(encoding="utf-8")

@@ -17,17 +17,17 @@ import numpy as np
 import pytest
 import yaml
 
-from benchtest.dut import DutProfile
-from benchtest.errors import (
+from benchtest.config.dut import DutProfile
+from benchtest.driver.registry import open_instrument
+from benchtest.sim import SimulatedBench
+from benchtest.sim.testing import wait_until
+from benchtest.values.errors import (
     InstrumentError,
     InstrumentReportedError,
     InstrumentTimeoutError,
     ProtocolError,
     SafetyError,
 )
-from benchtest.registry import open_instrument
-from benchtest.sim import SimulatedBench
-from benchtest.sim.testing import wait_until
 from instruments.siglent.spd3303x import SiglentSPD3303X
 
 PROFILE: dict[str, Any] = yaml.safe_load(

@@ -13,7 +13,7 @@ import yaml
 
 from benchtest import open_instrument
 from benchtest.sim import SimulatedBench, SimulatorProcess, SupplyState, build_model
-from benchtest.sim.debug_port import Firmware, PortConfig
+from benchtest.sim.simulators.debug_port import Firmware, PortConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SENSOR = REPO / "dut_profiles" / "bt_temp_s1.yaml"

@@ -10,10 +10,10 @@ import h5py
 import numpy as np
 import pytest
 
-from benchtest.errors import ResultFileError
 from benchtest.results import open_run
 from benchtest.storage import Hdf5RunWriter, repack, repack_command
 from benchtest.storage.example import example_events, startup_waveform, write_example_run
+from benchtest.values.errors import ResultFileError
 
 pytest.importorskip("hdf5plugin")
 BLOSC = 32001
@@ -77,7 +77,7 @@ def test_repack_command_names_its_output(
 WITHOUT_PLUGIN = """
 import sys
 sys.modules["hdf5plugin"] = None  # as if it were not installed
-from benchtest.errors import ResultFileError
+from benchtest.values.errors import ResultFileError
 from benchtest.results import open_run
 with open_run(sys.argv[1]) as run:
     print([t.outcome for t in run.tests])

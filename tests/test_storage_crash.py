@@ -29,12 +29,18 @@ TRIALS = 20
 CHILD = f"""
 import os, sys
 import numpy as np
-from benchtest.measurement import Limits, Measurement
-from benchtest.recorder import (InstrumentIdentified, MeasurementRecorded, RunFinished,
-    TestFinished, TestStarted, WaveformRecorded)
+from benchtest.values.measurement import Limits, Measurement
+from benchtest.values.events import (
+    InstrumentIdentified,
+    MeasurementRecorded,
+    RunFinished,
+    TestFinished,
+    TestStarted,
+    WaveformRecorded,
+)
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
-from benchtest.waveform import Waveform
+from benchtest.values.waveform import Waveform
 import benchtest.storage.hdf5_writer as hdf5_writer
 
 hdf5_writer.BATCH_TESTS = 16  # kills land in table appends too, not only in journal records

@@ -17,20 +17,20 @@ import h5py
 import numpy as np
 import pytest
 
-from benchtest.measurement import Limits, Measurement
-from benchtest.recorder import MeasurementRecorded
-from benchtest.recorder import TestFinished as Finished  # renamed: pytest collects Test* names
-from benchtest.recorder import TestStarted as Started
 from benchtest.results import open_run
+from benchtest.runfile.journal import JournalWriter, create_journal, read_journal
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
-from benchtest.storage.journal import JournalWriter, create_journal, read_journal
+from benchtest.values.events import MeasurementRecorded
+from benchtest.values.events import TestFinished as Finished  # renamed: pytest collects Test* names
+from benchtest.values.events import TestStarted as Started
+from benchtest.values.measurement import Limits, Measurement
 
 CHILD = """
 import os, sys
 import benchtest.storage.hdf5_writer as hdf5_writer
-from benchtest.measurement import Limits, Measurement
-from benchtest.recorder import MeasurementRecorded, TestFinished, TestStarted
+from benchtest.values.measurement import Limits, Measurement
+from benchtest.values.events import MeasurementRecorded, TestFinished, TestStarted
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
 

@@ -12,22 +12,22 @@ import pytest
 from silx.io.nxdata import get_default, is_valid_nxdata
 
 from benchtest import __version__
-from benchtest.errors import ResultFileError
-from benchtest.measurement import Limits, Measurement
-from benchtest.recorder import (
-    InstrumentIdentified,
-    MeasurementRecorded,
-    RunFinished,
-    RunRecorder,
-    WaveformRecorded,
-)
-from benchtest.recorder import TestFinished as Finished  # renamed: pytest collects Test* names
-from benchtest.recorder import TestStarted as Started
 from benchtest.results import open_run
+from benchtest.run.recorder import RunRecorder
 from benchtest.storage import SCHEMA_VERSION, Hdf5RunWriter
 from benchtest.storage.example import PLAN, example_events, run_started, startup_waveform
 from benchtest.storage.header import running_json
-from benchtest.waveform import Waveform
+from benchtest.values.errors import ResultFileError
+from benchtest.values.events import (
+    InstrumentIdentified,
+    MeasurementRecorded,
+    RunFinished,
+    WaveformRecorded,
+)
+from benchtest.values.events import TestFinished as Finished  # renamed: pytest collects Test* names
+from benchtest.values.events import TestStarted as Started
+from benchtest.values.measurement import Limits, Measurement
+from benchtest.values.waveform import Waveform
 
 SLEEP = f"{PLAN}::test_iq[sleep]"
 ACTIVE = f"{PLAN}::test_iq[active]"

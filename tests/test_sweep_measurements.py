@@ -10,15 +10,16 @@ import pytest
 from silx.io.nxdata import is_valid_nxdata
 
 from benchtest import DutProfile, Measure, MeasurementError, Outcome
-from benchtest.measure import LimitFailure, MarginalWarning
-from benchtest.recorder import Event, RunFinished, RunRecorder, SweepRecorded
-from benchtest.recorder import TestFinished as Finished
-from benchtest.recorder import TestStarted as Started
 from benchtest.report.html import render_report
 from benchtest.results import open_run
+from benchtest.run.measuring import LimitFailure, MarginalWarning
+from benchtest.run.recorder import RunRecorder
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
-from benchtest.sweep import SweepResult
+from benchtest.values.events import Event, RunFinished, SweepRecorded
+from benchtest.values.events import TestFinished as Finished
+from benchtest.values.events import TestStarted as Started
+from benchtest.values.sweep import SweepResult
 
 TEST = "plan.py::test_line[iout=1mA]"
 VIN = np.linspace(3.6, 5.5, 20)

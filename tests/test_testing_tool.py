@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from benchtest.driver.scpi import Control, Reading, ScpiInstrument, parse_number
-from benchtest.errors import ConnectionLostError
-from benchtest.testing import ScriptedTransport, expected_protocol
+from benchtest.driver.testing import ScriptedTransport, expected_protocol
+from benchtest.values.errors import ConnectionLostError
 
 
 class Meter(ScpiInstrument):

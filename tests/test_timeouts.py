@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchtest.sim.journal import read_values
+from benchtest.sim.server.journal import read_values
 
 HANGING_PLAN = """
 import time

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from benchtest.driver.transport import VisaTransport, parse_error_reply
-from benchtest.errors import (
+from benchtest.values.errors import (
     ConnectionLostError,
     InstrumentReportedError,
     InstrumentTimeoutError,

@@ -11,13 +11,14 @@ import pytest
 from silx.io.nxdata import is_valid_nxdata
 
 from benchtest import DutProfile, Measure, MeasurementError, Waveform
-from benchtest.recorder import Event, RunFinished, RunRecorder, WaveformFamilyRecorded
-from benchtest.recorder import TestFinished as Finished
-from benchtest.recorder import TestStarted as Started
 from benchtest.report.html import render_report
 from benchtest.results import open_run
+from benchtest.run.recorder import RunRecorder
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
+from benchtest.values.events import Event, RunFinished, WaveformFamilyRecorded
+from benchtest.values.events import TestFinished as Finished
+from benchtest.values.events import TestStarted as Started
 
 TEST = "plan.py::test_startup_family"
 VIN = [4.0, 4.5, 5.0]

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from benchtest.analysis.estimators import crossings, hysteresis_transitions
 from benchtest.analysis.trace import AnalysisError, FloatArray
-from benchtest.sweep import SweepResult
+from benchtest.values.sweep import SweepResult
 
 Sweep: TypeAlias = SweepResult | npt.ArrayLike
 Direction: TypeAlias = Literal["rising", "falling", "both"]

@@ -14,8 +14,8 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.errors import BenchtestError
-from benchtest.waveform import Waveform
+from benchtest.values.errors import BenchtestError
+from benchtest.values.waveform import Waveform
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.intp]

@@ -8,13 +8,13 @@ sweep is started and read back differs per model (`acquire`).
 
 from __future__ import annotations
 
-from benchtest.driver.base import NO_GUARD, SourceGuard
 from benchtest.driver.properties import number
 from benchtest.driver.scpi import Control, apply_settings
 from benchtest.driver.source_meter import FunctionChannel, SourceMeterBase
 from benchtest.driver.sweeps import Function, SweepPlan
 from benchtest.driver.transport import Transport
-from benchtest.sweep import SweepResult
+from benchtest.values.ratings import NO_GUARD, SourceGuard
+from benchtest.values.sweep import SweepResult
 
 
 class SweepSource(FunctionChannel):

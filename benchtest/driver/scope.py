@@ -16,7 +16,6 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.driver.base import NO_GUARD, SourceGuard
 from benchtest.driver.scpi import (
     NAN_THRESHOLD,
     ScpiChannel,
@@ -25,7 +24,8 @@ from benchtest.driver.scpi import (
     parse_number,
 )
 from benchtest.driver.transport import Transport
-from benchtest.errors import InstrumentError, InstrumentTimeoutError, ProtocolError
+from benchtest.values.errors import InstrumentError, InstrumentTimeoutError, ProtocolError
+from benchtest.values.ratings import NO_GUARD, SourceGuard
 
 T = TypeVar("T")
 #: The first pause in s between status polls; each next pause doubles, up to `poll_interval`.

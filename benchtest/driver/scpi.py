@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, overload
 
-from benchtest.driver.base import NO_GUARD, Identity, Instrument, SourceGuard
+from benchtest.driver.base import Identity, Instrument
 from benchtest.driver.pacing import PacedTransport, Pacer
 from benchtest.driver.transport import (
     ERROR_QUERY,
@@ -21,12 +21,13 @@ from benchtest.driver.transport import (
     VisaTransport,
     drain_error_queue,
 )
-from benchtest.errors import (
+from benchtest.values.errors import (
     InstrumentError,
     InstrumentReportedError,
     InstrumentTimeoutError,
     ProtocolError,
 )
+from benchtest.values.ratings import NO_GUARD, SourceGuard
 
 T = TypeVar("T")
 NAN_THRESHOLD = 9.9e37  # 9.9E37 / 9.91E37: "no value" (Rigol invalid, Keithley NaN/overflow)

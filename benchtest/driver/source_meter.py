@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from benchtest.driver.base import NO_GUARD, SourceGuard
 from benchtest.driver.properties import number, switch
 from benchtest.driver.scpi import (
     Control,
@@ -25,7 +24,8 @@ from benchtest.driver.scpi import (
 )
 from benchtest.driver.sweeps import KEYWORD, OTHER, UNIT, Function, SweepPlan
 from benchtest.driver.transport import Transport
-from benchtest.sweep import SweepResult
+from benchtest.values.ratings import NO_GUARD, SourceGuard
+from benchtest.values.sweep import SweepResult
 
 
 def select_source(node: str) -> Control[str]:

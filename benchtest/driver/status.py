@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from benchtest.driver.scpi import ScpiInstrument
-from benchtest.errors import InstrumentReportedError, ProtocolError
+from benchtest.values.errors import InstrumentReportedError, ProtocolError
 
 ESR_ERRORS = {0x20: "command error", 0x10: "execution error", 0x08: "device-dependent error",
               0x04: "query error"}  # fmt: skip

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from benchtest.driver.base import NO_GUARD, SourceGuard
 from benchtest.driver.scpi import (
     InvalidValueError,
     ScpiChannel,
@@ -21,6 +20,7 @@ from benchtest.driver.scpi import (
     declared,
 )
 from benchtest.driver.transport import Transport
+from benchtest.values.ratings import NO_GUARD, SourceGuard
 
 QUANTITY = {"voltage_setpoint": "voltage", "current_limit": "current"}
 

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchtest.driver.scpi import NAN_THRESHOLD, format_value
-from benchtest.sweep import SweepResult, is_linear
+from benchtest.values.sweep import SweepResult, is_linear
 
 Function = Literal["voltage", "current"]
 FloatArray = npt.NDArray[np.float64]

@@ -3,7 +3,7 @@
 `VisaTransport` writes commands, reads text replies and IEEE 488.2 definite-length blocks, and
 turns every low-level failure into the benchtest error tree (timeout, lost connection, protocol
 error), naming the role, the command and what arrived. `Transport` is the protocol drivers see,
-so tests can hand them a scripted transport instead (`benchtest.testing.expected_protocol`).
+so tests can hand them a scripted transport instead (`benchtest.driver.testing.expected_protocol`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pyvisa
 from pyvisa import constants
 
 from benchtest.driver.direct_read import DirectReader
-from benchtest.errors import (
+from benchtest.values.errors import (
     ConnectionLostError,
     InstrumentError,
     InstrumentReportedError,

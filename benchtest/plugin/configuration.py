@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from benchtest.assets import DEFAULT_BENCH, asset
-from benchtest.bench import Bench
-from benchtest.dut import DutProfile
-from benchtest.errors import BenchtestError
-from benchtest.registry import ensure_own_instruments_package
+from benchtest.config.assets import DEFAULT_BENCH, asset
+from benchtest.config.bench import Bench
+from benchtest.config.dut import DutProfile
+from benchtest.driver.registry import ensure_own_instruments_package
+from benchtest.values.errors import BenchtestError
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from benchtest.assets import DEMO_DUT, asset
-from benchtest.config_file import load_validated
-from benchtest.dut import DutProfile
-from benchtest.dut_session import DutSession, RunInfo
-from benchtest.errors import BenchtestError
+from benchtest.config.assets import DEMO_DUT, asset
+from benchtest.config.dut import DutProfile
+from benchtest.config.files import load_validated
 from benchtest.plugin.configuration import RunSettings, settings
-from benchtest.recorder import Event
+from benchtest.run.session import DutSession, RunInfo
+from benchtest.values.errors import BenchtestError
+from benchtest.values.events import Event
 
 ITEM_DUT = pytest.StashKey[DutProfile]()
 # Set on a test that names no family (and no --dut was given): it runs with the part already

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from benchtest.driver.base import Instrument
-from benchtest.instrument_pool import InstrumentPool
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import active
+from benchtest.run.instrument_pool import InstrumentPool
 
 PREVIOUS_SIGTERM = pytest.StashKey[Any]()
 

@@ -11,9 +11,9 @@ from collections.abc import Generator
 
 import pytest
 
-from benchtest.measure import LimitFailure, Measure
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import active
+from benchtest.run.measuring import LimitFailure, Measure
 
 MEASURE = pytest.StashKey[Measure]()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchtest.plan_check import measure_call_problems, unknown_roles
+from benchtest.config.plan_rules import measure_call_problems, unknown_roles
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import ITEM_DUT
 

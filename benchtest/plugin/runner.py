@@ -15,10 +15,10 @@ from collections.abc import Generator
 import pytest
 from _pytest.runner import runtestprotocol  # the one-test protocol, run once per attempt
 
-from benchtest.errors import BenchtestError
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import activate, emit
-from benchtest.recorder import TestFinished, TestStarted, utc_now
+from benchtest.values.errors import BenchtestError
+from benchtest.values.events import TestFinished, TestStarted, utc_now
 
 RERUN = "rerun"
 

@@ -3,7 +3,7 @@
 Each worker (site) writes its own run file per DUT session and hands their paths to the
 controller through xdist's `workeroutput`. When the session ends, the controller merges the
 files of the same DUT session of every site into one run file `<stamp>_<part>.h5` (see
-`benchtest.storage.merge`), checks the merge, and then removes the per-site files; when the
+`benchtest.run.site_merge`), checks the merge, and then removes the per-site files; when the
 merge or its check fails, the per-site files are kept and the reason is reported.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from benchtest.dut_session import new_run_path
-from benchtest.errors import BenchtestError
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import RUN_FILES, run_files
+from benchtest.run.session import new_run_path
+from benchtest.values.errors import BenchtestError
 
 #: Key of the worker's run files (list of str, in DUT-session order) in `workeroutput`.
 OUTPUT_KEY = "benchtest_run_files"
@@ -69,7 +69,7 @@ def _same_sessions(workers: list[list[str]]) -> list[list[Path]]:
 
 
 def _merge(config: pytest.Config, results_dir: Path, parts: list[Path]) -> Path | None:
-    from benchtest.storage.merge import merge_runs, part_name
+    from benchtest.run.site_merge import merge_runs, part_name
 
     destination: Path | None = None
     try:

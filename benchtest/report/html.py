@@ -18,10 +18,10 @@ import jinja2
 import numpy.typing as npt
 
 from benchtest.__about__ import __version__
-from benchtest.recorder import ConfigSnapshot, utc_now
 from benchtest.report.plot import Plot, family_plot, sweep_plot, waveform_plot
 from benchtest.report.units import format_eng
 from benchtest.results import Run, TestRecord, open_run
+from benchtest.values.events import ConfigSnapshot, utc_now
 
 _OUTCOMES = ("passed", "failed", "error", "skipped", "incomplete")
 

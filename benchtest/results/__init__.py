@@ -8,8 +8,9 @@ text columns (`.to_pandas()` when pandas is installed); waveforms are read lazil
 from __future__ import annotations
 
 from benchtest.results.catalog import Catalog
-from benchtest.results.curves import Axis, StoredFamily, StoredSweep
-from benchtest.results.records import LazyArray, StoredWaveform, Table, TestRecord
+from benchtest.results.stored_curves import Axis, StoredFamily, StoredSweep
+from benchtest.results.records import LazyArray, StoredWaveform, Table
+from benchtest.results.test_record import TestRecord
 from benchtest.results.run import Run, open_run
 
 __all__ = [

@@ -19,11 +19,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.errors import ResultFileError
+from benchtest.values.errors import ResultFileError
 from benchtest.results.catalog_sql import SCHEMA, VALUES_DTYPE
 from benchtest.results.records import Closing
 from benchtest.results.run import Run, open_run
-from benchtest.storage.tables import decode_table
+from benchtest.runfile.tables import decode_table
 
 INDEX_NAME = ".benchtest-catalog.sqlite3"
 

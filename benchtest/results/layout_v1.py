@@ -19,15 +19,15 @@ import numpy.typing as npt
 
 from benchtest.results.records import (
     Table,
-    TestRecord,
     as_table,
     attr,
     read_collection,
     read_waveforms,
     text,
 )
-from benchtest.storage import schema
-from benchtest.storage.tables import decode_table, read_table
+from benchtest.results.test_record import TestRecord
+from benchtest.runfile import schema
+from benchtest.runfile.tables import decode_table, read_table
 
 _T = TypeVar("_T")
 Guard = Callable[[str, Callable[[], _T]], _T | None]

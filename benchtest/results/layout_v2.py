@@ -20,11 +20,12 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.results.curves import read_families, read_sweeps
-from benchtest.results.records import StoredWaveform, Table, TestRecord, as_table, read_waveforms
-from benchtest.storage import schema
-from benchtest.storage.journal import read_journal
-from benchtest.storage.tables import decode_table, read_raw_table
+from benchtest.results.stored_curves import read_families, read_sweeps
+from benchtest.results.records import StoredWaveform, Table, as_table, read_waveforms
+from benchtest.results.test_record import TestRecord
+from benchtest.runfile import schema
+from benchtest.runfile.journal import read_journal
+from benchtest.runfile.tables import decode_table, read_raw_table
 
 _T = TypeVar("_T")
 Guard = Callable[[str, Callable[[], _T]], _T | None]

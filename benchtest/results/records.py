@@ -14,19 +14,16 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import h5py
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.errors import ResultFileError
-from benchtest.storage import schema
-from benchtest.storage.codecs import plugin_filters
-from benchtest.waveform import Waveform
-
-if TYPE_CHECKING:
-    from benchtest.results.curves import StoredFamily, StoredSweep
+from benchtest.values.errors import ResultFileError
+from benchtest.runfile import schema
+from benchtest.runfile.codecs import plugin_filters
+from benchtest.values.waveform import Waveform
 
 
 class Closing:
@@ -231,7 +228,7 @@ class StoredWaveform:
         return self.t0 + positions.astype(np.float64) * self.dt
 
     def to_waveform(self) -> Waveform:
-        """The whole record as a `benchtest.waveform.Waveform` (reads all samples)."""
+        """The whole record as a `benchtest.values.waveform.Waveform` (reads all samples)."""
         return Waveform(
             samples=self.codes[...],
             dt=self.dt,
@@ -242,32 +239,6 @@ class StoredWaveform:
             channel=self.channel,
             settings=self.settings,
         )
-
-
-@dataclass(frozen=True)
-class TestRecord:
-    """One test of the run as stored: outcome, times, conditions, measurements, waveforms."""
-
-    __test__ = False  # not a pytest test class
-
-    id: str
-    entry: str
-    outcome: str
-    message: str
-    start: str
-    end: str
-    duration: float
-    conditions: dict[str, Any]
-    measurements: Table
-    waveforms: Mapping[str, StoredWaveform] = field(default_factory=dict)
-    index: int = 0  # the test's number in start order (1 = first), as in its entry's name
-    attempt: int = 1  # 2, 3, ... for the retries of a test marked retry(n)
-    sweeps: Mapping[str, StoredSweep] = field(default_factory=dict)
-    families: Mapping[str, StoredFamily] = field(default_factory=dict)  # of waveforms
-
-    @property
-    def passed(self) -> bool:
-        return self.outcome == "passed"
 
 
 def read_waveforms(

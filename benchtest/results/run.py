@@ -16,15 +16,16 @@ from typing import Any, TypeVar
 import h5py
 import numpy as np
 
-from benchtest.errors import ResultFileError
-from benchtest.recorder import ConfigSnapshot
+from benchtest.values.errors import ResultFileError
+from benchtest.values.events import ConfigSnapshot
 from benchtest.results.layout_v1 import read_measurements_v1, read_tests_v1
 from benchtest.results.layout_v2 import TablesV2, read_tests_v2, run_measurements
 from benchtest.results.padded import open_padded, stored_size
-from benchtest.results.records import Closing, Table, TestRecord, as_table, attr, plain
-from benchtest.storage import schema
-from benchtest.storage.codecs import CODECS
-from benchtest.storage.tables import decode_table, read_table
+from benchtest.results.records import Closing, Table, as_table, attr, plain
+from benchtest.results.test_record import TestRecord
+from benchtest.runfile import schema
+from benchtest.runfile.codecs import CODECS
+from benchtest.runfile.tables import decode_table, read_table
 
 _T = TypeVar("_T")
 _ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError)

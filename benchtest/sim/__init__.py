@@ -8,11 +8,13 @@ runs them in a child process (`python -m benchtest.sim`).
 
 from __future__ import annotations
 
-from benchtest.sim.bench import SIMULATORS, SimulatedBench
-from benchtest.sim.journal import Journal
+from benchtest.sim.bench import SimulatedBench
+from benchtest.sim.factories import SIMULATORS
 from benchtest.sim.models import LdoModel, build_model
+from benchtest.sim.models.load import SupplyState
+from benchtest.sim.models.world import World
 from benchtest.sim.process import SimulatorProcess
-from benchtest.sim.world import SupplyState, World
+from benchtest.sim.server.journal import Journal
 
 __all__ = [
     "SIMULATORS",

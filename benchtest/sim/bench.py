@@ -13,111 +13,21 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import yaml
 
-from benchtest.errors import SimulatorError
-from benchtest.sim import factories
-from benchtest.sim.debug_port import Firmware, PortConfig, PtyDebugPort, SocketDebugPort
+from benchtest.sim.factories import SIMULATORS, SimContext, Simulator
 from benchtest.sim.faults import FaultyFirmware, FaultyLink, parse_fault, resource_options
-from benchtest.sim.journal import Journal
-from benchtest.sim.keithley2450 import Keithley2450
 from benchtest.sim.models import build_model
-from benchtest.sim.rigol_ds1000z import RigolDS1000Z
-from benchtest.sim.rigol_mso5000 import RigolMSO5000
-from benchtest.sim.service import Service
-from benchtest.sim.siglent_sds1000xe import SiglentSDS1000XE
-from benchtest.sim.siglent_sds2000xp import SiglentSDS2000XPlus
-from benchtest.sim.thermostream import ThermoStream
-from benchtest.sim.timing import INSTANT, Timing, parse_timing
-from benchtest.sim.world import World
+from benchtest.sim.models.world import World
+from benchtest.sim.server.journal import Journal
+from benchtest.sim.server.service import Service
+from benchtest.sim.server.timing import INSTANT, Timing, parse_timing
+from benchtest.sim.simulators.debug_port import PtyDebugPort, SocketDebugPort
+from benchtest.values.errors import SimulatorError
 
 SIM_SCHEME = "sim://"
-
-
-class Simulator(Protocol):
-    """What the bench needs of a simulated instrument."""
-
-    @property
-    def address(self) -> str: ...
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def use_timing(self, timing: Timing) -> None: ...
-
-
-@dataclass(frozen=True)
-class SimContext:
-    """Everything a simulator factory may use: the world, the DUT profile and the settings."""
-
-    world: World
-    profile: Mapping[str, Any]
-    journal: Journal
-    seed: int
-    serial_transport: str
-    # The settings in each role's sim:// resource (`sim://chamber?time_constant=0.1`).
-    options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-
-    def nets_of(self, role: str) -> dict[str, Mapping[str, Any]]:
-        """The DUT nets the profile connects to `role`, by net name."""
-        nets = self.profile.get("nets") or {}
-        return {name: spec for name, spec in nets.items() if (spec or {}).get("role") == role}
-
-
-def _smu(ctx: SimContext, role: str) -> Simulator:
-    return Keithley2450(factories.input_load(ctx, role), role=role, journal=ctx.journal)
-
-
-def _scope(
-    ctx: SimContext,
-    role: str,
-    model: type[RigolDS1000Z | SiglentSDS1000XE | SiglentSDS2000XPlus] = RigolDS1000Z,
-) -> Simulator:
-    channels = {
-        int(spec["channel"]): net for net, spec in ctx.nets_of(role).items() if "channel" in spec
-    }
-    return model(ctx.world, channels, role=role, seed=ctx.seed)
-
-
-def _chamber(ctx: SimContext, role: str) -> Simulator:
-    setting = ctx.options.get(role, {}).get("time_constant", "0.05")
-    try:
-        tau = float(setting)
-    except ValueError:
-        tau = -1.0
-    if not tau > 0:
-        raise SimulatorError(
-            f"instruments.{role}.resource: time_constant={setting!r}: expected a time in s > 0"
-        )
-    return ThermoStream(ctx.world, role=role, time_constant=tau)
-
-
-def _debug_port(ctx: SimContext, role: str) -> Simulator:
-    firmware = Firmware(ctx.world, PortConfig.from_mapping(ctx.profile.get("debug_port")))
-    if ctx.serial_transport == "socket":
-        return SocketDebugPort(firmware)
-    return PtyDebugPort(firmware)
-
-
-SIMULATORS: dict[str, Callable[[SimContext, str], Simulator]] = {
-    "keithley.k2450": _smu,
-    "rigol.ds1000z": _scope,
-    "serial.debug_port": _debug_port,
-    "temptronic.ats545": _chamber,
-    "keithley.k2400": factories.keithley_2400,
-    "keysight.b2900": factories.keysight_b2900,
-    "rigol.dp800": factories.rigol_dp800,
-    "siglent.spd3303x": factories.siglent_spd3303x,
-    "generic.scpi_dmm": factories.scpi_dmm,
-    "rigol.mso5000": partial(_scope, model=RigolMSO5000),
-    "siglent.sds1000xe": partial(_scope, model=SiglentSDS1000XE),
-    "siglent.sds2000xp": partial(_scope, model=SiglentSDS2000XPlus),
-}
 
 
 def default_serial_transport() -> str:

@@ -1,30 +1,71 @@
-"""Simulator factories for the source-measure units, supplies and meters of a simulated bench.
+"""Simulator factories: the simulator that serves each driver name, wired into the world.
 
-Each factory wires its instrument the way the DUT profile's `nets` say: an SMU whose role
-drives the DUT's supply input, or the supply channel mapped to it, sources that input in the
-shared world; one on another port of the part (an LDO's output, a wake pin) drives or loads
-that port (anything else drives an open circuit); a meter measures the net mapped to its role.
+`SIMULATORS` maps a bench file's driver name to its factory. Each factory wires its instrument
+the way the DUT profile's `nets` say: an SMU whose role drives the DUT's supply input, or the
+supply channel mapped to it, sources that input in the shared world; one on another port of the
+part (an LDO's output, a wake pin) drives or loads that port (anything else drives an open
+circuit); a meter measures the net mapped to its role.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from benchtest.sim.keithley2400 import Keithley2400
-from benchtest.sim.keysight_b2900 import KeysightB2900
-from benchtest.sim.load import Load, OpenCircuit
-from benchtest.sim.rigol_dp800 import RigolDP800
-from benchtest.sim.scpi_dmm import ScpiMultimeter
-from benchtest.sim.scpi_server import ScpiServer
-from benchtest.sim.siglent_spd3303x import SiglentSPD3303X
-from benchtest.sim.smu import SourceMeterServer
-from benchtest.sim.supply import SupplyServer
+from benchtest.sim.models.load import Load, OpenCircuit
+from benchtest.sim.models.world import World
+from benchtest.sim.server.journal import Journal
+from benchtest.sim.server.timing import Timing
+from benchtest.sim.simulators.debug_port import Firmware, PortConfig, PtyDebugPort, SocketDebugPort
+from benchtest.sim.simulators.keithley2400 import Keithley2400
+from benchtest.sim.simulators.keithley2450 import Keithley2450
+from benchtest.sim.simulators.keysight_b2900 import KeysightB2900
+from benchtest.sim.simulators.rigol_dp800 import RigolDP800
+from benchtest.sim.simulators.rigol_ds1000z import RigolDS1000Z
+from benchtest.sim.simulators.rigol_mso5000 import RigolMSO5000
+from benchtest.sim.simulators.scpi_dmm import ScpiMultimeter
+from benchtest.sim.simulators.siglent_sds1000xe import SiglentSDS1000XE
+from benchtest.sim.simulators.siglent_sds2000xp import SiglentSDS2000XPlus
+from benchtest.sim.simulators.siglent_spd3303x import SiglentSPD3303X
+from benchtest.sim.simulators.smu import SourceMeterServer
+from benchtest.sim.simulators.supply import SupplyServer
+from benchtest.sim.simulators.thermostream import ThermoStream
+from benchtest.values.errors import SimulatorError
 
-if TYPE_CHECKING:
-    from benchtest.sim.bench import SimContext
 
-Factory = Callable[["SimContext", str], ScpiServer]
+class Simulator(Protocol):
+    """What the bench needs of a simulated instrument."""
+
+    @property
+    def address(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def use_timing(self, timing: Timing) -> None: ...
+
+
+@dataclass(frozen=True)
+class SimContext:
+    """Everything a simulator factory may use: the world, the DUT profile and the settings."""
+
+    world: World
+    profile: Mapping[str, Any]
+    journal: Journal
+    seed: int
+    serial_transport: str
+    # The settings in each role's sim:// resource (`sim://chamber?time_constant=0.1`).
+    options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def nets_of(self, role: str) -> dict[str, Mapping[str, Any]]:
+        """The DUT nets the profile connects to `role`, by net name."""
+        nets = self.profile.get("nets") or {}
+        return {name: spec for name, spec in nets.items() if (spec or {}).get("role") == role}
+
+
+Factory = Callable[[SimContext, str], Simulator]
 
 
 def input_load(ctx: SimContext, role: str) -> Load:
@@ -59,11 +100,50 @@ def _supply(model: type[SupplyServer]) -> Factory:
     return build
 
 
+def _scope(model: type[RigolDS1000Z | SiglentSDS1000XE | SiglentSDS2000XPlus]) -> Factory:
+    def build(ctx: SimContext, role: str) -> Simulator:
+        nets = ctx.nets_of(role).items()
+        channels = {int(spec["channel"]): net for net, spec in nets if "channel" in spec}
+        return model(ctx.world, channels, role=role, seed=ctx.seed)
+
+    return build
+
+
 def scpi_dmm(ctx: SimContext, role: str) -> ScpiMultimeter:
     return ScpiMultimeter(ctx.world, next(iter(ctx.nets_of(role)), None), role=role)
 
 
-keithley_2400 = _smu(Keithley2400)
-keysight_b2900 = _smu(KeysightB2900)
-rigol_dp800 = _supply(RigolDP800)
-siglent_spd3303x = _supply(SiglentSPD3303X)
+def chamber(ctx: SimContext, role: str) -> ThermoStream:
+    setting = ctx.options.get(role, {}).get("time_constant", "0.05")
+    try:
+        tau = float(setting)
+    except ValueError:
+        tau = -1.0
+    if not tau > 0:
+        raise SimulatorError(
+            f"instruments.{role}.resource: time_constant={setting!r}: expected a time in s > 0"
+        )
+    return ThermoStream(ctx.world, role=role, time_constant=tau)
+
+
+def debug_port(ctx: SimContext, role: str) -> Simulator:
+    firmware = Firmware(ctx.world, PortConfig.from_mapping(ctx.profile.get("debug_port")))
+    if ctx.serial_transport == "socket":
+        return SocketDebugPort(firmware)
+    return PtyDebugPort(firmware)
+
+
+SIMULATORS: dict[str, Factory] = {
+    "keithley.k2450": _smu(Keithley2450),
+    "keithley.k2400": _smu(Keithley2400),
+    "keysight.b2900": _smu(KeysightB2900),
+    "rigol.dp800": _supply(RigolDP800),
+    "siglent.spd3303x": _supply(SiglentSPD3303X),
+    "generic.scpi_dmm": scpi_dmm,
+    "rigol.ds1000z": _scope(RigolDS1000Z),
+    "rigol.mso5000": _scope(RigolMSO5000),
+    "siglent.sds1000xe": _scope(SiglentSDS1000XE),
+    "siglent.sds2000xp": _scope(SiglentSDS2000XPlus),
+    "serial.debug_port": debug_port,
+    "temptronic.ats545": chamber,
+}

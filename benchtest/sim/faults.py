@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from benchtest.errors import SimulatorError
-from benchtest.sim.service import Service
-from benchtest.sim.tcp import Connection, TcpServer
-from benchtest.sim.timing import Timing
+from benchtest.sim.server.service import Service
+from benchtest.sim.server.tcp import Connection, TcpServer
+from benchtest.sim.server.timing import Timing
+from benchtest.values.errors import SimulatorError
 
 if TYPE_CHECKING:
-    from benchtest.sim.debug_port import Firmware
+    from benchtest.sim.simulators.debug_port import Firmware
 
 FAULTS = ("slow", "garbage", "drop")
 FAULT_SETTINGS = {"slow": ("delay",), "garbage": ("after",), "drop": ("after",)}

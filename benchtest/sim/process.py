@@ -20,9 +20,9 @@ from typing import IO, Any, Self
 
 import yaml
 
-from benchtest.errors import SimulatorError
 from benchtest.sim.serve import READY
-from benchtest.sim.service import Service
+from benchtest.sim.server.service import Service
+from benchtest.values.errors import SimulatorError
 
 TERMINATE_TIMEOUT = 5.0  # s to exit after SIGTERM before it is killed
 

@@ -16,12 +16,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from benchtest.bench import Bench
-from benchtest.dut import DutProfile
-from benchtest.errors import BenchtestError, SimulatorError
+from benchtest.config.bench import Bench
+from benchtest.config.dut import DutProfile
 from benchtest.sim.bench import SimulatedBench
-from benchtest.sim.journal import Journal
-from benchtest.sim.timing import TIMINGS, Timing
+from benchtest.sim.server.journal import Journal
+from benchtest.sim.server.timing import TIMINGS, Timing
+from benchtest.values.errors import BenchtestError, SimulatorError
 
 READY = "benchtest-sim ready"
 JOURNAL_ENV = "BENCHTEST_SIM_JOURNAL"

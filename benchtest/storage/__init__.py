@@ -6,8 +6,8 @@ The layout is documented in docs/results-format.md; `benchtest.results` reads it
 
 from __future__ import annotations
 
+from benchtest.runfile.schema import SCHEMA_VERSION
 from benchtest.storage.hdf5_writer import Hdf5RunWriter
 from benchtest.storage.repack import repack, repack_command
-from benchtest.storage.schema import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "Hdf5RunWriter", "repack", "repack_command"]

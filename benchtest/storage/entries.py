@@ -18,8 +18,8 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.storage.codecs import GZIP
-from benchtest.storage.schema import CONDITIONS, ENTRY_MEASUREMENT_DTYPE, MEASUREMENTS, TEXT
+from benchtest.runfile.codecs import GZIP
+from benchtest.runfile.schema import CONDITIONS, ENTRY_MEASUREMENT_DTYPE, MEASUREMENTS, TEXT
 
 #: Entry tables up to this size are stored compact, inside the object header.
 COMPACT_BYTES = 32 * 1024

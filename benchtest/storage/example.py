@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from benchtest.__about__ import __version__
-from benchtest.measurement import Limits, Measurement
-from benchtest.recorder import (
+from benchtest.storage.hdf5_writer import Hdf5RunWriter
+from benchtest.values.events import (
     ConfigSnapshot,
     Event,
     InstrumentIdentified,
@@ -27,8 +27,8 @@ from benchtest.recorder import (
     TestStarted,
     WaveformRecorded,
 )
-from benchtest.storage.hdf5_writer import Hdf5RunWriter
-from benchtest.waveform import Waveform
+from benchtest.values.measurement import Limits, Measurement
+from benchtest.values.waveform import Waveform
 
 PLAN = "test_plans/ldo/test_ldo.py"
 _T0 = "2026-11-28T15:43:{:02d}.000000+00:00"

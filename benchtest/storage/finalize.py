@@ -14,9 +14,9 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.storage import schema
+from benchtest.runfile import schema
+from benchtest.runfile.tables import committed, decode_table, read_table
 from benchtest.storage.entries import EntryBuilder, entry_table
-from benchtest.storage.tables import committed, decode_table, read_table
 
 #: Tests whose entries are prepared together (bounds the memory of one step).
 BLOCK_TESTS = 4096

@@ -1,7 +1,7 @@
 """`Hdf5RunWriter`: the recorder subscriber that stores one run as one NeXus/HDF5 file.
 
 A test that starts, and a test that finishes, is one record written through to the journal
-(/summary/journal, see `benchtest.storage.journal`): a finished test is committed, surviving a
+(/summary/journal, see `benchtest.runfile.journal`): a finished test is committed, surviving a
 killed process, in ~10 us. The journaled tests move into the run-level tables of /summary
 (tests, measurements, waveforms), the authoritative record, in batches: every
 `BATCH_TESTS` tests or `BATCH_SECONDS` seconds, with one append per table and one flush.
@@ -21,9 +21,20 @@ from typing import Any
 import h5py
 import numpy as np
 
-from benchtest.curves import judge_sweep
-from benchtest.errors import ResultFileError
-from benchtest.recorder import (
+from benchtest.runfile import schema
+from benchtest.runfile.codecs import Codec, codec
+from benchtest.runfile.journal import JournalWriter
+from benchtest.runfile.tables import Appender
+from benchtest.storage.curve_groups import write_family, write_sweep
+from benchtest.storage.durability import SYNC_MODES, Sync, Syncer, fsync_directory
+from benchtest.storage.entries import complete_entry, create_entry, set_attrs
+from benchtest.storage.finalize import build_missing_entries
+from benchtest.storage.header import create_file, running_json, write_header
+from benchtest.storage.running import RunningTest
+from benchtest.storage.waveforms import write_waveform
+from benchtest.values.curves import judge_sweep
+from benchtest.values.errors import ResultFileError
+from benchtest.values.events import (
     Event,
     InstrumentIdentified,
     MeasurementRecorded,
@@ -36,17 +47,6 @@ from benchtest.recorder import (
     WaveformFamilyRecorded,
     WaveformRecorded,
 )
-from benchtest.storage import schema
-from benchtest.storage.codecs import Codec, codec
-from benchtest.storage.curves import write_family, write_sweep
-from benchtest.storage.durability import SYNC_MODES, Sync, Syncer, fsync_directory
-from benchtest.storage.entries import complete_entry, create_entry, set_attrs
-from benchtest.storage.finalize import build_missing_entries
-from benchtest.storage.header import create_file, running_json, write_header
-from benchtest.storage.journal import JournalWriter
-from benchtest.storage.running import RunningTest
-from benchtest.storage.tables import Appender
-from benchtest.storage.waveforms import write_waveform
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ import h5py
 import numpy as np
 
 from benchtest.__about__ import __version__
-from benchtest.errors import ResultFileError
-from benchtest.recorder import ConfigSnapshot, RunStarted, utc_now
-from benchtest.storage import schema
-from benchtest.storage.codecs import Codec
-from benchtest.storage.journal import create_journal
+from benchtest.runfile import schema
+from benchtest.runfile.codecs import Codec
+from benchtest.runfile.journal import create_journal
+from benchtest.runfile.tables import create_table
 from benchtest.storage.nexus import write_text
-from benchtest.storage.tables import create_table
+from benchtest.values.errors import ResultFileError
+from benchtest.values.events import ConfigSnapshot, RunStarted, utc_now
 
 
 def create_file(path: Path) -> h5py.File:

@@ -15,8 +15,8 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.storage.codecs import GZIP, Codec
-from benchtest.storage.schema import sanitise, unique_name
+from benchtest.runfile.codecs import GZIP, Codec
+from benchtest.runfile.schema import sanitise, unique_name
 
 #: Points per chunk of a waveform dataset (float64: 1 MiB, float32: 512 KiB, int16: 256 KiB).
 CHUNK_POINTS = 1 << 17

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import h5py
 
-from benchtest.errors import ResultFileError
-from benchtest.storage.codecs import GZIP, load_plugins, plugin_filters
+from benchtest.runfile.codecs import GZIP, load_plugins, plugin_filters
 from benchtest.storage.header import create_file
 from benchtest.storage.nexus import BLOCK_POINTS
+from benchtest.values.errors import ResultFileError
 
 
 def _copy_attrs(source: h5py.HLObject, target: h5py.HLObject) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import h5py
 
-from benchtest.measurement import Measurement
-from benchtest.recorder import TestStarted
-from benchtest.storage import schema
+from benchtest.runfile import schema
+from benchtest.values.events import TestStarted
+from benchtest.values.measurement import Measurement
 
 
 @dataclass

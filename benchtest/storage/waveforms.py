@@ -15,11 +15,11 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.errors import MeasurementError
-from benchtest.storage.codecs import Codec
+from benchtest.runfile.codecs import Codec
+from benchtest.runfile.schema import CODES, SETTINGS, TIME, signal_name
 from benchtest.storage.nexus import BLOCK_POINTS, create_array, write_collection, write_text
-from benchtest.storage.schema import CODES, SETTINGS, TIME, signal_name
-from benchtest.waveform import Waveform
+from benchtest.values.errors import MeasurementError
+from benchtest.values.waveform import Waveform
 
 #: Longest record that gets a float32 physical-unit copy and an explicit time axis.
 PLOT_COPY_MAX_POINTS = 1 << 20

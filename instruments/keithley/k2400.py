@@ -15,7 +15,7 @@ from benchtest.driver.properties import number, switch
 from benchtest.driver.scpi import Setting, apply_settings
 from benchtest.driver.source_meter import compliance, select_source, source_level
 from benchtest.driver.sweeps import Function, SweepPlan, parse_points
-from benchtest.sweep import SweepResult
+from benchtest.values.sweep import SweepResult
 
 if TYPE_CHECKING:
     from instruments.capabilities import SourceMeter

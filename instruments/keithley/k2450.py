@@ -20,8 +20,8 @@ from benchtest.driver.scpi import (
 )
 from benchtest.driver.source_meter import SourceMeterBase, compliance, select_source, source_level
 from benchtest.driver.sweeps import Function, SweepPlan, parse_points
-from benchtest.errors import InstrumentError
-from benchtest.sweep import SweepResult
+from benchtest.values.errors import InstrumentError
+from benchtest.values.sweep import SweepResult
 
 if TYPE_CHECKING:
     from instruments.capabilities import SourceMeter

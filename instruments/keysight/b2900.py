@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from benchtest.driver.base import NO_GUARD, SourceGuard
 from benchtest.driver.classic_smu import ClassicSourceMeter
 from benchtest.driver.properties import number, switch
 from benchtest.driver.scpi import Setting, apply_settings, parse_int, parse_number
 from benchtest.driver.source_meter import SenseFunction, compliance, select_source, source_level
 from benchtest.driver.sweeps import KEYWORD, Function, SweepPlan, parse_points
 from benchtest.driver.transport import Transport
-from benchtest.errors import InstrumentError
-from benchtest.sweep import SweepResult
+from benchtest.values.errors import InstrumentError
+from benchtest.values.ratings import NO_GUARD, SourceGuard
+from benchtest.values.sweep import SweepResult
 
 if TYPE_CHECKING:
     from instruments.capabilities import SourceMeter

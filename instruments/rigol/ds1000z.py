@@ -28,8 +28,8 @@ from benchtest.driver.scpi import (
     strict_range,
     token_matches,
 )
-from benchtest.errors import InstrumentError
-from benchtest.waveform import Waveform
+from benchtest.values.errors import InstrumentError
+from benchtest.values.waveform import Waveform
 
 if TYPE_CHECKING:
     from instruments.capabilities import Oscilloscope, Points

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 import serial
 
-from benchtest.driver.base import NO_GUARD, Identity, Instrument, SourceGuard
-from benchtest.errors import (
+from benchtest.config.registers import Field, Register, RegisterMap
+from benchtest.driver.base import Identity, Instrument
+from benchtest.values.errors import (
     ConnectionLostError,
     InstrumentError,
     InstrumentTimeoutError,
     ProtocolError,
 )
-from benchtest.registers import Field, Register, RegisterMap
+from benchtest.values.ratings import NO_GUARD, SourceGuard
 
 if TYPE_CHECKING:
     from instruments.capabilities import DebugPort

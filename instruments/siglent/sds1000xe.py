@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from benchtest.driver.base import NO_GUARD, SourceGuard
 from benchtest.driver.properties import ON_OFF, choice, number
 from benchtest.driver.scope import ScopeInstrument, decimation, parse_measured, sparse_count
 from benchtest.driver.scpi import (
@@ -29,7 +28,8 @@ from benchtest.driver.scpi import (
 )
 from benchtest.driver.status import check_register, describe_code
 from benchtest.driver.transport import Transport
-from benchtest.waveform import Waveform
+from benchtest.values.ratings import NO_GUARD, SourceGuard
+from benchtest.values.waveform import Waveform
 
 if TYPE_CHECKING:
     from instruments.capabilities import Oscilloscope, Points

@@ -24,8 +24,8 @@ from benchtest.driver.scpi import (
     strict_range,
 )
 from benchtest.driver.status import check_register, describe_esr
-from benchtest.errors import ProtocolError
-from benchtest.waveform import Waveform
+from benchtest.values.errors import ProtocolError
+from benchtest.values.waveform import Waveform
 from instruments.siglent.wavedesc import WaveDescriptor
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from benchtest.driver.properties import ON_OFF, number
 from benchtest.driver.scpi import Reading, ScpiChannel, Setting, parse_number
 from benchtest.driver.supply import ChannelRange, PowerSupplyBase
 from benchtest.driver.transport import MAX_QUEUED_ERRORS, parse_error_reply
-from benchtest.errors import InstrumentError
+from benchtest.values.errors import InstrumentError
 
 if TYPE_CHECKING:
     from instruments.capabilities import PowerSupply

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from benchtest.driver.base import NO_GUARD, SourceGuard
 from benchtest.driver.properties import number
 from benchtest.driver.scpi import (
     Control,
@@ -26,7 +25,8 @@ from benchtest.driver.scpi import (
 )
 from benchtest.driver.status import check_register, describe_esr
 from benchtest.driver.transport import Transport
-from benchtest.errors import InstrumentTimeoutError
+from benchtest.values.errors import InstrumentTimeoutError
+from benchtest.values.ratings import NO_GUARD, SourceGuard
 
 if TYPE_CHECKING:
     from instruments.capabilities import Chamber

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from benchtest.errors import SimulatorError
 from benchtest.sim.models.base import DutModel
 from benchtest.sim.models.ldo import LdoModel
 from benchtest.sim.models.mcu import McuModel
 from benchtest.sim.models.sensor import SensorModel
+from benchtest.values.errors import SimulatorError
 
 MODELS: dict[str, type[DutModel]] = {
     "ldo": LdoModel,

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
-from benchtest.errors import SimulatorError
 from benchtest.sim.models.faults import DutFaults
 from benchtest.sim.models.parameters import ParameterSpec, check_sections, number, parse_spec
+from benchtest.values.errors import SimulatorError
 
 if TYPE_CHECKING:
     from benchtest.sim.models.device import Device
-    from benchtest.sim.world import World
+    from benchtest.sim.models.world import World
 
 M = TypeVar("M", bound="DutModel")
 MODEL_KEYS = ("kind", "reference_temperature", "spread", "tempco", "faults", "firmware_id")

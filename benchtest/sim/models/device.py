@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from benchtest.sim.load import Load
+    from benchtest.sim.models.load import Load
 
 Action = Callable[[], str]
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchtest.errors import SimulatorError
 from benchtest.sim.models.parameters import number
+from benchtest.values.errors import SimulatorError
 
 FAULT_KEYS = ("out_of_spec", "reboot_during")
 

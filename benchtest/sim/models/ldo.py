@@ -18,8 +18,8 @@ from benchtest.sim.models.device import Action
 from benchtest.sim.models.ports import Port
 
 if TYPE_CHECKING:
-    from benchtest.sim.load import Load
-    from benchtest.sim.world import World
+    from benchtest.sim.models.load import Load
+    from benchtest.sim.models.world import World
 
 POR_ALWAYS = float("inf")  # an LDO has no brown-out detector: every power-up is a power-on
 

@@ -20,8 +20,8 @@ from benchtest.sim.models.device import Action
 from benchtest.sim.models.ports import Pin
 
 if TYPE_CHECKING:
-    from benchtest.sim.load import Load
-    from benchtest.sim.world import World
+    from benchtest.sim.models.load import Load
+    from benchtest.sim.models.world import World
 
 ASLEEP = ("sleep", "deepsleep")
 

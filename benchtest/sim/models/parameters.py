@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from benchtest.errors import SimulatorError
+from benchtest.values.errors import SimulatorError
 
 TEMPCO_KINDS = ("linear", "relative", "doubling")
 SPEC_KEYS = ("typ", "sigma", "tempco")

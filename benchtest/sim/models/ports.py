@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from benchtest.sim.load import OpenCircuit
-from benchtest.sim.world import SupplyState
+from benchtest.sim.models.load import OpenCircuit, SupplyState
 
 if TYPE_CHECKING:
-    from benchtest.sim.world import World
+    from benchtest.sim.models.world import World
 
 
 class Port:

@@ -18,8 +18,8 @@ from benchtest.sim.models.base import DutModel, unit_of
 from benchtest.sim.models.device import Action
 
 if TYPE_CHECKING:
-    from benchtest.sim.load import Load
-    from benchtest.sim.world import World
+    from benchtest.sim.models.load import Load
+    from benchtest.sim.models.world import World
 
 NOT_POWERED = "ERR not powered"
 

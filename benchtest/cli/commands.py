@@ -1,0 +1,179 @@
+"""The `benchtest` command: demo, sim, run, report.
+
+Each sub-command is a thin layer over a library function, so scripts can do the same without
+the command line. Errors from benchtest end the command with one clear line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchtest.__about__ import __version__
+from benchtest.values.errors import BenchtestError
+
+
+def _demo(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchtest.cli.demo import run_demo
+
+    return run_demo(Path(args.results_dir), extra)
+
+
+def _sim(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchtest.sim.__main__ import serve
+
+    return serve(
+        dut=args.dut, bench=args.bench, print_bench=args.print_bench, write_bench=args.write_bench
+    )
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
+    options = [*args.plans, *extra]
+    if args.bench:
+        options += ["--bench", args.bench]
+    if args.dut:
+        options += ["--dut", args.dut]
+    return int(pytest.main(options))
+
+
+def _scan(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchtest.cli.discovery import scan
+
+    found = scan(
+        identify=not args.no_identify, timeout=args.timeout, lan=args.lan, sockets=args.socket
+    )
+    if not found:
+        print("no VISA resources or serial ports found")
+    for item in found:
+        detail = item.identity or item.problem
+        print(f"{item.kind:<7} {item.resource:<40} {detail}")
+    return 0
+
+
+def _check(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchtest.cli.discovery import check_bench
+
+    if not args.sim:
+        bench, results = check_bench(args.bench, args.dut)
+    else:
+        from benchtest.config.assets import DEMO_DUT, asset
+        from benchtest.sim.process import SimulatorProcess
+
+        dut = args.dut or asset(DEMO_DUT)
+        with SimulatorProcess(dut=dut, bench=args.bench) as simulator:
+            bench, results = check_bench(simulator.bench_path, dut)
+    print(f"bench {bench.name!r} ({args.bench}): {len(bench.roles)} roles")
+    for result in results:
+        status = "ok  " if result.ok else "FAIL"
+        print(f"{status} {result.role:<10} {result.driver:<20} {result.resource}")
+        print(f"       {result.identity or result.problem}")
+        if result.warning:
+            print(f"       warning: {result.warning}")
+    failed = [r.role for r in results if not r.ok]
+    if failed:
+        print(f"{len(failed)} of {len(results)} roles failed: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def _report(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchtest.report import write_report
+
+    out = write_report(Path(args.run), Path(args.output) if args.output else None)
+    print(out)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    from benchtest.config.assets import DEFAULT_BENCH, DEMO_DUT, asset
+
+    parser = argparse.ArgumentParser(
+        prog="benchtest", description="Bench-test automation for low-power chips and sensors."
+    )
+    parser.add_argument("--version", action="version", version=f"benchtest {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo", help="run the example plan on the simulated bench, write run file and report"
+    )
+    demo.add_argument(
+        "--results-dir", default="results", help="where the run file goes (default: results)"
+    )
+    demo.set_defaults(handler=_demo)
+
+    sim = sub.add_parser("sim", help="serve the simulated bench until stopped")
+    sim.add_argument(
+        "--dut", default=str(asset(DEMO_DUT)), help="DUT profile of the simulated part"
+    )
+    sim.add_argument(
+        "--bench", default=str(asset(DEFAULT_BENCH)), help="bench file whose sim:// roles to serve"
+    )
+    sim.add_argument(
+        "--print-bench",
+        action="store_true",
+        help="print the bench file that points at the simulators",
+    )
+    sim.add_argument("--write-bench", metavar="FILE", help="write that bench file to FILE")
+    sim.set_defaults(handler=_sim)
+
+    run = sub.add_parser(
+        "run", help="run plans (pytest) against a bench; other options go to pytest"
+    )
+    run.add_argument("plans", nargs="*", help="plan files or folders")
+    run.add_argument("--bench", help="bench file")
+    run.add_argument("--dut", help="DUT profile")
+    run.set_defaults(handler=_run)
+
+    scan = sub.add_parser(
+        "scan", help="list reachable VISA instruments and serial ports with their identities"
+    )
+    scan.add_argument(
+        "--no-identify", action="store_true", help="list resources without asking *IDN?"
+    )
+    scan.add_argument(
+        "--timeout", type=float, default=1.0, help="seconds to wait for each instrument"
+    )
+    scan.add_argument(
+        "--lan", action="store_true", help="also discover LAN instruments (VXI-11 broadcast, mDNS)"
+    )
+    scan.add_argument(
+        "--socket",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="also try a raw SCPI socket (repeatable), e.g. 192.168.1.20:5025",
+    )
+    scan.set_defaults(handler=_scan)
+
+    check = sub.add_parser("check", help="validate a bench file and talk to every instrument in it")
+    check.add_argument("bench", help="bench file")
+    check.add_argument("--dut", help="DUT profile (debug-port settings, ratings)")
+    check.add_argument(
+        "--sim", action="store_true", help="serve the bench's sim:// roles with the simulated bench"
+    )
+    check.set_defaults(handler=_check)
+
+    report = sub.add_parser("report", help="write the HTML verification report of a run file")
+    report.add_argument("run", help="run file (.h5)")
+    report.add_argument("-o", "--output", help="output HTML file (default: next to the run file)")
+    report.set_defaults(handler=_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("run", "demo"):
+        parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    try:
+        code: int = args.handler(args, extra)
+    except BenchtestError as exc:
+        print(f"benchtest {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,172 @@
+"""Bench files: which driver at which address fills each role of the bench.
+
+`Bench.load(path)` validates the file against its schema and checks that every driver is
+registered, so a bad bench stops the run before any instrument is touched. A `sim://`
+resource names an instrument of the simulated bench; `with_resources` swaps in real addresses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchtest.config.files import LoadedFile, load_validated
+from benchtest.driver.registry import driver_names
+from benchtest.values.errors import ConfigError
+
+SIM_SCHEME = "sim://"
+
+
+@dataclass(frozen=True)
+class RoleConfig:
+    """One role of the bench: the driver, its resource and its options."""
+
+    role: str
+    driver: str
+    resource: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    calibration_due: str | None = None
+    # The bench file's resource when `resource` was replaced (a simulator's address): what a
+    # claim on the instrument is named after, so every site claims the same shared instrument.
+    original_resource: str = ""
+
+    @property
+    def simulated(self) -> bool:
+        return (self.original_resource or self.resource).startswith(SIM_SCHEME)
+
+    @property
+    def claim(self) -> str:
+        return self.original_resource or self.resource
+
+
+@dataclass(frozen=True)
+class Bench:
+    """A validated bench file.
+
+    `roles` are the instruments a test can use. A multi-site bench lists each site's own
+    instruments under `sites` and shares the top-level `instruments`; `for_site(name)` gives
+    the bench as one site sees it (its own roles plus the shared ones, named in `shared`).
+    """
+
+    path: Path
+    text: str
+    sha256: str
+    name: str
+    station: str
+    roles: Mapping[str, RoleConfig]
+    sites: Mapping[str, Mapping[str, RoleConfig]] = field(default_factory=dict)
+    site: str = ""
+    shared: frozenset[str] = frozenset()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Bench:
+        return cls.from_file(load_validated(path, "bench", "bench file"))
+
+    @classmethod
+    def from_file(cls, loaded: LoadedFile) -> Bench:
+        data = loaded.data
+        known = set(driver_names())
+        where = str(loaded.path)
+        roles = _roles(where, "instruments", data.get("instruments", {}), known)
+        sites = {
+            site: _roles(where, f"sites.{site}.instruments", spec["instruments"], known)
+            for site, spec in data.get("sites", {}).items()
+        }
+        for site, site_roles in sites.items():
+            for role in site_roles:
+                if role in roles:
+                    raise ConfigError(
+                        where,
+                        f"sites.{site}.instruments.{role}",
+                        f"role {role!r} is also a shared instrument (top-level instruments); "
+                        "a role is either shared or a site's own",
+                    )
+        return cls(
+            path=loaded.path,
+            text=loaded.text,
+            sha256=loaded.sha256,
+            name=data.get("name", loaded.path.stem),
+            station=data.get("station", ""),
+            roles=roles,
+            sites=sites,
+        )
+
+    def for_site(self, site: str) -> Bench:
+        """The bench as `site` sees it: its own roles and the shared ones."""
+        if site not in self.sites:
+            known = ", ".join(self.sites) or "none (not a multi-site bench)"
+            raise ConfigError(str(self.path), "sites", f"no site {site!r}; sites: {known}")
+        return replace(
+            self,
+            roles={**self.roles, **self.sites[site]},
+            sites={},
+            site=site,
+            shared=frozenset(self.roles),
+        )
+
+    @property
+    def simulated_roles(self) -> list[str]:
+        return [r.role for r in self.roles.values() if r.simulated]
+
+    def with_resources(self, resources: Mapping[str, str]) -> Bench:
+        """A copy in which the named roles use the given resources (e.g. a simulator's)."""
+        roles = {
+            name: replace(cfg, resource=resources[name], original_resource=cfg.claim)
+            if name in resources
+            else cfg
+            for name, cfg in self.roles.items()
+        }
+        return replace(self, roles=roles)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The bench as a bench-file mapping (what `to_yaml` writes)."""
+        mapping: dict[str, Any] = {"schema_version": 1, "name": self.name, "station": self.station}
+        if self.roles:
+            mapping["instruments"] = _roles_mapping(self.roles)
+        if self.sites:
+            mapping["sites"] = {
+                site: {"instruments": _roles_mapping(roles)} for site, roles in self.sites.items()
+            }
+        return mapping
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_mapping(), sort_keys=False)
+
+
+def _roles(
+    where: str, field_path: str, specs: Mapping[str, Any], known: set[str]
+) -> dict[str, RoleConfig]:
+    roles: dict[str, RoleConfig] = {}
+    for role, spec in specs.items():
+        if spec["driver"] not in known:
+            raise ConfigError(
+                where,
+                f"{field_path}.{role}.driver",
+                f"unknown driver {spec['driver']!r}; "
+                f"registered drivers: {', '.join(sorted(known))}",
+            )
+        roles[role] = RoleConfig(
+            role=role,
+            driver=spec["driver"],
+            resource=spec["resource"],
+            options=dict(spec.get("options", {})),
+            calibration_due=spec.get("calibration_due"),
+        )
+    return roles
+
+
+def _roles_mapping(roles: Mapping[str, RoleConfig]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for cfg in roles.values():
+        entry: dict[str, Any] = {"driver": cfg.driver, "resource": cfg.resource}
+        if cfg.options:
+            entry["options"] = dict(cfg.options)
+        if cfg.calibration_due:
+            entry["calibration_due"] = cfg.calibration_due
+        out[cfg.role] = entry
+    return out

@@ -1,0 +1,259 @@
+"""What the `measure` fixture hands a test: records values by parameter name, with limits.
+
+`measure("iq_sleep", value)` takes unit and limits from the DUT profile and emits the result at
+once, so a test that fails later loses nothing; `failures` lists the values out of limits,
+which the plugin turns into one soft failure at the end of the test.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from _pytest.outcomes import Failed  # what pytest.fail raises; pytest does not export the name
+
+from benchtest.config.dut import DutProfile
+from benchtest.values.curves import as_points, check_family, judge_sweep
+from benchtest.values.errors import MeasurementError
+from benchtest.values.events import (
+    Event,
+    MeasurementRecorded,
+    SweepRecorded,
+    WaveformFamilyRecorded,
+    WaveformRecorded,
+)
+from benchtest.values.measurement import Limits, Measurement, Outcome
+from benchtest.values.sweep import SweepResult
+from benchtest.values.waveform import Waveform
+
+
+class MarginalWarning(UserWarning):
+    """A measurement passed, but inside the marginal band next to one of its limits."""
+
+
+class LimitFailure(Failed):
+    """One or more measurements of a test were out of limits: a verdict on the DUT.
+
+    Reported like `pytest.fail` without a traceback, since the message says it all.
+    """
+
+    def __init__(self, failures: list[Measurement]) -> None:
+        self.failures = failures
+        lines = "\n  ".join(m.explain() for m in failures)
+        super().__init__(f"{len(failures)} measurement(s) out of limits:\n  {lines}", pytrace=False)
+
+
+class Measure:
+    """Records the measurements and waveforms of one test."""
+
+    def __init__(
+        self,
+        test_id: str,
+        dut: DutProfile,
+        emit: Callable[[Event], None],
+        conditions: dict[str, Any] | None = None,
+    ) -> None:
+        self.test_id = test_id
+        self.dut = dut
+        self._emit = emit
+        self.conditions = dict(conditions or {})
+        self.recorded: list[Measurement] = []
+
+    def __call__(
+        self,
+        name: str,
+        value: float,
+        *,
+        unit: str | None = None,
+        low: float | None = None,
+        high: float | None = None,
+        nominal: float | None = None,
+        tolerance: float | None = None,
+        tolerance_percent: float | None = None,
+        expected: float | None = None,
+        margin: float | None = None,
+        limits: Limits | None = None,
+    ) -> Measurement:
+        """Record `value` of parameter `name`, judged against its limits.
+
+        By default unit and limits come from the DUT profile. Inline limits, for values the
+        profile does not list or conditions it does not cover: `low`/`high` (either may be
+        left out), `nominal` with `tolerance` (absolute) or `tolerance_percent`, `expected`
+        (equality), or a ready `limits`. `margin` (in the unit) is a band inside the limits in
+        which the value passes with a warning. A unit that disagrees with the profile's unit
+        for `name` is refused, and nothing is recorded.
+        """
+        judged = self._limits(
+            name, unit, limits, low, high, nominal, tolerance, tolerance_percent, expected, margin
+        )
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise MeasurementError(
+                    f"{self.test_id}: measurement {name!r} must be a number, got {value!r}"
+                ) from None
+        description = self.dut.parameters[name].description if name in self.dut.parameters else ""
+        measurement = Measurement.judge(
+            name, value, judged.unit, judged, conditions=self.conditions, description=description
+        )
+        self.recorded.append(measurement)
+        self._emit(MeasurementRecorded(self.test_id, measurement))
+        if measurement.outcome is Outcome.MARGINAL:
+            warnings.warn(MarginalWarning(f"{self.test_id}: {measurement.explain()}"), stacklevel=2)
+        return measurement
+
+    def condition(self, **values: Any) -> None:
+        """Add conditions the test's setup holds (`temperature=85.0`, held by a chamber
+        fixture, say) to every measurement recorded from now on, next to the parametrised
+        values and the site."""
+        self.conditions.update(values)
+
+    def waveform(self, name: str, waveform: Waveform, description: str = "") -> None:
+        """Record a waveform (stored as the instrument delivered it)."""
+        if not isinstance(waveform, Waveform):
+            raise MeasurementError(
+                f"{self.test_id}: measure.waveform({name!r}) needs a Waveform, "
+                f"got {type(waveform).__name__}"
+            )
+        self._emit(WaveformRecorded(self.test_id, name, waveform, description))
+
+    def sweep(
+        self,
+        name: str,
+        x: Any,
+        y: Any = None,
+        *,
+        x_name: str,
+        x_unit: str | None = None,
+        y_unit: str | None = None,
+        low: float | None = None,
+        high: float | None = None,
+        margin: float | None = None,
+        description: str = "",
+    ) -> Measurement:
+        """Record `y` against `x` (arrays, or one `SweepResult` as `x`), judged point by point.
+
+        Unit and limits of y follow the rules of `__call__` for parameter `name`; the sweep
+        fails when any point is out of limits, and its returned (and tabled) measurement is
+        the worst point (marginal, with a `MarginalWarning`, when it is within `margin`).
+        With a `SweepResult`, units default to the result's.
+        """
+        where = f"{self.test_id}: sweep {name!r}"
+        if isinstance(x, SweepResult):
+            if y is not None:
+                raise MeasurementError(f"{where}: give a SweepResult alone, without y")
+            x_unit, y_unit = self._sweep_units(where, x, x_unit, y_unit)
+            x, y = x.source, x.measured
+        if x_unit is None:
+            raise MeasurementError(f"{where}: x_unit is required")
+        xs, ys = as_points(x, f"{where}: x"), as_points(y, f"{where}: y")
+        if xs.shape != ys.shape or not len(xs):
+            raise MeasurementError(
+                f"{where}: x {xs.shape} and y {ys.shape} must be of one length, at least 1"
+            )
+        judged = self._limits(name, y_unit, None, low, high, None, None, None, None, margin)
+        if description == "" and name in self.dut.parameters:
+            description = self.dut.parameters[name].description
+        worst = judge_sweep(name, xs, ys, judged, (x_name, x_unit), description)
+        worst = replace(worst, conditions=dict(self.conditions))
+        self.recorded.append(worst)
+        self._emit(
+            SweepRecorded(self.test_id, name, xs, ys, x_name, x_unit, judged.unit, judged,
+                          worst.outcome.value, description)
+        )  # fmt: skip
+        if worst.outcome is Outcome.MARGINAL:
+            warnings.warn(MarginalWarning(f"{self.test_id}: {worst.explain()}"), stacklevel=2)
+        return worst
+
+    @staticmethod
+    def _sweep_units(
+        where: str, result: SweepResult, x_unit: str | None, y_unit: str | None
+    ) -> tuple[str, str]:
+        for given, own in ((x_unit, result.source_unit), (y_unit, result.measured_unit)):
+            if given is not None and given != own:
+                raise MeasurementError(f"{where}: unit {given!r} given, the sweep has {own!r}")
+        return result.source_unit, result.measured_unit
+
+    def waveform_family(
+        self,
+        name: str,
+        waveforms: Sequence[Waveform],
+        axis_values: Any,
+        *,
+        axis_name: str,
+        axis_unit: str,
+        description: str = "",
+    ) -> None:
+        """Record a family of curves: `waveforms[k]` taken at `axis_name` = `axis_values[k]`.
+
+        Members must share length, dt, t0 and unit; stored as one 2-D NXdata.
+        """
+        where = f"{self.test_id}: waveform family {name!r}"
+        check_family(waveforms, axis_values, where)
+        values = as_points(axis_values, f"{where}: axis values")
+        self._emit(
+            WaveformFamilyRecorded(self.test_id, name, tuple(waveforms), values, axis_name,
+                                   axis_unit, description)
+        )  # fmt: skip
+
+    @property
+    def failures(self) -> list[Measurement]:
+        return [m for m in self.recorded if m.failed]
+
+    def _limits(
+        self,
+        name: str,
+        unit: str | None,
+        limits: Limits | None,
+        low: float | None,
+        high: float | None,
+        nominal: float | None,
+        tolerance: float | None,
+        tolerance_percent: float | None,
+        expected: float | None,
+        margin: float | None,
+    ) -> Limits:
+        parameter = self.dut.parameters.get(name)
+        unit = unit if unit is not None else (limits.unit if limits and limits.unit else None)
+        if parameter is not None and unit is not None and unit != parameter.unit:
+            raise MeasurementError(
+                f"{self.test_id}: measurement {name!r} given in {unit!r}, but the DUT profile "
+                f"{self.dut.name} gives {name} in {parameter.unit!r}"
+            )
+        inline = [limits, low, high, nominal, expected]
+        if all(x is None for x in inline):
+            if tolerance is not None or tolerance_percent is not None:
+                raise MeasurementError(f"{self.test_id}: {name!r}: a tolerance needs a nominal")
+            found = self.dut.parameter(name).limits
+            return replace(found, margin=margin) if margin is not None else found
+        if (
+            sum(x is not None for x in (limits, nominal, expected))
+            + (low is not None or high is not None)
+            > 1
+        ):
+            raise MeasurementError(
+                f"{self.test_id}: {name!r}: give one kind of inline limit "
+                "(low/high, nominal with a tolerance, expected, or limits)"
+            )
+        final_unit = unit or (parameter.unit if parameter else None)
+        if final_unit is None:
+            raise MeasurementError(
+                f"{self.test_id}: measurement {name!r} has inline limits but no unit"
+            )
+        try:
+            if limits is not None:
+                built = replace(limits, unit=final_unit)
+            elif nominal is not None:
+                built = Limits.tolerance(
+                    nominal, absolute=tolerance, percent=tolerance_percent, unit=final_unit
+                )
+            elif expected is not None:
+                built = Limits.equal(expected, final_unit)
+            else:
+                built = Limits(low, high, final_unit)
+            return replace(built, margin=margin) if margin is not None else built
+        except ValueError as exc:
+            raise MeasurementError(f"{self.test_id}: {name!r}: {exc}") from None

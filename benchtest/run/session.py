@@ -1,0 +1,178 @@
+"""One DUT on the bench for a stretch of tests: its simulated bench, instruments and run file.
+
+A `DutSession` starts what testing one part needs — the simulators of the bench's `sim://`
+roles (when simulating), the run file and its recorder, the instrument pool — and closes it
+all in reverse order: instruments safe and closed, run finished and committed, simulators
+stopped. The pytest plugin opens one per DUT profile as the plans move from part to part.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchtest.__about__ import __version__
+from benchtest.config.bench import Bench
+from benchtest.config.dut import DutProfile
+from benchtest.run.instrument_pool import InstrumentPool
+from benchtest.run.recorder import RunRecorder
+from benchtest.values.events import ConfigSnapshot, RunFinished, RunStarted, utc_now
+
+if TYPE_CHECKING:
+    from benchtest.sim.process import SimulatorProcess
+    from benchtest.storage.hdf5_writer import Hdf5RunWriter
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Who and what a run is, beyond the bench and the part: recorded in every run file."""
+
+    results_dir: Path
+    serial_number: str = ""
+    lot: str = ""
+    operator: str = ""
+    site: str = ""
+    plans_root: Path | None = None
+
+
+class DutSession:
+    """The simulators, instruments, recorder and run file of one DUT; `start()` then `close()`."""
+
+    def __init__(self, bench: Bench, dut: DutProfile, info: RunInfo, *, simulate: bool) -> None:
+        self.bench = bench
+        self.dut = dut
+        self.info = info
+        self.simulate = simulate
+        self.recorder = RunRecorder()
+        self.run_file: Path | None = None
+        self.pool: InstrumentPool | None = None
+        self._simulator: SimulatorProcess | None = None
+        self._sim_folder: Path | None = None
+        self._writer: Hdf5RunWriter | None = None
+        self._closed = False
+
+    def start(self) -> DutSession:
+        try:
+            if self.simulate and self.bench.simulated_roles:
+                self._start_simulator()
+            self._open_run_file()
+            self.pool = InstrumentPool(self.bench, self.dut, self.recorder.emit)
+        except BaseException:
+            self.close("error")
+            raise
+        return self
+
+    def close(self, outcome: str) -> None:
+        """Instruments safe and closed, the run finished, simulators stopped; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.pool is not None:
+                self.pool.close()
+        finally:
+            try:
+                if self._writer is not None:
+                    try:
+                        self.recorder.emit(RunFinished(utc_now(), outcome))
+                    finally:
+                        self._writer.close()
+            finally:
+                if self._simulator is not None:
+                    self._simulator.stop()
+                if self._sim_folder is not None:
+                    shutil.rmtree(self._sim_folder, ignore_errors=True)
+
+    def _start_simulator(self) -> None:
+        from benchtest.sim.process import SimulatorProcess
+
+        # The bench as this process sees it (one site and the shared roles): each site gets
+        # its own simulated part; a shared role gets a simulator per site, used under the same
+        # claim as the real shared instrument would be.
+        self._sim_folder = Path(tempfile.mkdtemp(prefix="benchtest-sim-"))
+        bench_file = self._sim_folder / "bench.yaml"
+        bench_file.write_text(self.bench.to_yaml(), encoding="utf-8")
+        self._simulator = SimulatorProcess(
+            dut=self.dut.path, bench=bench_file, serial=self.info.serial_number
+        )
+        self._simulator.start()
+        resolved = self._simulator.resolved_bench["instruments"]
+        self.bench = self.bench.with_resources(
+            {role: resolved[role]["resource"] for role in self.bench.simulated_roles}
+        )
+
+    def _open_run_file(self) -> None:
+        from benchtest.storage.hdf5_writer import Hdf5RunWriter
+
+        started = datetime.now(UTC)
+        path = self._run_path(started)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = Hdf5RunWriter(path)
+        self.run_file = path
+        self.recorder.subscribe(self._writer)
+        commit, dirty = git_state(self.info.plans_root) if self.info.plans_root else ("", False)
+        self.recorder.emit(
+            RunStarted(
+                run_id=uuid.uuid4().hex,
+                started=started.isoformat(),
+                framework_version=__version__,
+                bench=ConfigSnapshot(str(self.bench.path), self.bench.text, self.bench.sha256),
+                dut=ConfigSnapshot(str(self.dut.path), self.dut.text, self.dut.sha256),
+                part=self.dut.name,
+                serial_number=self.info.serial_number,
+                lot=self.info.lot,
+                operator=self.info.operator,
+                station=self.bench.station,
+                host=platform.node(),
+                plans_commit=commit,
+                plans_dirty=dirty,
+                site=self.info.site,
+            )
+        )
+
+    def _run_path(self, started: datetime) -> Path:
+        unit = f"_{self.info.serial_number}" if self.info.serial_number else ""
+        unit += f"_site-{self.info.site}" if self.info.site else ""
+        return new_run_path(self.info.results_dir, started, f"{self.dut.name}{unit}")
+
+
+def new_run_path(results_dir: Path, started: datetime, name: str) -> Path:
+    """A run file path in `results_dir` that does not exist yet: `<UTC stamp>_<name>.h5`
+    (sanitised), with `_2`, `_3`, ... added when it is taken."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{started:%Y%m%dT%H%M%SZ}_{name}")
+    path = results_dir / f"{stem}.h5"
+    counter = 1
+    while path.exists():
+        counter += 1
+        path = results_dir / f"{stem}_{counter}.h5"
+    return path
+
+
+def git_state(directory: Path) -> tuple[str, bool]:
+    """The commit of the plans' repository and whether its work tree is dirty."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(directory), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(commit) and bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.TimeoutExpired):
+        return "", False
+    return commit, dirty
