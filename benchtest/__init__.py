@@ -11,7 +11,12 @@ and nothing in it relies on pytest's assertion rewriting.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from importlib import import_module
+from importlib.abc import Loader, MetaPathFinder
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from benchtest.__about__ import __version__
@@ -31,6 +36,8 @@ from benchtest.values.measurement import Limits, Measurement, Outcome
 from benchtest.values.waveform import Waveform
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from benchtest.config.bench import Bench
     from benchtest.config.dut import DutProfile
     from benchtest.driver.registry import open_instrument
@@ -43,6 +50,46 @@ _LAZY = {
     "Measure": "benchtest.run.measuring",
     "open_instrument": "benchtest.driver.registry",
 }
+
+
+# Module paths of earlier releases that users may have written, and where they are now. They
+# keep working, with a DeprecationWarning, for one release.
+MOVED_MODULES = {
+    "benchtest.errors": "benchtest.values.errors",
+    "benchtest.measurement": "benchtest.values.measurement",
+    "benchtest.waveform": "benchtest.values.waveform",
+    "benchtest.sweep": "benchtest.values.sweep",
+    "benchtest.bench": "benchtest.config.bench",
+    "benchtest.dut": "benchtest.config.dut",
+    "benchtest.registry": "benchtest.driver.registry",
+    "benchtest.testing": "benchtest.driver.testing",
+}
+
+
+class _MovedModule(MetaPathFinder, Loader):
+    """Imports an old module path as the module that replaced it (the same module object)."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        return ModuleSpec(fullname, self) if fullname in MOVED_MODULES else None
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        new = MOVED_MODULES[spec.name]
+        warnings.warn(
+            f"{spec.name} has moved to {new}; import it from there (or from `benchtest`). "
+            "The old path goes away in the next release.",
+            DeprecationWarning,
+            stacklevel=2,  # warnings skips the import machinery's frames
+        )
+        return import_module(new)
+
+    def exec_module(self, module: ModuleType) -> None:
+        """The module was executed under its new name."""
+
+
+if not any(isinstance(finder, _MovedModule) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModule())
 
 
 def __getattr__(name: str) -> Any:

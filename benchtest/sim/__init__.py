@@ -4,6 +4,10 @@ Each SCPI instrument is a server on a loopback TCP port (`TCPIP::127.0.0.1::<por
 the DUT's debug port is a pseudo-terminal or `socket://` endpoint, so PyVISA and pyserial are
 exercised exactly as on a real bench. `SimulatedBench` runs them in-process; `SimulatorProcess`
 runs them in a child process (`python -m benchtest.sim`).
+
+Three rooms: `server/` (TCP serving, SCPI syntax, timing: no instrument, no DUT), `models/`
+(the physical world and the DUT families in it) and `simulators/` (one dialect per supported
+instrument model, and the DUT's firmware console). This package wires them into a bench.
 """
 
 from __future__ import annotations

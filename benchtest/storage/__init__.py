@@ -1,7 +1,7 @@
-"""Storage of runs: the HDF5 writer that subscribes to the run recorder, and the file schema.
+"""Storage of runs: the HDF5 writer that subscribes to the run recorder, and repacking.
 
-The layout is documented in docs/results-format.md; `benchtest.results` reads it back and
-`repack` rewrites a file made with the fast codec into the portable one.
+The layout is `benchtest.runfile` (documented in docs/results-format.md); `benchtest.results`
+reads it back, and `repack` rewrites a file made with the fast codec into the portable one.
 """
 
 from __future__ import annotations
