@@ -217,6 +217,16 @@ def agree(measured: float, expected: float, noise: float, scale: float | None = 
         assert abs(measured - expected) <= tolerance * scale
 
 
+def agree_aberration(measured: float, expected: float, noise: float) -> None:
+    """An overshoot or undershoot in percent: relative agreement noise-free; with noise within
+    NOISY of the value or 0.25 points, whichever is larger (the dip r^2 is often near 1 %, and
+    fitting its peak through noise of 1 % of the amplitude leaves about 0.03 points rms)."""
+    if noise:
+        assert abs(measured - expected) <= max(NOISY * expected, 0.25)
+    else:
+        agree(measured, expected, noise)
+
+
 STEP_SAMPLES = [(300, 0.0), (3_000, 0.0), (30_000, 0.0), (200_000, NOISE)]
 RINGING_SAMPLES = [(3_000, 0.0), (30_000, 0.0), (200_000, NOISE)]
 PERIODIC_SAMPLES = [(6_000, 0.0), (60_000, 0.0), (200_000, NOISE)]
@@ -266,9 +276,9 @@ def test_second_order_step_overshoots_exp_of_minus_zeta_pi_over_sqrt_1_minus_zet
 ) -> None:
     step = second_order(np.random.default_rng(case), n, noise)
     agree(rise_time(step.waveform), step.expected["rise"], noise)
-    agree(overshoot(step.waveform), step.expected["overshoot"], noise)
+    agree_aberration(overshoot(step.waveform), step.expected["overshoot"], noise)
     # IEEE 181 undershoot of the high state: the ringing dip after the peak, r^2
-    agree(undershoot(step.waveform, edge="rising"), step.expected["undershoot"], noise)
+    agree_aberration(undershoot(step.waveform, edge="rising"), step.expected["undershoot"], noise)
 
 
 @pytest.mark.parametrize(("n", "noise"), RINGING_SAMPLES)
@@ -278,8 +288,8 @@ def test_second_order_falling_step_undershoots_by_the_same_law(
 ) -> None:
     step = second_order(np.random.default_rng(case), n, noise, falling=True)
     agree(fall_time(step.waveform), step.expected["fall"], noise)
-    agree(undershoot(step.waveform), step.expected["undershoot"], noise)
-    agree(overshoot(step.waveform, edge="falling"), step.expected["overshoot"], noise)
+    agree_aberration(undershoot(step.waveform), step.expected["undershoot"], noise)
+    agree_aberration(overshoot(step.waveform, edge="falling"), step.expected["overshoot"], noise)
 
 
 @pytest.mark.parametrize(("n", "noise"), RINGING_SAMPLES)

@@ -15,17 +15,21 @@ from functools import partial
 
 import numpy as np
 
-from benchtest.analysis.estimators import extremum, moving_average
+from benchtest.analysis.estimators import extremum, twiced_average
 from benchtest.analysis.levels import LevelSpec
 from benchtest.analysis.trace import AnalysisError, Signal, as_trace
 from benchtest.analysis.transitions import DEFAULT_REFERENCE, MID, EdgeKind, Edges, Which
 
 SETTLING_NOISE = 0.01  # residual noise allowed after smoothing, fraction of the band
-SETTLING_SMOOTHING = 8  # the running mean spans at most 1/8 of the transition duration
+SETTLING_SMOOTHING = 2  # the smoothing spans at most half the transition duration
 
 
 def overshoot(
-    signal: Signal, *, edge: EdgeKind = "rising", levels: LevelSpec = "mode", transition: Which = 0
+    signal: Signal,
+    *,
+    edge: EdgeKind = "rising",
+    levels: LevelSpec = "settled",
+    transition: Which = 0,
 ) -> float:
     """Overshoot after an edge, % of the amplitude: how far the waveform goes above the level of
     the state it has just reached.
@@ -39,7 +43,11 @@ def overshoot(
 
 
 def undershoot(
-    signal: Signal, *, edge: EdgeKind = "falling", levels: LevelSpec = "mode", transition: Which = 0
+    signal: Signal,
+    *,
+    edge: EdgeKind = "falling",
+    levels: LevelSpec = "settled",
+    transition: Which = 0,
 ) -> float:
     """Undershoot after an edge, % of the amplitude: how far the waveform goes below the level of
     the state it has just reached.
@@ -57,14 +65,16 @@ def settling_time(
     *,
     tolerance: float = 2.0,
     edge: EdgeKind = "any",
-    levels: LevelSpec = "mode",
+    levels: LevelSpec = "settled",
     transition: Which = 0,
 ) -> float:
     """Seconds from an edge's 50 % instant until the waveform stays within +-`tolerance` % of the
     amplitude around the final state level (IEEE 181 settling duration).
 
-    With noise, the waveform is first smoothed by a running mean as long as the noise needs but
-    never longer than 1/8 of the transition duration.
+    With noise, the waveform is first smoothed (a twiced running mean, see
+    `estimators.twiced_average`) as long as the noise needs but never longer than half the
+    transition duration, so ringing keeps its height. Noise still decides which ringing peak is
+    the last outside the band when one comes within the noise of it.
     """
     if not 0.0 < tolerance < 50.0:
         raise ValueError(f"settling tolerance must be between 0 and 50 %, got {tolerance!r}")
@@ -80,7 +90,12 @@ def _aberration(edges: Edges, k: int, *, above: bool) -> float:
     first, stop = edges.after(k)
     final = edges.final_level(k)
     peak_of = partial(
-        extremum, edges.trace.values, reference=final, noise=edges.noise, amplitude=edges.amplitude
+        extremum,
+        edges.trace.values,
+        reference=final,
+        noise=edges.noise,
+        amplitude=edges.amplitude,
+        span=int(edges.end[k] - edges.start[k]),
     )
     rising = bool(edges.rising[k])
     if rising != above:  # an aberration against the edge's direction follows its main peak
@@ -97,7 +112,7 @@ def _settling(edges: Edges, k: int, tolerance: float) -> float:
     band = tolerance / 100 * edges.amplitude
     width = _smoothing(edges.noise, band, int(edges.end[k] - edges.start[k]))
     final = edges.final_level(k)
-    deviation = np.abs(moving_average(trace.values[first:stop], width) - final)
+    deviation = np.abs(twiced_average(trace.values[first:stop], width) - final)
     outside = np.flatnonzero(deviation > band)
     if not outside.size:
         return (first - middle) * trace.dt

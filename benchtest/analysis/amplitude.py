@@ -14,10 +14,11 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 
-from benchtest.analysis.estimators import extremum, interval_mean, noise_rms
+from benchtest.analysis.estimators import extremum, interval_mean
 from benchtest.analysis.levels import LevelSpec
 from benchtest.analysis.pulses import DEFAULT_HYSTERESIS, MidCrossings
 from benchtest.analysis.trace import AnalysisError, Signal, Trace, as_trace
+from benchtest.analysis.transitions import DEFAULT_REFERENCE, Edges
 
 Span: TypeAlias = Literal["auto", "periods", "record"]
 
@@ -26,7 +27,7 @@ def mean(
     signal: Signal,
     *,
     over: Span = "auto",
-    levels: LevelSpec = "mode",
+    levels: LevelSpec = "settled",
     hysteresis: float = DEFAULT_HYSTERESIS,
 ) -> float:
     """Mean value over whole periods ("periods"), the whole record ("record"), or whole periods
@@ -38,7 +39,7 @@ def rms(
     signal: Signal,
     *,
     over: Span = "auto",
-    levels: LevelSpec = "mode",
+    levels: LevelSpec = "settled",
     hysteresis: float = DEFAULT_HYSTERESIS,
 ) -> float:
     """Root mean square including the mean (total rms), over the span chosen as for `mean`."""
@@ -48,22 +49,25 @@ def rms(
 def peak_to_peak(signal: Signal, *, method: Literal["fit", "samples"] = "fit") -> float:
     """Highest minus lowest value of the waveform.
 
-    "fit" (default) fits a parabola to each extreme over as many samples as the noise needs: the
-    peaks of the underlying waveform, not of its noise. "samples" is the raw max - min.
+    "fit" (default) fits a parabola to each extreme over as many samples as the noise needs, but
+    no wider than the waveform's fastest transition allows: the peaks of the underlying waveform,
+    not of its noise. "samples" is the raw max - min.
     """
     trace = as_trace(signal)
     values = trace.values
     top, bottom = float(values.max()), float(values.min())
     if method == "samples" or top == bottom:
         return top - bottom
+    edges = Edges.find(trace, "settled", DEFAULT_REFERENCE)
     peak_of = partial(
         extremum,
         values,
         0,
         len(values),
         reference=(top + bottom) / 2,
-        noise=noise_rms(values),
+        noise=edges.noise,
         amplitude=top - bottom,
+        span=edges.shortest(),
     )
     return peak_of(maximum=True)[0] - peak_of(maximum=False)[0]
 

@@ -14,8 +14,9 @@ from typing import Literal, TypeAlias
 import numpy as np
 
 from benchtest.analysis.estimators import (
+    BAND,
     crossing_windows,
-    crossings,
+    fitted_crossings,
     hysteresis_transitions,
     noise_rms,
 )
@@ -29,7 +30,7 @@ DEFAULT_HYSTERESIS = 10.0  # percent of the amplitude, centred on the 50 % level
 
 
 def period(
-    signal: Signal, *, levels: LevelSpec = "mode", hysteresis: float = DEFAULT_HYSTERESIS
+    signal: Signal, *, levels: LevelSpec = "settled", hysteresis: float = DEFAULT_HYSTERESIS
 ) -> float:
     """Mean period in seconds over all whole periods of the record.
 
@@ -39,7 +40,7 @@ def period(
 
 
 def frequency(
-    signal: Signal, *, levels: LevelSpec = "mode", hysteresis: float = DEFAULT_HYSTERESIS
+    signal: Signal, *, levels: LevelSpec = "settled", hysteresis: float = DEFAULT_HYSTERESIS
 ) -> float:
     """1 / period, Hz."""
     return 1.0 / period(signal, levels=levels, hysteresis=hysteresis)
@@ -49,7 +50,7 @@ def duty_cycle(
     signal: Signal,
     *,
     polarity: Polarity = "positive",
-    levels: LevelSpec = "mode",
+    levels: LevelSpec = "settled",
     hysteresis: float = DEFAULT_HYSTERESIS,
 ) -> float:
     """Fraction of each period (0..1, not %) spent in the high (positive) or low state, over
@@ -65,7 +66,7 @@ def pulse_width(
     signal: Signal,
     *,
     polarity: Polarity = "positive",
-    levels: LevelSpec = "mode",
+    levels: LevelSpec = "settled",
     hysteresis: float = DEFAULT_HYSTERESIS,
     pulse: Which = "mean",
 ) -> float:
@@ -100,17 +101,21 @@ class MidCrossings:
     def find(cls, trace: Trace, levels: LevelSpec, hysteresis: float) -> MidCrossings:
         if not 0.0 <= hysteresis < 100.0:
             raise ValueError(f"hysteresis must be 0..100 % of the amplitude, got {hysteresis!r}")
-        low, high = resolve_levels(trace, levels)
+        noise = noise_rms(trace.values)
+        low, high = resolve_levels(trace, levels, noise)
         mid = (low + high) / 2
-        why = indistinct(trace, low, high, noise_rms(trace.values))
+        why = indistinct(trace, low, high, noise)
         if why:
             raise AnalysisError(f"no crossings of {trace.quantity(mid)} on {trace.source}{why}")
         band = hysteresis / 200 * (high - low)
         start, end, rising = hysteresis_transitions(trace.values, mid - band, mid + band)
         if not start.size:
             return cls(trace, mid, np.zeros(0), rising)
-        first, stop = crossing_windows(start, end, len(trace), reach=2)
-        return cls(trace, mid, crossings(trace.values, mid, rising, first, stop), rising)
+        windows = crossing_windows(start, end, len(trace), reach=2)
+        fit_band = min(BAND * noise, (high - low) / 4)
+        return cls(
+            trace, mid, fitted_crossings(trace.values, mid, rising, windows, fit_band), rising
+        )
 
     def require_periods(self, leading: FloatArray) -> None:
         if len(leading) < 2:
