@@ -102,7 +102,7 @@ def test_a_window_the_instrument_cannot_take_is_refused_unsent() -> None:
 
 def test_no_valid_reading_is_a_protocol_error() -> None:
     with (
-        expected_protocol(ThermoStreamATS545, [("TEMP?", "999.9")]) as chamber,
+        expected_protocol(ThermoStreamATS545, [("TEMP?", "999.9"), (ESR, "0")]) as chamber,
         pytest.raises(ProtocolError, match="no valid reading"),
     ):
         _ = chamber.temperature

@@ -56,12 +56,12 @@ def test_the_dut_approaches_the_setpoint_with_the_time_constant(simulated: Simul
     with chamber_of(simulated) as chamber:
         started = time.monotonic()
         chamber.set_temperature(85.0)
+        assert chamber.condition == 2  # not at temperature yet (asked at once, not after a sleep)
         time.sleep(TAU)
         reading = chamber.temperature
         elapsed = time.monotonic() - started
         expected = 85.0 - 60.0 * math.exp(-elapsed / TAU)
         assert reading == pytest.approx(expected, abs=60.0 * (elapsed - TAU) / TAU + 0.2)
-        assert chamber.condition == 2  # not at temperature yet
         settled = chamber.wait_until_stable(tolerance=0.5, timeout=10.0)
         assert abs(settled - 85.0) <= 0.5
         assert chamber.condition == 1

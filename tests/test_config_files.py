@@ -283,7 +283,7 @@ def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
     )
     with pytest.raises(
         ConfigError,
-        match=r"dup\.yaml: line 5: 'smu' is given twice in one mapping \(first on line 3\)",
+        match=r"dup\.yaml: instruments\.smu: 'smu' is given twice in one mapping \(lines 3 and 5\)",
     ):
         Bench.load(path)
 

@@ -132,7 +132,7 @@ def test_expect_keeps_waiting_across_a_reenumeration_within_its_timeout(
             assert uart.expect(r"boot: (\S+) ready", timeout=3.0).group(1) == "BT-LDO33"
         finally:
             heard.set()
-    assert 0.3 <= time.monotonic() - started < 3.0
+    assert time.monotonic() - started >= 0.3  # it waited for the port (within its timeout)
     assert len(events(uart)) == 2
 
 
@@ -146,7 +146,7 @@ def test_expect_times_out_when_the_reopened_port_stays_silent(
         pytest.raises(InstrumentTimeoutError, match="reopened meanwhile") as info,
     ):
         uart.expect("ready", timeout=0.6)
-    assert 0.6 <= time.monotonic() - started < 1.5
+    assert 0.6 <= time.monotonic() - started < 5.0  # the timeout, and room for a busy machine
     assert info.value.role == "uart"
 
 
@@ -159,7 +159,7 @@ def test_a_port_that_never_comes_back_is_a_lost_connection_naming_role_and_port(
         started = time.monotonic()
         with pytest.raises(ConnectionLostError) as info:
             uart.command("id")
-        assert 0.3 <= time.monotonic() - started < 1.5
+        assert 0.3 <= time.monotonic() - started < 5.0  # room for a busy machine
         message = str(info.value)
         assert message.startswith(f"[uart] port {adapter.link} vanished and did not come back")
         assert "within 0.3 s" in message

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchtest.sim.server.journal import read_values
+from benchtest.sim.testing import as_terminal_job
 
 DEMO = [sys.executable, "-m", "benchtest.cli", "demo"]
 
@@ -47,6 +48,7 @@ def test_ctrl_c_leaves_no_simulator_and_the_smu_output_off(tmp_path: Path) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=as_terminal_job,
     )
     try:
         deadline = time.monotonic() + 60

@@ -13,7 +13,13 @@ from instruments.keysight.b2900 import KeysightB2900
 
 OK = '+0,"No error"'
 ERR = ":SYSTem:ERRor?"
-GUARD = SourceGuard(ratings=(Rating("vin", "voltage", "V", min=-0.3, max=6.0),), role="smu")
+GUARD = SourceGuard(
+    ratings=(
+        Rating("vin", "voltage", "V", min=-0.3, max=6.0),
+        Rating("iin", "current", "A", min=-0.5, max=0.5),
+    ),
+    role="smu",
+)
 
 
 def checked(command: str) -> list[tuple[str, str | None]]:
@@ -44,10 +50,12 @@ def test_channel_three_does_not_exist() -> None:
 
 def test_spot_measurement_with_channel_list_and_not_a_number() -> None:
     conversation = [
+        (":OUTPut1:STATe?", "1"),  # a reading needs the output on
         *checked(':SENSe1:FUNCtion "CURRent"'),
         *checked(":SENSe1:CURRent:RANGe:AUTO ON"),
         *checked(":SENSe1:CURRent:NPLCycles 0.001"),
         (":MEASure:CURRent? (@1)", "+9.910000E+37"),
+        (ERR, OK),  # not a number: did the reading queue an error?
     ]
     with expected_protocol(KeysightB2900, conversation) as smu:
         assert math.isnan(smu.measure_current(nplc=0.001))
@@ -75,6 +83,7 @@ def acquire(
 ) -> list[tuple[str, str | None]]:
     return [
         *checked(f":TRIGger1:COUNt {points}"),
+        (":SENSe1:CURRent:NPLCycles?", "1"),  # how long the sweep takes
         *checked(":TRIGger1:SOURce AINT"),
         *delay,
         *checked(":FORMat:ELEMents:SENSe CURRent,SOURce"),

@@ -123,7 +123,7 @@ def test_expect_timeout_quotes_the_tail_of_what_arrived(loop: SerialDebugPort) -
     started = time.monotonic()
     with pytest.raises(InstrumentTimeoutError, match="'READY' did not arrive") as info:
         loop.expect("READY", timeout=0.3)
-    assert 0.3 <= time.monotonic() - started < 1.5
+    assert 0.3 <= time.monotonic() - started < 5.0  # the timeout, and room for a busy machine
     assert info.value.role == "uart"
     assert isinstance(info.value.received, str) and info.value.received.endswith("boot done\r\n")
 

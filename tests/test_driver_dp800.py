@@ -7,7 +7,7 @@ import pytest
 from benchtest.driver.scpi import InvalidValueError
 from benchtest.driver.testing import expected_protocol
 from benchtest.values.errors import ProtocolError, SafetyError
-from benchtest.values.ratings import Rating, SourceGuard
+from benchtest.values.ratings import NO_GUARD, Rating, SourceGuard
 from instruments.capabilities import PowerSupply
 from instruments.rigol.dp800 import RigolDP800
 
@@ -53,7 +53,7 @@ def test_apply_sets_both_in_one_command() -> None:
     ],
 )
 def test_refused_requests_send_nothing(call: object, error: type[Exception], words: str) -> None:
-    guard = GUARD if error is SafetyError else SourceGuard()
+    guard = GUARD if error is SafetyError else NO_GUARD
     with expected_protocol(RigolDP800, [], guard=guard) as psu, pytest.raises(error) as info:
         call(psu)  # type: ignore[operator]
     assert words in str(info.value) and "nothing was sent" in str(info.value)
@@ -89,7 +89,9 @@ def test_measure_and_settings_read_back_from_the_right() -> None:
 
 def test_garbled_readback_names_command_and_reply() -> None:
     with (
-        expected_protocol(RigolDP800, [(":MEASure:VOLTage? CH2", "5.0\x0012")], role="psu") as psu,
+        expected_protocol(
+            RigolDP800, [(":MEASure:VOLTage? CH2", "5.0\x0012"), (ERR, OK)], role="psu"
+        ) as psu,
         pytest.raises(ProtocolError) as info,
     ):
         psu.measure_voltage(2)

@@ -250,6 +250,7 @@ def test_short_block_is_a_protocol_error() -> None:
         *settings_queries(),
         *checked(":WAVeform:STARt 1", ":WAVeform:STOP 1200"),
         (":WAVeform:DATA?", bytes(1199)),
+        (ERR, OK),  # nothing queued for the short block: the protocol error stands
     ]
     with (
         expected_protocol(RigolDS1000Z, conversation, role="scope") as scope,
@@ -263,6 +264,7 @@ def test_garbled_preamble_is_a_protocol_error() -> None:
     conversation = [
         *checked(":WAVeform:SOURce CHANnel1", ":WAVeform:MODE NORMal", ":WAVeform:FORMat BYTE"),
         (":WAVeform:PREamble?", "0,0,1200,1,2.0e-05,-1.4e-02,0,4.0e-02,-75"),
+        (ERR, OK),
     ]
     with (
         expected_protocol(RigolDS1000Z, conversation) as scope,

@@ -78,6 +78,7 @@ def test_guard_refuses_with_nothing_sent() -> None:
 
 def test_measure_current_picks_the_current_of_the_five_elements() -> None:
     conversation = [
+        (":OUTPut:STATe?", "1"),  # a reading needs the output on
         *checked(':SENSe:FUNCtion "CURRent"'),
         *checked(":SENSe:CURRent:RANGe 0.0001"),
         *checked(":SENSe:CURRent:NPLCycles 1"),
@@ -89,9 +90,11 @@ def test_measure_current_picks_the_current_of_the_five_elements() -> None:
 
 def test_measure_voltage_reads_the_first_element_and_nan_for_9_91e37() -> None:
     conversation = [
+        (":OUTPut:STATe?", "1"),
         *checked(':SENSe:FUNCtion "VOLTage"'),
         *checked(":SENSe:VOLTage:RANGe:AUTO ON"),
         (":READ?", "+9.910000E+37,+1.000000E-03,+9.910000E+37,+1.0E+00,+8.0E+00"),
+        (ERR, OK),  # no value: did the reading queue an error?
     ]
     with expected_protocol(Keithley2400, conversation) as smu:
         assert math.isnan(smu.measure_voltage())
@@ -99,9 +102,11 @@ def test_measure_voltage_reads_the_first_element_and_nan_for_9_91e37() -> None:
 
 def test_a_reading_with_the_wrong_element_count_is_a_protocol_error() -> None:
     conversation = [
+        (":OUTPut:STATe?", "1"),
         *checked(':SENSe:FUNCtion "CURRent"'),
         *checked(":SENSe:CURRent:RANGe:AUTO ON"),
         (":READ?", "+5.000000E+00,+4.500000E-05"),
+        (ERR, OK),
     ]
     with (
         expected_protocol(Keithley2400, conversation, role="smu") as smu,
@@ -127,6 +132,7 @@ def test_linear_sweep_is_a_staircase_read_by_one_read() -> None:
         *checked(":SOURce:SWEep:POINts 3"),
         *checked(":SOURce:VOLTage:MODE SWEep"),
         *checked(":TRIGger:COUNt 3"),
+        (":SENSe:CURRent:NPLCycles?", "1"),  # how long the sweep takes
         *checked(":SOURce:DELay:AUTO ON"),
         *checked(":OUTPut:STATe ON"),
         (":READ?", ",".join(point(v, i) for v, i in ((0, 0), (2.5, 45e-6), (5, 45e-6)))),
@@ -147,6 +153,7 @@ def test_list_sweep_with_a_delay_uses_list_mode_in_100_value_commands() -> None:
         *checked(f":SOURce:LIST:VOLTage:APPend {text[1]}"),
         *checked(":SOURce:VOLTage:MODE LIST"),
         *checked(":TRIGger:COUNt 120"),
+        (":SENSe:CURRent:NPLCycles?", "1"),
         *checked(":SOURce:DELay 0.01"),
         *checked(":OUTPut:STATe ON"),
         (":READ?", ",".join(point(v, 1e-6) for v in levels)),

@@ -163,6 +163,7 @@ def test_output_on_off_and_state() -> None:
 
 def test_measure_current_autorange() -> None:
     conversation = [
+        (":OUTPut:STATe?", "1"),  # a reading needs the output on
         *checked(':SENSe:FUNCtion "CURRent"'),
         *checked(":SENSe:CURRent:RANGe:AUTO ON"),
         (":READ?", "-1.375422E-06"),
@@ -173,6 +174,7 @@ def test_measure_current_autorange() -> None:
 
 def test_measure_voltage_fixed_range_and_nplc() -> None:
     conversation = [
+        (":OUTPut:STATe?", "1"),  # a reading needs the output on
         *checked(':SENSe:FUNCtion "VOLTage"'),
         *checked(":SENSe:VOLTage:RANGe 2"),
         *checked(":SENSe:VOLTage:NPLCycles 1"),
@@ -185,9 +187,11 @@ def test_measure_voltage_fixed_range_and_nplc() -> None:
 @pytest.mark.parametrize("reply", ["9.9E37", "+9.91000E+37", "-9.9E37"])
 def test_no_value_reply_reads_as_nan(reply: str) -> None:
     conversation = [
+        (":OUTPut:STATe?", "1"),
         *checked(':SENSe:FUNCtion "CURRent"'),
         *checked(":SENSe:CURRent:RANGe:AUTO ON"),
         (":READ?", reply),
+        (ERR, OK),  # no value: did the reading queue an error?
     ]
     with expected_protocol(Keithley2450, conversation) as smu:
         assert math.isnan(smu.measure_current())
@@ -195,9 +199,11 @@ def test_no_value_reply_reads_as_nan(reply: str) -> None:
 
 def test_garbled_reading_is_a_protocol_error_naming_what_arrived() -> None:
     conversation = [
+        (":OUTPut:STATe?", "1"),
         *checked(':SENSe:FUNCtion "CURRent"'),
         *checked(":SENSe:CURRent:RANGe:AUTO ON"),
         (":READ?", "1.2E-0\x153"),
+        (ERR, OK),  # after the session is back in step: nothing queued for the reading
     ]
     with (
         expected_protocol(Keithley2450, conversation, role="smu") as smu,
@@ -206,6 +212,7 @@ def test_garbled_reading_is_a_protocol_error_naming_what_arrived() -> None:
         smu.measure_current()
     assert info.value.command == ":READ?"
     assert info.value.received == "1.2E-0\x153"
+    assert smu.transport.resyncs == 1  # type: ignore[attr-defined]
 
 
 def test_bad_nplc_is_refused_before_the_function_changes() -> None:
@@ -260,6 +267,7 @@ SWEEP_SETUP = [
     *checked(":SOURce:VOLTage:ILIMit 0.01"),
     *checked(':SENSe:FUNCtion "CURRent"'),
 ]
+PRESENT_NPLC = [(":SENSe:CURRent:NPLCycles?", "1")]  # how long the sweep takes
 
 
 def run_and_read(points: int, reply: str) -> list[tuple[str, str | None]]:
@@ -275,6 +283,7 @@ def run_and_read(points: int, reply: str) -> list[tuple[str, str | None]]:
 def test_equally_spaced_levels_run_as_one_linear_sweep_read_in_one_transfer() -> None:
     conversation = [
         *SWEEP_SETUP,
+        *PRESENT_NPLC,
         *checked(':SOURce:SWEep:VOLTage:LINear 0.0,5.0,3,-1,1,BEST,OFF,OFF,"defbuffer1"'),
         *run_and_read(3, "0.000000E+00,0.000000E+00,2.5E+00,4.5E-05,5.0E+00,9.91E+37"),
     ]
@@ -309,6 +318,7 @@ def test_current_sweep_limits_the_voltage_and_reads_it() -> None:
         *checked(":SOURce:FUNCtion CURRent"),
         *checked(":SOURce:CURRent:VLIMit 5.5"),
         *checked(':SENSe:FUNCtion "VOLTage"'),
+        (":SENSe:VOLTage:NPLCycles?", "1"),
         *checked(':SOURce:SWEep:CURRent:LINear 0.0,0.001,2,0.01,1,BEST,OFF,OFF,"defbuffer1"'),
         *run_and_read(2, "0,0,1E-03,5.5"),
     ]
@@ -349,6 +359,7 @@ def test_bad_sweep_requests_send_nothing(kwargs: dict[str, object]) -> None:
 def test_a_sweep_that_stored_fewer_points_names_what_arrived() -> None:
     conversation = [
         *SWEEP_SETUP,
+        *PRESENT_NPLC,
         *checked(':SOURce:SWEep:VOLTage:LINear 0.0,1.0,2,-1,1,BEST,OFF,OFF,"defbuffer1"'),
         (":INITiate", None),
         ("*WAI", None),
@@ -365,8 +376,10 @@ def test_a_sweep_that_stored_fewer_points_names_what_arrived() -> None:
 def test_garbled_sweep_data_is_a_protocol_error() -> None:
     conversation = [
         *SWEEP_SETUP,
+        *PRESENT_NPLC,
         *checked(':SOURce:SWEep:VOLTage:LINear 0.0,1.0,2,-1,1,BEST,OFF,OFF,"defbuffer1"'),
         *run_and_read(2, "0,1e-6,1.0")[:-1],
+        (ERR, OK),
     ]
     with (
         expected_protocol(Keithley2450, conversation, role="smu") as smu,

@@ -52,7 +52,7 @@ def test_bad_settings_send_nothing(kwargs: dict[str, object]) -> None:
 
 
 def test_garbled_reading_is_a_protocol_error() -> None:
-    conversation = [(":MEASure:VOLTage:DC? AUTO", "+3.3E+0O")]
+    conversation = [(":MEASure:VOLTage:DC? AUTO", "+3.3E+0O"), (ERR, OK)]
     with (
         expected_protocol(ScpiMultimeter, conversation, role="dmm") as dmm,
         pytest.raises(ProtocolError) as info,

@@ -209,6 +209,7 @@ def test_a_short_data_block_is_a_protocol_error() -> None:
         *readout_setup(descriptor(), 10_000, 5_000_000),
         *checked(":WAVeform:WIDTh BYTE", ":WAVeform:INTerval 1"),
         *chunk(0, 100, bytes(99)),
+        (ESR, "0"),  # nothing queued for the short block: the protocol error stands
     ]
     with (
         expected_protocol(SiglentSDS2000XPlus, conversation, role="scope") as scope,

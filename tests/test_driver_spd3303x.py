@@ -13,7 +13,10 @@ from instruments.siglent.spd3303x import SiglentSPD3303X, SpdStatus
 
 OK = "0 No error"
 ERR = "SYSTem:ERRor?"
-GUARD = SourceGuard(ratings=(Rating("vin", "voltage", "V", max=6.0),), role="psu")
+GUARD = SourceGuard(
+    ratings=(Rating("vin", "voltage", "V", max=6.0), Rating("iin", "current", "A", max=5.0)),
+    role="psu",
+)
 
 
 def checked(command: str) -> list[Exchange]:

@@ -112,11 +112,11 @@ def test_a_hanging_instrument_does_not_block_the_others(
     for role in ("smu", "scope"):
         instruments.get(role)
     try:
-        results = {e.role: e for e in instruments.make_safe(timeout=0.2)}
+        results = {e.role: e for e in instruments.make_safe(timeout=1.0)}  # room for a busy CPU
     finally:
         RELEASE.set()
     assert not results["smu"].ok
-    assert "did not finish within 0.2 s" in results["smu"].message
+    assert "did not finish within 1 s" in results["smu"].message
     assert results["scope"].ok
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import time
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,11 @@ assert isinstance(TYPICAL, SensorModel)
 QUIET = {"noise_rms": 0.0, "lsb": 0.0}
 
 
-def sensor(clock: Any = time.monotonic, **changes: Any) -> World:
-    world = World(dataclasses.replace(TYPICAL, **changes), clock=clock)
+def sensor(clock: ManualClock | None = None, **changes: Any) -> World:
+    """A powered sensor in continuous mode on a clock that moves only when a test (or a wait of
+    the model) moves it: nothing here depends on how fast the machine runs."""
+    clock = clock or ManualClock()
+    world = World(dataclasses.replace(TYPICAL, **changes), clock=clock, sleep=clock.sleep)
     world.apply_supply(SupplyState(output=True, voltage=3.3, current_limit=10e-3))
     world.set_mode("continuous")  # every read returns a fresh conversion at once
     return world
@@ -61,20 +64,39 @@ def test_readings_scatter_by_the_noise_and_land_on_the_lsb() -> None:
 
 
 def test_a_one_shot_conversion_is_a_current_pulse_of_the_conversion_time() -> None:
-    world = sensor(t_conversion=0.02)
+    """The conversion ends `t_conversion` after it starts on the world's clock: `read` waits for
+    it (the manual clock moves on by exactly the wait), and the supply current steps up and back
+    down at those two instants with the time constant `current_tau`. (Timed on the real clock to
+    20 us, this failed whenever the machine was busy.)"""
+    clock = ManualClock()
+    world = sensor(clock, t_conversion=0.02)
     world.set_mode("standby")
+    clock.now += 1.0  # long enough for the current to settle at the standby level
     actions = world.device.actions()
-    started = world.clock()
+    started = clock.now
     assert actions["convert"]() == "OK"
     assert world.input_current() == pytest.approx(TYPICAL.idd_active, rel=5e-3)
     value = float(actions["read"]())  # waits for the running conversion
-    assert world.clock() - started >= 0.02
+    assert clock.now == pytest.approx(started + 0.02, abs=1e-12)
     assert value == pytest.approx(25.0, abs=1.0)
     assert world.input_current() == pytest.approx(TYPICAL.idd_standby, rel=5e-3)
-    rise = world.first_crossing("idd", TYPICAL.idd_active / 2, rising=True, after=started - 1)
-    fall = world.first_crossing("idd", TYPICAL.idd_active / 2, rising=False, after=started)
-    assert rise is not None and fall is not None
-    assert fall - rise == pytest.approx(0.02, rel=1e-3)
+    active, standby, tau = TYPICAL.idd_active, TYPICAL.idd_standby, TYPICAL.current_tau
+    half = active / 2
+    rise = world.first_crossing("idd", half, rising=True, after=started - 1)
+    fall = world.first_crossing("idd", half, rising=False, after=started)
+    step_up = tau * math.log((active - standby) / (active - half))
+    step_down = tau * math.log((active - standby) / (half - standby))
+    assert rise == pytest.approx(started + step_up, abs=1e-9)
+    assert fall == pytest.approx(started + 0.02 + step_down, abs=1e-9)
+
+
+def test_read_starts_a_conversion_and_waits_for_it_on_the_world_clock() -> None:
+    clock = ManualClock()
+    world = sensor(clock, t_conversion=0.05)
+    world.set_mode("standby")
+    started = clock.now
+    assert float(world.device.actions()["read"]()) == pytest.approx(25.0, abs=1.0)
+    assert clock.now == pytest.approx(started + 0.05, abs=1e-12)
 
 
 def test_an_unpowered_sensor_says_so() -> None:

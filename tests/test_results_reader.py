@@ -14,6 +14,7 @@ import pytest
 
 from benchtest.report.html import render_report
 from benchtest.results import open_run
+from benchtest.runfile.seal import seal_file
 from benchtest.runfile.tables import read_table
 from benchtest.storage.example import PLAN, startup_waveform, write_example_run
 from benchtest.values.errors import ResultFileError
@@ -123,16 +124,26 @@ def test_truncated_file_reads_what_is_left_or_says_why_not(run_file: Path, tmp_p
     try:
         run = open_run(half)
     except ResultFileError as exc:
-        assert re.search(r"half\.h5: cannot open, truncated or corrupt", str(exc))
+        assert re.search(r"half\.h5: damaged: .*truncated to", str(exc))
         return
     with run:
-        assert re.search(r"half\.h5: shorter than HDF5 recorded", run.problems[0])
+        assert re.search(r"half\.h5: damaged: truncated to \d+ of the \d+ bytes", run.problems[0])
+        assert run.damaged and run.outcome == "damaged"
 
 
 def test_newer_schema_version_is_refused(run_file: Path) -> None:
     with h5py.File(run_file, "a") as f:
         f.attrs["benchtest_schema_version"] = np.int64(4)
+        seal = f["summary/seal"].id.get_offset()
+    seal_file(run_file, seal)  # as the newer writer would have sealed it
     with pytest.raises(ResultFileError, match=r"schema version 4 is newer.*upgrade benchtest"):
+        open_run(run_file)
+
+
+def test_a_changed_schema_version_in_a_sealed_file_is_damage(run_file: Path) -> None:
+    with h5py.File(run_file, "a") as f:
+        f.attrs["benchtest_schema_version"] = np.int64(4)
+    with pytest.raises(ResultFileError, match=r"damaged: its @benchtest_schema_version reads 4"):
         open_run(run_file)
 
 
@@ -167,7 +178,7 @@ def test_rows_without_their_commit_mark_do_not_count(run_file: Path) -> None:
         row = rows[3]
         row["commit"] = 7  # a measurement row of test 2 that is not what it should be
         rows[3] = row
-    with open_run(run_file) as run:
+    with open_run(run_file, verify=False) as run:  # the seal would say: changed since closed
         assert [t.id for t in run.tests] == [f"{PLAN}::test_iq[sleep]"]
         assert len(run.measurements) == 2
         assert re.search(r"test_iq\[active\] was not completely written", run.problems[0])

@@ -117,7 +117,7 @@ def test_a_misspelt_setting_is_refused_not_ignored() -> None:
         SimulatedBench(PROFILE, bench(smu="sim://smu?timming=real"))
     message = str(error.value)
     assert "resource 'sim://smu?timming=real': unknown setting(s) timming" in message
-    assert "sim:// resources take fault, delay, after, timing" in message
+    assert "sim:// resources take fault, delay, after, match, timing" in message
 
 
 def test_a_line_frequency_other_than_50_or_60_hz_is_refused() -> None:

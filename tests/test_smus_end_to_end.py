@@ -47,6 +47,7 @@ def simulated(
     profile["nets"] = dict(nets)
     ratings = profile["absolute_maximum"].items()  # only those of the nets kept
     profile["absolute_maximum"] = {name: r for name, r in ratings if r["net"] in nets}
+    profile.pop("recommended_operating")  # its conditions may be bound by ratings dropped here
     path = tmp_path / "ldo.yaml"
     path.write_text(yaml.safe_dump(profile), encoding="utf-8")
     dut = DutProfile.load(path)
@@ -161,7 +162,8 @@ def set_something(instrument: Any) -> None:
 def test_bad_input_ends_in_an_error_naming_role_command_and_reply(
     driver: str, role: str, nets: dict[str, Any], tmp_path: Path
 ) -> None:
-    with simulated(tmp_path, {role: driver}, nets, timeout=0.2) as (sim, roles):
+    # 1 s: the replies before and after the silence must not time out on a busy machine
+    with simulated(tmp_path, {role: driver}, nets, timeout=1.0) as (sim, roles):
         instrument, server = roles[role], sim.simulators[role]
         instrument.identify()  # the connection's *CLS has been handled
         server.push_error(-222, "Data out of range")
@@ -177,7 +179,7 @@ def test_bad_input_ends_in_an_error_naming_role_command_and_reply(
         assert b"garbled" in garbled.value.received  # type: ignore[operator]
 
         server.inject("silent")
-        with pytest.raises(InstrumentTimeoutError, match=r"no reply within 0\.2 s") as silent:
+        with pytest.raises(InstrumentTimeoutError, match=r"no reply within 1 s") as silent:
             read_something(instrument)
         assert silent.value.role == role and silent.value.command
 

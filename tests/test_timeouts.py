@@ -1,4 +1,9 @@
-"""A test that hangs until pytest-timeout ends it still leaves the SMU output off."""
+"""A test that hangs until pytest-timeout ends it still leaves the SMU output off.
+
+The timeout covers the test function only (`timeout_func_only`): on a busy machine starting the
+simulated bench alone took longer than the timeout, which then fired before the SMU was ever
+switched on. The plan's setup here takes longer than its timeout on purpose.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,12 @@ from benchtest.sim.server.journal import read_values
 
 HANGING_PLAN = """
 import time
+
+import pytest
+
+@pytest.fixture(autouse=True)
+def slow_start():  # setup longer than the timeout, as starting the bench on a busy machine
+    time.sleep(4)
 
 def test_hangs_with_the_output_on(smu):
     smu.source_voltage(5.0, current_limit=0.01)
@@ -39,10 +50,12 @@ def test_timed_out_test_leaves_instruments_safe(
         "-p",
         "timeout",
         "--timeout",
-        "2",
+        "3",
         "--timeout-method",
         method,
-        timeout=60,
+        "-o",
+        "timeout_func_only=true",
+        timeout=300,
     )
     assert result.ret != 0
     assert "Timeout" in result.stdout.str() + result.stderr.str()

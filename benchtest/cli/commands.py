@@ -7,6 +7,7 @@ the command line. Errors from benchtest end the command with one clear line and 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,14 +31,35 @@ def _sim(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    """pytest with the command line as given: every `run` option is also a pytest option, and
+    pytest alone knows which of its own options take a value (`-k EXPR`)."""
     import pytest
 
-    options = [*args.plans, *extra]
-    if args.bench:
-        options += ["--bench", args.bench]
-    if args.dut:
-        options += ["--dut", args.dut]
-    return int(pytest.main(options))
+    return int(pytest.main(args.arguments))
+
+
+def _names_a_plan(argument: str) -> bool:
+    """Whether a positional argument is a plan file or folder (or a test in one)."""
+    return Path(argument.split("::", 1)[0]).exists()
+
+
+def _host_port(text: str) -> str:
+    """A `--socket` value: HOST:PORT with a port from 1 to 65535."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (port 1-65535), got {text!r}")
+    return text
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _scan(args: argparse.Namespace, extra: list[str]) -> int:
@@ -83,8 +105,13 @@ def _check(args: argparse.Namespace, extra: list[str]) -> int:
 def _report(args: argparse.Namespace, extra: list[str]) -> int:
     from benchtest.report import write_report
 
-    out = write_report(Path(args.run), Path(args.output) if args.output else None)
+    damage: list[str] = []
+    out = write_report(Path(args.run), Path(args.output) if args.output else None, damage=damage)
     print(out)
+    if damage:  # the report is written, under a damage notice: say so, and fail
+        print(f"benchtest report: {args.run} is damaged; report written with a damage notice:",
+              *(f"  {line}" for line in damage), sep="\n", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
@@ -121,12 +148,37 @@ def _parser() -> argparse.ArgumentParser:
     sim.set_defaults(handler=_sim)
 
     run = sub.add_parser(
-        "run", help="run plans (pytest) against a bench; other options go to pytest"
+        "run",
+        help="run plans (pytest) against a bench; other options go to pytest",
+        description="Run test plans against a bench: a thin wrapper over pytest. Options not "
+        "listed here (-k, -x, -n, --junitxml, ...) go to pytest as they are.",
     )
-    run.add_argument("plans", nargs="*", help="plan files or folders")
-    run.add_argument("--bench", help="bench file")
-    run.add_argument("--dut", help="DUT profile")
-    run.set_defaults(handler=_run)
+    run.add_argument("plans", nargs="*", help="plan files or folders (required)")
+    run.add_argument(
+        "--bench", metavar="FILE", help="bench file (default with --sim: benches/sim.yaml)"
+    )
+    run.add_argument(
+        "--dut", metavar="PROFILE", help="DUT profile (default: by each plan's dut_kind)"
+    )
+    run.add_argument(
+        "--sim", action="store_true", help="serve the bench's sim:// roles with the simulated bench"
+    )
+    run.add_argument(
+        "--serial-number",
+        metavar="SN",
+        help="serial number of the DUT; on a multi-site bench per site: A=U0001,B=U0002",
+    )
+    run.add_argument("--lot", metavar="LOT", help="lot of the DUT")
+    run.add_argument("--operator", metavar="NAME", help="operator (default: login name)")
+    run.add_argument("--site", metavar="NAME", help="the site to test on a multi-site bench")
+    run.add_argument("--results-dir", metavar="DIR", help="where run files go (default: results)")
+    run.add_argument(
+        "--strict-bench",
+        action="store_true",
+        help="a role a test requires but the bench lacks is an error, not a skip; no "
+        "instrument past its calibration due date (for qualification and nightly runs)",
+    )
+    run.set_defaults(handler=_run, parser=run)
 
     scan = sub.add_parser(
         "scan", help="list reachable VISA instruments and serial ports with their identities"
@@ -135,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-identify", action="store_true", help="list resources without asking *IDN?"
     )
     scan.add_argument(
-        "--timeout", type=float, default=1.0, help="seconds to wait for each instrument"
+        "--timeout", type=_seconds, default=1.0, help="seconds to wait for each instrument"
     )
     scan.add_argument(
         "--lan", action="store_true", help="also discover LAN instruments (VXI-11 broadcast, mDNS)"
@@ -144,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
         "--socket",
         action="append",
         default=[],
+        type=_host_port,
         metavar="HOST:PORT",
         help="also try a raw SCPI socket (repeatable), e.g. 192.168.1.20:5025",
     )
@@ -169,6 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("run", "demo"):
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    if args.command == "run":
+        if not any(_names_a_plan(plan) for plan in args.plans):
+            args.parser.error("name the plans to run (plan files or folders), e.g. test_plans/ldo")
+        given = list(sys.argv[1:] if argv is None else argv)
+        args.arguments = given[given.index("run") + 1 :]
     try:
         code: int = args.handler(args, extra)
     except BenchtestError as exc:

@@ -4,7 +4,8 @@
 discovery (VXI-11 broadcast, mDNS) only when asked, since it sends to the whole network, and
 explicit `host:port` raw sockets. Serial ports are listed without being written to (an
 unknown serial device may not like it). `check` validates a bench file and talks to every
-instrument in it through its driver.
+instrument in it through its driver. Both take each instrument's lock first: an instrument
+another process holds is reported with its holder and is not sent a single byte.
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ from dataclasses import dataclass
 
 from benchtest.config.bench import Bench
 from benchtest.config.dut import DutProfile
-from benchtest.driver.registry import driver_class
+from benchtest.driver.ownership import ResourceLock
+from benchtest.driver.registry import driver_class, open_instrument
 from benchtest.values.errors import BenchtestError
 from benchtest.values.ratings import NO_GUARD
+
+
+class SocketAddressError(BenchtestError, ValueError):
+    """A raw socket to scan that is not HOST:PORT."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ def scan(
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
+        raise SocketAddressError(f"expected HOST:PORT, got {text!r}")
     return host, int(port)
 
 
@@ -89,6 +95,14 @@ def _visa_resource_names(interfaces: set[str]) -> list[str]:
 
 
 def _identify_visa(manager: object, name: str, timeout: float) -> Found:
+    try:
+        with ResourceLock(name, plan="benchtest scan"):
+            return _ask_identity(manager, name, timeout)
+    except BenchtestError as exc:  # held by another process: left alone
+        return Found("visa", name, problem=str(exc))
+
+
+def _ask_identity(manager: object, name: str, timeout: float) -> Found:
     try:
         resource = manager.open_resource(name, open_timeout=int(timeout * 1000))  # type: ignore[attr-defined]
     except Exception as exc:  # any backend error means "could not open", and says why
@@ -137,7 +151,9 @@ def check_bench(
     """Validate the bench file, then open each role's driver and ask for its identity.
 
     Instruments are only identified and closed: no output is switched, nothing is sourced.
-    Raises ConfigError for an invalid bench file or DUT profile.
+    An instrument another process holds (a running plan) is reported with its holder and is
+    not opened. Raises ConfigError for an invalid bench file or DUT profile, before any
+    instrument is touched.
     """
     bench = Bench.load(bench_path)
     dut = DutProfile.load(dut_path) if dut_path else None
@@ -147,6 +163,10 @@ def check_bench(
         warning = ""
         if cfg.calibration_due and dt.date.fromisoformat(cfg.calibration_due) < today:
             warning = f"calibration was due on {cfg.calibration_due}"
+            if bench.strict:  # a strict bench would refuse it: not fit for its runs
+                problem = f"{warning}; the bench is strict and uses no such instrument"
+                results.append(RoleCheck(role, cfg.driver, cfg.resource, problem=problem))
+                continue
         if cfg.simulated:
             problem = (
                 "served by the simulated bench: check it with --sim (benchtest check BENCH --sim)"
@@ -157,7 +177,9 @@ def check_bench(
             cls = driver_class(cfg.driver)
             options = {**(cls.profile_options(dut.data) if dut else {}), **cfg.options}
             guard = dut.guard_for(role) if dut else NO_GUARD
-            instrument = cls.open(cfg.resource, role=role, guard=guard, **options)
+            instrument = open_instrument(
+                cfg.driver, cfg.resource, role=role, guard=guard, plan="benchtest check", **options
+            )
             try:
                 identity = str(instrument.identify())
             finally:

@@ -1,8 +1,9 @@
 """Bench files: which driver at which address fills each role of the bench.
 
 `Bench.load(path)` validates the file against its schema and checks that every driver is
-registered, so a bad bench stops the run before any instrument is touched. A `sim://`
-resource names an instrument of the simulated bench; `with_resources` swaps in real addresses.
+registered and every resource is well formed (a VISA resource, a port in range), so a bad
+bench stops the run before any instrument is touched. A `sim://` resource names an
+instrument of the simulated bench; `with_resources` swaps in real addresses.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from benchtest.config.files import LoadedFile, load_validated
+from benchtest.driver.ownership import resource_key
 from benchtest.driver.registry import driver_names
 from benchtest.values.errors import ConfigError
 
@@ -51,6 +53,8 @@ class Bench:
     `roles` are the instruments a test can use. A multi-site bench lists each site's own
     instruments under `sites` and shares the top-level `instruments`; `for_site(name)` gives
     the bench as one site sees it (its own roles plus the shared ones, named in `shared`).
+    A `strict` bench (for qualification and nightly runs) turns a role a test requires but the
+    bench lacks into an error instead of a skip, and uses no instrument past its calibration.
     """
 
     path: Path
@@ -62,6 +66,7 @@ class Bench:
     sites: Mapping[str, Mapping[str, RoleConfig]] = field(default_factory=dict)
     site: str = ""
     shared: frozenset[str] = frozenset()
+    strict: bool = False
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Bench:
@@ -94,6 +99,7 @@ class Bench:
             station=data.get("station", ""),
             roles=roles,
             sites=sites,
+            strict=bool(data.get("strict", False)),
         )
 
     def for_site(self, site: str) -> Bench:
@@ -126,6 +132,8 @@ class Bench:
     def to_mapping(self) -> dict[str, Any]:
         """The bench as a bench-file mapping (what `to_yaml` writes)."""
         mapping: dict[str, Any] = {"schema_version": 1, "name": self.name, "station": self.station}
+        if self.strict:
+            mapping["strict"] = True
         if self.roles:
             mapping["instruments"] = _roles_mapping(self.roles)
         if self.sites:
@@ -150,6 +158,12 @@ def _roles(
                 f"unknown driver {spec['driver']!r}; "
                 f"registered drivers: {', '.join(sorted(known))}",
             )
+        try:
+            resource_key(spec["resource"], resolve=False)
+        except ValueError as exc:
+            raise ConfigError(
+                where, f"{field_path}.{role}.resource", f"{spec['resource']!r}: {exc}"
+            ) from None
         roles[role] = RoleConfig(
             role=role,
             driver=spec["driver"],

@@ -1,9 +1,10 @@
 """DUT profiles: one part's ratings, limits, nets, debug port and simulation model.
 
 `DutProfile.load(path)` validates the YAML against its schema plus the checks a schema cannot
-express (min <= typ <= max, ratings on known nets, a consistent register map). The profile
-supplies `measure(...)` with units and limits by parameter name and builds the
-absolute-maximum guard of each role.
+express (min <= typ <= max, ratings on known nets, finite ratings that bound the operating and
+test conditions: see `ratings`, a consistent register map). The profile supplies
+`measure(...)` with units and limits by parameter name and builds the absolute-maximum guard
+of each role.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from benchtest.config.files import LoadedFile, load_validated
+from benchtest.config.ratings import as_rating, check_ratings
 from benchtest.config.registers import RegisterMap
 from benchtest.values.errors import ConfigError, MeasurementError
 from benchtest.values.measurement import Limits
-from benchtest.values.ratings import QUANTITY_OF_UNIT, Rating, SourceGuard
+from benchtest.values.probe import Probe
+from benchtest.values.ratings import SourceGuard
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,11 @@ class DutProfile:
                     f"net {rating['net']!r} is not listed under nets "
                     f"(known nets: {', '.join(sorted(nets))})",
                 )
+        check_ratings(where, data)
         RegisterMap.from_section(data.get("debug_port") or {}, where)  # semantic checks
+        for net, spec in nets.items():
+            if "probe" in spec:
+                Probe.from_spec(spec["probe"], where, f"nets.{net}.probe")
         return cls(
             path=loaded.path,
             text=loaded.text,
@@ -107,14 +114,7 @@ class DutProfile:
         """The absolute maximum ratings of every net that `role` drives."""
         role_nets = {net for net, spec in self.nets.items() if spec.get("role") == role}
         ratings = tuple(
-            Rating(
-                name=name,
-                quantity=QUANTITY_OF_UNIT.get(spec["unit"], spec["unit"]),
-                unit=spec["unit"],
-                min=spec.get("min"),
-                max=spec.get("max"),
-                part=self.name,
-            )
+            as_rating(name, spec, self.name)
             for name, spec in self.ratings.items()
             if spec["net"] in role_nets
         )

@@ -3,7 +3,11 @@
 Run at collection, before anything is powered: every `measure("<name>", ...)` with a literal
 name must name a parameter of the profile (unless it gives inline limits and a unit), a
 literal `unit=` must agree with the profile, and every role in `requires(...)` must be a role
-the bench or the profile's nets know. What cannot be seen in the source is checked at run time.
+the bench or the profile's nets know. The guard needs bench and profile to agree too: a rating
+whose role the bench lacks, while the bench has an instrument able to source that quantity on no
+net of the profile, is a role named two ways; and a value a test is parametrised with under a
+rating's name (`vin`) must be within that rating. What cannot be seen in the source is checked
+at run time.
 """
 
 from __future__ import annotations
@@ -11,10 +15,21 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from benchtest.config.bench import Bench
 from benchtest.config.dut import DutProfile
+from benchtest.config.ratings import condition_problem
+from benchtest.driver.registry import driver_class
+from benchtest.values.ratings import QUANTITY_OF_UNIT
+
+#: What an instrument of each capability can force on a DUT net.
+SOURCED_BY = {
+    "SourceMeter": {"voltage", "current"},
+    "PowerSupply": {"voltage", "current"},
+    "Chamber": {"temperature"},
+}
 
 INLINE_LIMITS = {"low", "high", "nominal", "expected", "limits"}
 
@@ -78,3 +93,47 @@ def unknown_roles(
     """Roles in `requires(...)` that neither the bench nor the profile's nets know."""
     known = set(bench_roles) | {str(spec.get("role")) for spec in dut.nets.values()}
     return [role for role in required if role not in known]
+
+
+def unguarded_ratings(bench: Bench, dut: DutProfile) -> list[str]:
+    """Ratings the guard could not enforce on this bench: the rating's net is driven by a role
+    the bench lacks, while a bench role that no net of the profile names can source the
+    rating's quantity (most likely the same instrument under another name)."""
+    named = {str(spec.get("role")) for spec in dut.nets.values()}
+    problems = []
+    for name, spec in dut.ratings.items():
+        role = str(dut.nets[spec["net"]].get("role"))
+        quantity = QUANTITY_OF_UNIT.get(spec["unit"], spec["unit"])
+        if role in bench.roles:
+            continue
+        suspects = [
+            f"{other} ({cfg.driver})"
+            for other, cfg in bench.roles.items()
+            if other not in named and quantity in _sourced(cfg.driver)
+        ]
+        if suspects:
+            problems.append(
+                f"{dut.path}: absolute_maximum.{name}: the {quantity} rating of net "
+                f"{spec['net']} is guarded on role {role!r}, which bench {bench.name!r} "
+                f"({bench.path}) lacks, while {', '.join(suspects)} can source {quantity} on no "
+                f"net of the profile; name the role that drives {spec['net']} in "
+                f"nets.{spec['net']}.role"
+            )
+    return problems
+
+
+def parameter_problems(params: Mapping[str, Any], dut: DutProfile) -> list[str]:
+    """Values a test is parametrised with under a condition's name (`vin`, `temperature`)
+    that are beyond the absolute maximum rating bounding that condition."""
+    problems = []
+    for name, value in params.items():
+        problem = condition_problem(name, value, dut.data)
+        if problem:
+            problems.append(f"parametrized {name}={value!r}: {problem} ({dut.path})")
+    return problems
+
+
+def _sourced(driver: str) -> set[str]:
+    """The quantities an instrument of registry name `driver` can force on a net."""
+    capabilities = driver_class(driver).capabilities
+    return set().union(*(SOURCED_BY.get(c, set()) for c in capabilities))

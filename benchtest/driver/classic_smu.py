@@ -8,9 +8,15 @@ sweep is started and read back differs per model (`acquire`).
 
 from __future__ import annotations
 
+from benchtest.driver.dialect import SourceCommand
 from benchtest.driver.properties import number
 from benchtest.driver.scpi import Control, apply_settings
-from benchtest.driver.source_meter import FunctionChannel, SourceMeterBase
+from benchtest.driver.source_meter import (
+    KEYWORD_QUANTITY,
+    FunctionChannel,
+    SourceMeterBase,
+    level_commands,
+)
 from benchtest.driver.sweeps import Function, SweepPlan
 from benchtest.driver.transport import Transport
 from benchtest.values.ratings import NO_GUARD, SourceGuard
@@ -31,7 +37,33 @@ class SweepSource(FunctionChannel):
 
 
 class ClassicSourceMeter(SourceMeterBase):
-    """A source meter whose sweeps use the classic SCPI source subsystem."""
+    """A source meter whose sweeps use the classic SCPI source subsystem.
+
+    Its raw source and limit commands: the level (immediate and triggered), the staircase's
+    start, stop, centre and span, the list, the source's protection level and the compliance
+    `[:SENSe]:<function>[:DC]:PROTection[:LEVel][:POSitive|:NEGative]`.
+    """
+
+    source_commands = (
+        *level_commands(),
+        *(
+            SourceCommand(f"[:SOURce[<n>]]:{keyword}{tail}", quantity)
+            for keyword, quantity in KEYWORD_QUANTITY
+            for tail in (
+                "[:LEVel]:TRIGgered[:AMPLitude]",
+                ":STARt",
+                ":STOP",
+                ":CENTer",
+                ":SPAN",
+                ":PROTection[:LEVel]",
+            )
+        ),
+        *(
+            SourceCommand(f"[:SENSe[<n>]]:{keyword}[:DC]:PROTection[:LEVel]{side}", quantity)
+            for keyword, quantity in KEYWORD_QUANTITY
+            for side in ("", ":POSitive", ":NEGative")
+        ),
+    )
 
     sweep_points = number(":SOURce{ch}:SWEep:POINts", "Points of a staircase sweep", 1, 2500)
     trigger_count = number(":TRIGger{ch}:COUNt", "Trigger count (one per sweep point)", 1, 1e5)

@@ -40,15 +40,17 @@ class DirectReader:
             return None
         return cls(session, sock)
 
-    def read(self, length: int, timeout: float) -> tuple[bytes, bool]:
-        """Up to `length` bytes; the flag is False when the line went quiet for `timeout` s first.
+    def read(self, length: int, timeout: float, total: float) -> tuple[bytes, bool]:
+        """Up to `length` bytes; the flag is False when the line went quiet for `timeout` s, or
+        `total` s passed, before all had arrived.
 
         Raises PeerClosedError when the instrument closes the connection before `length` bytes.
         """
         buffer = bytearray(length)
         view = memoryview(buffer)
         got = self._take_pending(view)
-        deadline = time.monotonic() + timeout
+        end = time.monotonic() + total
+        deadline = min(time.monotonic() + timeout, end)
         while got < length:
             wait = deadline - time.monotonic()
             readable, _, _ = select.select([self._sock], [], [], max(wait, MIN_WAIT))
@@ -60,7 +62,9 @@ class DirectReader:
             if received == 0:
                 raise PeerClosedError(f"connection closed after {got} of {length} bytes")
             got += received
-            deadline = time.monotonic() + timeout
+            deadline = min(time.monotonic() + timeout, end)
+            if got < length and time.monotonic() >= end:
+                return bytes(view[:got]), False
         view.release()
         return bytes(buffer), True
 

@@ -1,28 +1,46 @@
-"""One process owns an instrument at a time: an exclusive lock per resource, naming its holder.
+"""One process owns an instrument at a time: an exclusive lock per instrument, naming its holder.
 
-The lock is an OS file lock (`flock` on POSIX, `msvcrt.locking` on Windows) on a file named
-after the resource in a lock folder (BENCHTEST_LOCK_DIR, else the temp folder), so it is
-released by the OS when the holder exits, even after kill -9. The holder writes who it is
-beside the lock; a second process gets an `InstrumentBusyError` naming that holder instead of
-interleaving its commands with the owner's.
+The lock is an OS file lock (`flock` on POSIX, `msvcrt.locking` on Windows) on a file in the
+machine's lock folder (`lock_dir()`), so the OS releases it when the holder exits, even after
+kill -9. The file is named after the instrument, not after how a bench file spells it
+(`resource_key`): `TCPIP::h::INSTR`, `tcpip0::H::inst0::INSTR` and the same host by address
+are one lock. The holder writes who it is into the lock file, which every user can read, so
+a second process, of any user, gets an `InstrumentBusyError` naming the holder instead of
+interleaving its commands with the owner's. docs/configuration.md says what the lock promises.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import getpass
 import hashlib
+import ipaddress
 import json
 import os
 import platform
+import re
+import socket
 import sys
-import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+from urllib.parse import urlsplit
 
 from benchtest.values.errors import InstrumentError
 
 LOCK_DIR_ENV = "BENCHTEST_LOCK_DIR"
+#: The machine's lock folders, first usable one wins (the same for every user and TMPDIR).
+SYSTEM_LOCK_DIRS = (Path("/run/lock/benchtest"), Path("/var/lock/benchtest"))
+#: Where locks go when no system lock folder can be used (not $TMPDIR: that differs per user).
+FALLBACK_LOCK_DIR = Path("/tmp/benchtest-locks")
+#: Seconds to wait for a host name to resolve; unresolved, the name itself is the key.
+RESOLVE_TIMEOUT = 1.0
+#: Windows locks one byte this far into the file, so the holder record before it stays readable.
+_WINDOWS_LOCK_OFFSET = 1 << 20
+_VISA = re.compile(r"(?i)^((tcpip|gpib|usb|asrl|vxi|pxi|gpib-vxi)\d*$|asrl/)")
+_RESOURCE_CLASSES = {"INSTR", "SOCKET", "RAW", "INTFC", "BACKPLANE", "SERVANT", "MEMACC"}
 
 
 class InstrumentBusyError(InstrumentError):
@@ -30,86 +48,256 @@ class InstrumentBusyError(InstrumentError):
 
 
 def lock_dir() -> Path:
-    return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "benchtest-locks")
+    """The folder of this machine's instrument locks.
+
+    `BENCHTEST_LOCK_DIR` when set; else the first of `SYSTEM_LOCK_DIRS` this user can use
+    (existing and writable, or creatable); else `FALLBACK_LOCK_DIR`. On Windows,
+    `%PROGRAMDATA%\\benchtest\\locks`. Never the temp folder, which differs between users.
+    """
+    override = os.environ.get(LOCK_DIR_ENV)
+    if override:
+        return Path(override)
+    if sys.platform == "win32":
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "benchtest" / "locks"
+    return next((folder for folder in SYSTEM_LOCK_DIRS if _usable(folder)), FALLBACK_LOCK_DIR)
 
 
-def _lock_file(file: IO[bytes]) -> bool:
-    """Try to take the OS lock on `file` without waiting; True when taken."""
+def _usable(folder: Path) -> bool:
+    target = folder if folder.is_dir() else folder.parent
+    return target.is_dir() and os.access(target, os.W_OK | os.X_OK)
+
+
+def resource_key(resource: str, *, resolve: bool = True) -> str:
+    """The instrument `resource` reaches, written one way whatever way the bench file wrote it.
+
+    VISA resources lose their board number where it does not pick the instrument (TCPIP, USB),
+    get their default parts (`::INSTR`, `inst0`) and one case; a host name becomes its address
+    (within RESOLVE_TIMEOUT; `resolve=False` keeps the name); a raw socket is the same as a
+    `socket://` URL to it; a serial port is its device after symlinks (/dev/serial/by-id/...).
+    Raises ValueError for a malformed VISA resource or port.
+    """
+    text = resource.strip()
+    if text.lower().startswith("sim://"):
+        return text.lower()
+    if "::" in text or _VISA.match(text):
+        return _visa_key(text, resolve)
+    if "://" in text:
+        return _url_key(text, resolve)
+    return _serial_key(text)
+
+
+def _visa_key(text: str, resolve: bool) -> str:
+    from pyvisa import rname
+
+    parts = text.split("::")
+    if parts[-1].upper() in _RESOURCE_CLASSES:
+        parts[-1] = parts[-1].upper()  # pyvisa reads the class in upper case only
     try:
-        if sys.platform == "win32":
-            import msvcrt
+        parsed: Any = rname.parse_resource_name("::".join(parts))
+    except rname.InvalidResourceName as exc:
+        raise ValueError(str(exc)) from None
+    fields = {name: getattr(parsed, name) for name in parsed._fields}
+    kind = f"{parsed.interface_type}".lower()
+    if kind == "tcpip" and parsed.resource_class == "SOCKET":
+        return f"tcp://{_host_key(fields['host_address'], resolve)}:{_port(fields['port'])}"
+    if kind == "tcpip":
+        device = str(fields["lan_device_name"]).lower().replace("hislip", "inst")
+        return f"tcpip::{_host_key(fields['host_address'], resolve)}::{device}"
+    if kind == "usb":
+        ids = [_number(name, fields[name]) for name in ("manufacturer_id", "model_code")]
+        rest = [str(fields[name]).lower() for name in ("serial_number", "usb_interface_number")]
+        return "::".join(
+            ["usb", *(f"0x{n:04x}" for n in ids), *rest, parsed.resource_class.lower()]
+        )
+    if kind == "asrl" and not str(fields["board"]).isdigit():
+        return _serial_key(str(fields["board"]))
+    values = [str(value).lower() for value in fields.values() if value is not None]
+    return "::".join([kind + values[0], *values[1:], parsed.resource_class.lower()])
 
-            msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
 
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
+def _url_key(text: str, resolve: bool) -> str:
+    url = urlsplit(text)
+    scheme = url.scheme.lower()
+    if scheme in ("socket", "rfc2217") and url.hostname:
+        port = url.netloc.rpartition(":")[2] if ":" in url.netloc else None
+        return f"tcp://{_host_key(url.hostname, resolve)}:{_port(port)}"
+    if scheme == "spy" and url.path:
+        return _serial_key(url.path)
+    return text.lower()
+
+
+def _serial_key(text: str) -> str:
+    windows_port = re.fullmatch(r"(?i)(?:\\\\\.\\)?(com\d+)", text)
+    if windows_port:
+        return f"serial:{windows_port.group(1).upper()}"
+    return f"serial:{os.path.realpath(text) if os.path.isabs(text) else text}"
+
+
+def _number(what: str, text: object) -> int:
+    try:
+        return int(str(text), 0)
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not a number") from None
+
+
+def _port(value: object) -> int:
+    if value is None:
+        raise ValueError("no port given")
+    port = _number("port", value)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {value} is not between 1 and 65535")
+    return port
+
+
+def _host_key(host: str, resolve: bool) -> str:
+    host = host.strip("[]").rstrip(".").lower()
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host).compressed
+    return _resolve(host) if resolve else host
+
+
+@functools.cache
+def _resolve(host: str) -> str:
+    """`host`'s address (IPv4 first), or `host` when it does not resolve within the timeout.
+
+    The resolver has no timeout of its own, so it runs in a daemon thread that is left
+    behind if it hangs.
+    """
+    found: list[str] = []
+
+    def lookup() -> None:
+        with contextlib.suppress(OSError, UnicodeError):
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+            found.extend(sorted({str(info[4][0]) for info in infos}, key=_ipv4_first))
+
+    thread = threading.Thread(target=lookup, name=f"resolve-{host}", daemon=True)
+    thread.start()
+    thread.join(RESOLVE_TIMEOUT)
+    return found[0] if found else host
+
+
+def _ipv4_first(address: str) -> tuple[int, str]:
+    return (0 if ":" not in address else 1, address)
 
 
 class ResourceLock:
-    """The exclusive claim of this process on one instrument resource."""
+    """The exclusive claim of this process on the instrument `resource` reaches.
 
-    def __init__(self, resource: str, *, role: str = "") -> None:
+    `plan` says what the holder is doing (a plan, `benchtest check`); by default its command
+    line. Raises InstrumentError for a malformed resource.
+    """
+
+    def __init__(self, resource: str, *, role: str = "", plan: str = "") -> None:
         self.resource = resource
         self.role = role
-        digest = hashlib.sha256(resource.encode("utf-8")).hexdigest()[:20]
+        self.plan = plan or _command_line()
+        try:
+            self.key = resource_key(resource)
+        except ValueError as exc:
+            raise InstrumentError(
+                f"{resource} is not a usable resource: {exc}", role=role
+            ) from None
+        digest = hashlib.sha256(self.key.encode("utf-8")).hexdigest()[:24]
         self.path = lock_dir() / f"{digest}.lock"
-        self.holder_path = self.path.with_suffix(".holder.json")
-        self._file: IO[bytes] | None = None
+        self._fd: int | None = None
+        self._writable = True
 
     def acquire(self, wait: float = 0.0) -> ResourceLock:
         """Take the lock, waiting up to `wait` seconds for its holder to let go.
 
         Raises InstrumentBusyError naming the process that holds it when it stays taken.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = open(self.path, "a+b")  # noqa: SIM115 - held open for as long as the lock is
+        fd = self._open()
         deadline = time.monotonic() + wait
-        while not _lock_file(file):
+        while not _lock(fd):
             if time.monotonic() >= deadline:
-                file.close()
+                os.close(fd)
                 waited = f" after waiting {wait:g} s" if wait else ""
                 raise InstrumentBusyError(
-                    f"{self.resource} is in use by {self._describe_holder()}{waited}; "
+                    f"{self.resource} is in use by {self.holder()}{waited}; "
                     "one process owns an instrument at a time",
                     role=self.role,
                 )
-            time.sleep(0.01)
-        self._file = file
-        holder = {
+            time.sleep(0.02)
+        if not self._writable:
+            os.close(fd)
+            raise InstrumentError(
+                f"the lock file {self.path} of {self.resource} is not writable by {_user()}: "
+                "let its owner remove it, or make it mode 666",
+                role=self.role,
+            )
+        self._fd = fd
+        self._record(fd)
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file drops the OS lock
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def holder(self) -> str:
+        """Who holds the lock, as its holder recorded it."""
+        record: dict[str, Any] = {}
+        for _ in range(3):  # the holder may be writing its record this very moment
+            with contextlib.suppress(OSError, ValueError):
+                record = json.loads(self.path.read_bytes())
+                break
+            time.sleep(0.05)
+        if not isinstance(record, dict) or not record:
+            return "another process"
+        role = f" as role {record['role']!r}" if record.get("role") else ""
+        return (
+            f"process {record.get('pid')} of {record.get('user')}@{record.get('host')}{role} "
+            f"since {record.get('since')} (running: {record.get('plan')})"
+        )
+
+    def _open(self) -> int:
+        """The lock file, created readable and writable by every user (whatever the umask)."""
+        folder = self.path.parent
+        try:
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):
+                    folder.chmod(0o1777)  # every user may add locks, none remove another's
+            try:
+                return os.open(self.path, os.O_RDWR)
+            except FileNotFoundError:
+                pass
+            except PermissionError:  # made by an older benchtest: enough to name its holder
+                self._writable = False
+                return os.open(self.path, os.O_RDONLY)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                return os.open(self.path, os.O_RDWR)
+            with contextlib.suppress(OSError):
+                os.chmod(self.path, 0o666)
+            return fd
+        except OSError as exc:
+            raise InstrumentError(
+                f"cannot use the lock file {self.path} of {self.resource}: "
+                f"{exc.strerror or exc}; set {LOCK_DIR_ENV} to a folder every user can write",
+                role=self.role,
+            ) from None
+
+    def _record(self, fd: int) -> None:
+        record = {
             "pid": os.getpid(),
             "host": platform.node(),
             "user": _user(),
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "command": " ".join(sys.argv)[:300],
+            "plan": self.plan,
             "resource": self.resource,
+            "key": self.key,
             "role": self.role,
         }
-        self.holder_path.write_text(json.dumps(holder), encoding="utf-8")
-        return self
-
-    def release(self) -> None:
-        if self._file is not None:
-            self._file.close()  # closing the file drops the OS lock
-            self._file = None
-
-    @property
-    def held(self) -> bool:
-        return self._file is not None
-
-    def _describe_holder(self) -> str:
-        try:
-            holder: dict[str, Any] = json.loads(self.holder_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return "another process"
-        role = f" as role {holder['role']!r}" if holder.get("role") else ""
-        return (
-            f"process {holder.get('pid')} of {holder.get('user')}@{holder.get('host')}{role} "
-            f"since {holder.get('since')} ({holder.get('command')})"
-        )
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps(record).encode("utf-8"))
 
     def __enter__(self) -> ResourceLock:
         return self.acquire()
@@ -118,7 +306,42 @@ class ResourceLock:
         self.release()
 
 
+def _lock(fd: int) -> bool:
+    """Try to take the OS lock on `fd` without waiting; True when taken."""
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _command_line() -> str:
+    """What this process runs: `pytest test_plans/ldo --bench ...`, `benchtest check ...`; for
+    `python -c` (a pytest-xdist worker, one site of a multi-site run) what started it."""
+    argv = list(sys.argv)
+    if not argv or argv[0] in ("", "-c"):
+        with contextlib.suppress(OSError):
+            parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
+            argv = [part.decode("utf-8", errors="replace") for part in parent if part]
+    program = Path(argv[0]) if argv and argv[0] else Path("python")
+    name = program.parent.name if program.name == "__main__.py" else program.name
+    return " ".join([name, *argv[1:]])[:300]
+
+
 def _user() -> str:
+    """The login name of this process's user (from its uid, not from $USER, which su keeps)."""
+    with contextlib.suppress(ImportError, KeyError):
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
     try:
         return getpass.getuser()
     except (OSError, KeyError):

@@ -65,6 +65,23 @@ class PacedTransport:
     def read_block(self, command: str) -> bytes:
         return self._exchange(self.inner.read_block, command)
 
+    def resync(self) -> None:
+        self.pacer.wait()
+        try:
+            self.inner.resync()
+        finally:
+            self.pacer.mark()
+
+    @property
+    def timeout(self) -> float | None:
+        """The inner transport's read timeout in s (None when it has none)."""
+        return getattr(self.inner, "timeout", None)
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        if hasattr(self.inner, "timeout"):
+            self.inner.timeout = seconds
+
     def _exchange(self, send: Callable[[str], T], command: str) -> T:
         self.pacer.wait()
         try:

@@ -67,6 +67,7 @@ def open_instrument(
     *,
     role: str = "",
     guard: SourceGuard = NO_GUARD,
+    plan: str = "",
     **options: Any,
 ) -> Instrument:
     """Connect to `resource` with the driver registered as `driver` and return it.
@@ -74,10 +75,11 @@ def open_instrument(
     >>> smu = open_instrument("keithley.k2450", "TCPIP::192.168.1.20::5025::SOCKET")
 
     The process owns the instrument until `close()` (see `benchtest.driver.ownership`): a second
-    process asking for the same resource gets an error naming this one.
+    process asking for it, however it writes the resource, gets an error naming this one and
+    what it runs (`plan`, by default the command line). Nothing is sent before the lock is taken.
     """
     cls = driver_class(driver)
-    lock = ResourceLock(resource, role=role or driver).acquire()
+    lock = ResourceLock(resource, role=role or driver, plan=plan).acquire()
     try:
         instrument = cls.open(resource, role=role or driver, guard=guard, **options)
     except BaseException:

@@ -4,27 +4,33 @@ A model driver declares its properties under common names (per channel `enabled`
 `scale`, `offset`, `coupling`; `timebase_scale`, `timebase_offset` and the `trigger_*` settings)
 and this base turns them into the `Oscilloscope` capability's setup calls. It also validates a
 `points` request, polls an acquisition until it is done, and assembles a record read in chunks.
+A channel with a probe from the DUT profile (`probes`, see `benchtest.values.probe`) gets that
+probe's ratio, so the scope shows it in the probe's unit: a current probe's channel reads A.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from benchtest.driver.numbers import plain, seconds
 from benchtest.driver.scpi import (
     NAN_THRESHOLD,
+    InvalidValueError,
     ScpiChannel,
     ScpiInstrument,
     apply_settings,
+    check_settings,
     parse_number,
 )
 from benchtest.driver.transport import Transport
 from benchtest.values.errors import InstrumentError, InstrumentTimeoutError, ProtocolError
+from benchtest.values.probe import Probe
 from benchtest.values.ratings import NO_GUARD, SourceGuard
 
 T = TypeVar("T")
@@ -42,6 +48,8 @@ class ScopeInstrument(ScpiInstrument):
     long after arming a "stopped" status may still be the previous acquisition's.
     `single_sweep_arms`: a single-sweep edge trigger counts as arming (False: only the
     driver's `single()` arms).
+    `probes`: the probe on each channel that has one other than a plain 1x voltage probe (the
+    driver option the instrument pool fills from the DUT profile's nets).
     """
 
     capabilities = ("Oscilloscope",)
@@ -50,17 +58,40 @@ class ScopeInstrument(ScpiInstrument):
     poll_interval: float = 0.05
     arm_settle: float = 0.2
     single_sweep_arms: ClassVar[bool] = True
+    driver_options: ClassVar[tuple[str, ...]] = ("probes",)
 
     def __init__(
-        self, transport: Transport, *, role: str = "", guard: SourceGuard = NO_GUARD
+        self,
+        transport: Transport,
+        *,
+        role: str = "",
+        guard: SourceGuard = NO_GUARD,
+        probes: Mapping[int, Probe] | None = None,
     ) -> None:
         super().__init__(transport, role=role, guard=guard)
         self.channels = {n: self.channel_class(self, n) for n in self.channel_numbers}
         self._armed_at: float | None = None
+        self.probes = {self._channel_number(n): _probe(n, p) for n, p in (probes or {}).items()}
+
+    def _channel_number(self, key: object) -> int:
+        """A channel number of this scope from a `probes` key (an int, or "2" from YAML)."""
+        try:
+            number = int(str(key))
+        except ValueError:
+            number = -1
+        self.channel(number)  # a probe on a channel the scope does not have is refused
+        return number
+
+    def unit_of(self, channel: int) -> str:
+        """The unit `channel` reads: its probe's (A for a current probe), else V."""
+        probe = self.probes.get(channel)
+        return probe.unit if probe is not None else "V"
 
     def channel(self, number: int) -> Any:
-        """The channel object (its declared properties are model-specific, hence `Any`)."""
-        if number not in self.channels:
+        """The channel object for `number` (an integer of any kind); its declared properties
+        are model-specific, hence `Any`."""
+        number = plain(number)  # type: ignore[assignment]
+        if not isinstance(number, int) or number not in self.channels:
             raise InstrumentError(
                 f"no channel {number!r}; channels are {self.channel_numbers}", role=self.role
             )
@@ -78,15 +109,38 @@ class ScopeInstrument(ScpiInstrument):
         probe: float = 1.0,
         enabled: bool = True,
     ) -> None:
-        """Probe ratio first (the scale is given after it), then scale, offset, coupling."""
+        """Probe ratio first (the scale is given after it), then scale, offset, coupling.
+
+        On a channel with a probe from the DUT profile, that probe's ratio is set, and `scale`
+        and `offset` are in its unit (A/div and A for a current probe); a plan's `probe` that
+        disagrees with it is refused.
+        """
+        target = self.channel(channel)
+        ratio = self._probe_ratio(target.id, probe)
         apply_settings(
-            self.channel(channel),
-            enabled=enabled,
-            probe=probe,
-            scale=scale,
-            offset=offset,
-            coupling=coupling,
+            target, enabled=enabled, probe=ratio, scale=scale, offset=offset, coupling=coupling
         )
+
+    def _probe_ratio(self, channel: int, probe: float) -> float:
+        """The probe ratio to set: the profile's probe's, else the plan's `probe`."""
+        known = self.probes.get(channel)
+        if known is None:
+            return probe
+        if probe != 1.0 and not math.isclose(probe, known.ratio):
+            raise InstrumentError(
+                f"channel {channel}: probe={probe:g} disagrees with the DUT profile's "
+                f"{known.describe()} (probe ratio {known.ratio:g}); leave probe out",
+                role=self.role,
+            )
+        try:
+            check_settings(self.channel(channel), probe=known.ratio)
+        except InvalidValueError as exc:
+            raise InstrumentError(
+                f"channel {channel}: the DUT profile's {known.describe()} needs a probe ratio "
+                f"of {known.ratio:g}, which this scope does not take ({exc})",
+                role=self.role,
+            ) from None
+        return known.ratio
 
     def configure_timebase(self, *, scale: float, position: float = 0.0) -> None:
         apply_settings(self, timebase_scale=scale, timebase_offset=position)
@@ -138,8 +192,16 @@ class ScopeInstrument(ScpiInstrument):
         timeout: float,
     ) -> T:
         """Query `command` until `finished(reply)`, pausing 2, 4, 8 ... ms between queries, at
-        most `poll_interval` s; return that reply."""
-        deadline = time.monotonic() + timeout
+        most `poll_interval` s; return that reply. A timeout that is no finite number of
+        seconds >= 0 is refused before anything is sent."""
+        try:
+            deadline = time.monotonic() + seconds(timeout)
+        except ValueError as exc:
+            raise InvalidValueError(
+                f"refused to wait: the timeout must be a number of seconds >= 0 ({exc})",
+                role=self.role,
+                command=command,
+            ) from None
         pause = min(FIRST_POLL_PAUSE, self.poll_interval)
         while True:
             reply = self.query_value(command, parser)
@@ -159,11 +221,13 @@ class ScopeInstrument(ScpiInstrument):
     # -- waveform readout --------------------------------------------------------------------
 
     def requested_points(self, points: object) -> int | None:
-        """None for "screen"/"max", the count for a positive int; anything else is refused."""
-        if points in ("screen", "max"):
+        """None for "screen"/"max", the count for a positive integer of any kind (Python or
+        numpy); anything else is refused."""
+        if isinstance(points, str) and points in ("screen", "max"):
             return None
-        if isinstance(points, int) and not isinstance(points, bool) and points > 0:
-            return points
+        count = plain(points)
+        if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+            return count
         raise InstrumentError(
             f"points must be 'screen', 'max' or a positive int, not {points!r}", role=self.role
         )
@@ -199,22 +263,30 @@ class ScopeInstrument(ScpiInstrument):
     ) -> npt.NDArray[Any]:
         """`total` samples read `chunk` at a time: `fetch(first, count)` returns the payload of
         points first..first+count-1 (0-based), which must hold exactly `count` samples. An error
-        counts points from `numbered_from` (1 for an instrument whose first point is 1)."""
+        counts points from `numbered_from` (1 for an instrument whose first point is 1); a
+        short block is reported with the error the instrument queued for it, if any."""
         samples: npt.NDArray[Any] = np.empty(total, dtype=dtype)
         for first in range(0, total, chunk):
             count = min(chunk, total - first)
             data = fetch(first, count)
             if len(data) != count * samples.itemsize:
                 shown = first + numbered_from
-                raise ProtocolError(
+                short = ProtocolError(
                     f"asked for points {shown}..{shown + count - 1} ({count}), "
                     f"the block holds {len(data)} bytes",
                     role=self.role,
                     command=command,
                     received=data[:40],
                 )
+                error = self.explained(short, command)
+                raise error from (short if error is not short else None)
             samples[first : first + count] = np.frombuffer(data, dtype=samples.dtype)
         return samples
+
+
+def _probe(channel: object, probe: Probe | Mapping[str, Any]) -> Probe:
+    """A `probes` entry: a Probe, or a probe entry as a DUT profile writes it."""
+    return probe if isinstance(probe, Probe) else Probe.from_spec(probe, field=f"probes.{channel}")
 
 
 def decimation(total: int, screen_points: int) -> int:

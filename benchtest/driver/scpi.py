@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, overload
 
 from benchtest.driver.base import Identity, Instrument
+from benchtest.driver.dialect import (
+    CheckedCommand,
+    SourceCommand,
+    declared_source_commands,
+    guard_raw,
+)
+from benchtest.driver.numbers import finite_number, plain
+from benchtest.driver.numbers import format_value as format_value
 from benchtest.driver.pacing import PacedTransport, Pacer
 from benchtest.driver.transport import (
     ERROR_QUERY,
@@ -30,6 +38,7 @@ from benchtest.values.errors import (
 from benchtest.values.ratings import NO_GUARD, SourceGuard
 
 T = TypeVar("T")
+_GUARDED_COMMANDS: dict[type[Any], tuple[SourceCommand, ...]] = {}  # by driver class
 NAN_THRESHOLD = 9.9e37  # 9.9E37 / 9.91E37: "no value" (Rigol invalid, Keithley NaN/overflow)
 
 
@@ -68,15 +77,6 @@ def parse_text(reply: str) -> str:
     return reply.strip().strip('"')
 
 
-def format_value(value: Any) -> str:
-    """Numbers as exact SCPI numbers (`0.5`, `1e-06`, `1200`); anything else with `str`."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
 def short_form(token: str) -> str:
     """The SCPI short form of a keyword: its capitals and digits (`CHANnel1` -> `CHAN1`)."""
     return "".join(c for c in token if c.isupper() or c.isdigit())
@@ -92,35 +92,38 @@ def token_matches(reply: str, token: str) -> bool:
 
 
 def strict_range(low: float, high: float) -> Callable[[float], float]:
-    """Accept numbers with low <= value <= high."""
+    """Accept finite numbers of any kind (see `as_number`) with low <= value <= high."""
 
     def check(value: float) -> float:
-        if not low <= value <= high:
-            raise ValueError(f"{value!r} is outside {low:g} .. {high:g}")
-        return value
+        number = finite_number(value)
+        if not low <= number <= high:
+            raise ValueError(f"{number!r} is outside {low:g} .. {high:g}")
+        return number
 
     return check
 
 
 def strict_int_range(low: int, high: int) -> Callable[[int], int]:
-    """Accept integers with low <= value <= high."""
+    """Accept integers of any kind (Python or numpy) with low <= value <= high."""
 
     def check(value: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        number = plain(value)
+        if not isinstance(number, int) or isinstance(number, bool) or not low <= number <= high:
             raise ValueError(f"{value!r} is not an integer in {low} .. {high}")
-        return value
+        return number
 
     return check
 
 
 def strict_discrete_set(allowed: Iterable[T]) -> Callable[[T], T]:
-    """Accept only the listed values."""
+    """Accept only the listed values (a number of any kind as the plain number it is)."""
     choices = tuple(allowed)
 
     def check(value: T) -> T:
-        if value not in choices:
+        number: Any = plain(value)
+        if number not in choices:
             raise ValueError(f"{value!r} is not one of {', '.join(map(repr, choices))}")
-        return value
+        return number  # type: ignore[no-any-return]
 
     return check
 
@@ -193,19 +196,24 @@ class _Property(Generic[T]):
         target.write(self.check(target, value), check=self.check_errors)
 
     def check(self, target: ScpiTarget, value: T) -> str:
-        """The command that would set `value`; raises SafetyError or InvalidValueError instead."""
+        """The command that would set `value`; raises SafetyError or InvalidValueError instead.
+
+        A number of any kind (numpy scalars, 0-d arrays) is the plain number it spells, and the
+        guard checks exactly the number that would be sent.
+        """
         template = self._template()
+        value = plain(value)  # type: ignore[assignment]
         if self.guard is not None:
-            what = f"set {self.name} to {value!r} {self.unit}".rstrip()
-            target.guard.check(self.guard, _as_float(value), what=what)
+            what = f"set {self.name} to {_shown(value)} {self.unit}".rstrip()
+            target.guard.check(self.guard, value, what=what)
         token = self._token(target, template, value)
-        return template.format(**target.command_fields(), value=token)
+        return CheckedCommand(template.format(**target.command_fields(), value=token))
 
     def command(self, target: ScpiTarget, value: T) -> str:
         """The command that sets `value`, unchecked: for safe-state writes (a source to 0, an
         output off) that no guard or validator may refuse."""
         token = self._lookup(value) if self.values is not None else self.formatter(value)
-        return self._template().format(**target.command_fields(), value=token)
+        return CheckedCommand(self._template().format(**target.command_fields(), value=token))
 
     def _template(self) -> str:
         assert self.set_cmd is not None
@@ -243,10 +251,12 @@ class _Property(Generic[T]):
         raise ValueError(f"{reply!r} is none of {', '.join(self.values.values())}")
 
 
-def _as_float(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"a guarded quantity must be a number, got {value!r}")
-    return float(value)
+def _shown(value: object) -> str:
+    """`value` for a message: a number as it would be sent, anything else as its repr."""
+    try:
+        return format_value(value) if isinstance(value, int | float) else repr(value)
+    except ValueError:
+        return repr(value)
 
 
 class Control(_Property[T]):
@@ -384,7 +394,9 @@ class ScpiInstrument(Instrument):
     follow a block, `command_interval`: the least time in s between two exchanges and between
     a query and the read of its reply) and `error_query`, the command that pops the error queue
     after every configuration write (None: the instrument has no queue). `driver_options` names
-    the constructor keywords a bench file may set (a channel number).
+    the constructor keywords a bench file may set (a channel number). `source_commands` lists
+    the dialect's source and limit commands a raw `write` is guarded on, beyond those of the
+    declared guarded properties.
     """
 
     read_termination: ClassVar[str] = "\n"
@@ -394,6 +406,7 @@ class ScpiInstrument(Instrument):
     command_interval: ClassVar[float] = 0.0
     error_query: ClassVar[str | None] = ERROR_QUERY
     driver_options: ClassVar[tuple[str, ...]] = ()
+    source_commands: ClassVar[tuple[SourceCommand, ...]] = ()
     _OPTIONS: ClassVar[tuple[str, ...]] = (
         "timeout",
         "read_termination",
@@ -407,6 +420,7 @@ class ScpiInstrument(Instrument):
     ) -> None:
         super().__init__(role=role or transport.role, guard=guard)
         self.transport = transport
+        self._explaining = False  # reading the error queue to explain a failed exchange
 
     @classmethod
     def open(
@@ -445,6 +459,17 @@ class ScpiInstrument(Instrument):
             raise
         return instrument
 
+    @classmethod
+    def guarded_commands(cls) -> tuple[SourceCommand, ...]:
+        """Every command of this dialect that sets a source level or a limit."""
+        known = _GUARDED_COMMANDS.get(cls)
+        if known is None:
+            known = _GUARDED_COMMANDS[cls] = (
+                *cls.source_commands,
+                *declared_source_commands(cls),
+            )
+        return known
+
     def on_connect(self) -> None:
         """Bring a freshly opened instrument to a known state: `*CLS` empties the error queue."""
         self.write("*CLS", check=False)
@@ -453,53 +478,92 @@ class ScpiInstrument(Instrument):
         return {}
 
     def write(self, command: str, *, check: bool = True) -> None:
-        """Send `command`; with `check`, drain the error queue and raise what it held."""
+        """Send `command`; with `check`, drain the error queue and raise what it held.
+
+        A raw command that sets a source level or a limit of this dialect (`source_commands`)
+        is checked by the guard first, like the declared properties (see `dialect`).
+        """
+        guard_raw(command, self.guarded_commands(), self.guard)
         self.transport.write(command)
         if check:
             self.check_errors(after=command)
 
     def query(self, command: str) -> str:
-        """Send a query and return its reply."""
-        with self._explain_silence(command):
+        """Send a query and return its reply (a failure is `explained` against `command`)."""
+        with self._attributed(command):
             return self.transport.query(command)
 
     def query_value(self, command: str, parser: Callable[[str], T]) -> T:
-        """Send a query and parse its reply; an unparseable reply is a ProtocolError."""
+        """Send a query and parse its reply; an unparseable reply is a ProtocolError, after
+        which the session is brought back in step (the reply may not have been this query's)
+        and an error the instrument queued for `command` is reported instead."""
         reply = self.query(command)
         try:
             return parser(reply)
         except (ValueError, TypeError, IndexError) as exc:
-            raise ProtocolError(
+            problem = ProtocolError(
                 f"unexpected reply: {exc}", role=self.role, command=command, received=reply
-            ) from None
+            )
+        with suppress(InstrumentError):  # not back in step: the next exchange tries again
+            self.transport.resync()
+        raise self.explained(problem, command) from None
 
     def read_block(self, command: str) -> bytes:
         """Send a query answered by a definite-length block and return the payload."""
-        with self._explain_silence(command):
+        with self._attributed(command):
             return self.transport.read_block(command)
 
+    def explained(self, problem: InstrumentError, command: str) -> InstrumentError:
+        """What to raise for `problem` with `command`: the error the instrument queued for it
+        (read with `check_errors`, in the driver's own way) as an InstrumentReportedError
+        naming `command` and caused by `problem`; `problem` itself when nothing was queued or
+        the queue cannot be read. So an error a query caused is never blamed on the next
+        command."""
+        if self._explaining or command == self.error_query:
+            return problem
+        self._explaining = True
+        try:
+            self.check_errors(after=command)
+        except InstrumentReportedError as reported:
+            reported.__cause__ = problem
+            return reported
+        except InstrumentError:
+            pass  # the queue cannot be read either: the original problem says more
+        finally:
+            self._explaining = False
+        return problem
+
     @contextmanager
-    def _explain_silence(self, command: str) -> Iterator[None]:
-        """An instrument that rejects a query usually stays silent and queues an error; after
-        such a timeout, read the queue (`check_errors`, in the driver's own way) and raise what it
-        says instead of a bare timeout."""
+    def _attributed(self, command: str) -> Iterator[None]:
+        """An instrument that rejects a query usually stays silent (or sends a short reply) and
+        queues an error: after a timeout or a protocol error, raise what the queue says."""
         try:
             yield
-        except InstrumentTimeoutError as timeout:
-            if self.error_query is None or command == self.error_query:
+        except (InstrumentTimeoutError, ProtocolError) as problem:
+            error = self.explained(problem, command)
+            if error is problem:
                 raise
-            try:
-                self.check_errors(after=command)
-            except InstrumentReportedError as reported:
-                raise reported from timeout
-            except InstrumentError:
-                pass
-            raise
+            raise error from problem
 
     def check_errors(self, *, after: str = "") -> None:
         """Drain the error queue (`error_query` until code 0); raise InstrumentReportedError."""
         if self.error_query is not None:
             drain_error_queue(self.transport, self.error_query, after=after)
+
+    @contextmanager
+    def waiting(self, seconds: float) -> Iterator[None]:
+        """Exchanges inside wait `seconds` longer than the ordinary timeout for their reply:
+        the time a sweep or a long acquisition takes in the instrument."""
+        transport: Any = self.transport
+        ordinary = getattr(transport, "timeout", None)
+        if ordinary is None or seconds <= 0:
+            yield
+            return
+        transport.timeout = ordinary + seconds
+        try:
+            yield
+        finally:
+            transport.timeout = ordinary
 
     def identify(self) -> Identity:
         return self.query_value("*IDN?", Identity.from_idn)

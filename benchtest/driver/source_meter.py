@@ -8,9 +8,11 @@ really differs: how a reading is taken (`read_measurement`) and its buffered swe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import ClassVar
 
+from benchtest.driver.dialect import SourceCommand
 from benchtest.driver.properties import number, switch
 from benchtest.driver.scpi import (
     Control,
@@ -24,8 +26,25 @@ from benchtest.driver.scpi import (
 )
 from benchtest.driver.sweeps import KEYWORD, OTHER, UNIT, Function, SweepPlan
 from benchtest.driver.transport import Transport
+from benchtest.values.errors import InstrumentError
 from benchtest.values.ratings import NO_GUARD, SourceGuard
 from benchtest.values.sweep import SweepResult
+
+KEYWORD_QUANTITY = (("VOLTage", "voltage"), ("CURRent", "current"))
+
+
+def level_commands(root: str = "[:SOURce[<n>]]") -> tuple[SourceCommand, ...]:
+    """The source-level commands every SMU dialect shares: the immediate level of either
+    function, and its list (every value a level)."""
+    level = "[:LEVel][:IMMediate][:AMPLitude]"
+    return tuple(
+        command
+        for keyword, quantity in KEYWORD_QUANTITY
+        for command in (
+            SourceCommand(f"{root}:{keyword}{level}", quantity),
+            SourceCommand(f"{root}:LIST:{keyword}[:APPend]", quantity),
+        )
+    )
 
 
 def select_source(node: str) -> Control[str]:
@@ -84,6 +103,7 @@ class SourceMeterBase(ScpiInstrument):
 
     capabilities = ("SourceMeter",)
     max_sweep_points: ClassVar[int] = 2500
+    sweep_delay_adds: ClassVar[bool] = False  # a sweep's delay follows the auto source delay
     sense_class: ClassVar[type[SenseFunction]] = SenseFunction
     channel_suffix: str = ""
 
@@ -111,6 +131,10 @@ class SourceMeterBase(ScpiInstrument):
     def read_measurement(self, function: Function) -> float:
         """Take one reading of the selected measure function."""
         raise NotImplementedError
+
+    def reading_query(self, function: Function) -> str:
+        """The query `read_measurement` takes a reading of `function` with (for messages)."""
+        return ":READ?"
 
     def run_sweep(self, plan: SweepPlan) -> SweepResult:
         """Run `plan` in the instrument's buffer; source, limit and sense are already set."""
@@ -174,9 +198,20 @@ class SourceMeterBase(ScpiInstrument):
         """
         off = declared(self, "output_enabled").command(self, False)
         self.write(off, check=False)
-        function = declared(self, "source_function").read(self)
-        self.write(declared(self, f"{function}_setpoint").command(self, 0), check=False)
+        try:
+            functions = [declared(self, "source_function").read(self)]
+        except InstrumentError:
+            functions = list(KEYWORD)  # not known: both levels to 0
+        for function in functions:
+            self.write(declared(self, f"{function}_setpoint").command(self, 0), check=False)
         self.check_errors(after=f"safe state ({off}, source level 0)")
+
+    def sweep_time(self, plan: SweepPlan) -> float:
+        """The longest `plan` may take in the instrument (`SweepPlan.duration`), with the NPLC
+        it asks for or, when it names none, the one the measure function has now (a query:
+        call it before the sweep starts)."""
+        nplc = plan.nplc if plan.nplc is not None else self.sense(plan.measured).nplc
+        return plan.duration(nplc, delay_adds=self.sweep_delay_adds)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -186,9 +221,25 @@ class SourceMeterBase(ScpiInstrument):
         if nplc is not None:
             settings["nplc"] = nplc
         check_settings(sense, **settings)  # a bad range or NPLC is refused before any command
+        self._require_output(function)
         self.sense_function = function
         apply_settings(sense, **settings)
-        return self.read_measurement(function)
+        value = self.read_measurement(function)
+        if math.isnan(value):  # "no value": an overflow, or an error this reading queued
+            self.check_errors(after=self.reading_query(function))
+        return value
+
+    def _require_output(self, function: Function) -> None:
+        """A reading needs the output on: with it off the reading means nothing (NaN, or an
+        error queued), so it is refused before anything is sent."""
+        output = declared(self, "output_enabled")
+        if not output.read(self):
+            raise InstrumentError(
+                f"cannot measure {function}: the output is off ({output.get_cmd} answered "
+                "off); an SMU measures with its output on: call output_on() first",
+                role=self.role,
+                command=self.reading_query(function),
+            )
 
     def _plan(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from benchtest.driver.numbers import as_number, plain
 from benchtest.driver.scpi import (
     InvalidValueError,
     ScpiChannel,
@@ -20,7 +21,7 @@ from benchtest.driver.scpi import (
     declared,
 )
 from benchtest.driver.transport import Transport
-from benchtest.values.ratings import NO_GUARD, SourceGuard
+from benchtest.values.ratings import NO_GUARD, SourceGuard, number_text
 
 QUANTITY = {"voltage_setpoint": "voltage", "current_limit": "current"}
 
@@ -40,7 +41,7 @@ class ChannelRange:
         if high is None:
             return f"the output has no programmable {quantity}"
         if not low <= value <= high:
-            return f"{value:g} is outside {low:g} .. {high:g}"
+            return f"{number_text(value)} is outside {number_text(low)} .. {number_text(high)}"
         return None
 
 
@@ -62,8 +63,10 @@ class PowerSupplyBase(ScpiInstrument):
         return len(self.ranges)
 
     def channel(self, number: int) -> Any:
-        """The channel object for output `number` (from 1); refused if there is none."""
-        if number not in self.channels:
+        """The channel object for output `number` (from 1, an integer of any kind); refused if
+        there is none."""
+        number = plain(number)  # type: ignore[assignment]
+        if not isinstance(number, int) or number not in self.channels:
             known = ", ".join(map(str, self.channels))
             raise InvalidValueError(
                 f"no output {number!r} (outputs: {known}); nothing was sent", role=self.role
@@ -108,7 +111,7 @@ class PowerSupplyBase(ScpiInstrument):
         check_settings(output, **values)
         for name, value in values.items():
             quantity = QUANTITY[name]
-            problem = self.ranges[channel - 1].problem(quantity, value)
+            problem = self.ranges[output.id - 1].problem(quantity, float(as_number(value)))
             if problem:
                 raise InvalidValueError(
                     f"refused to set the {quantity} of output {channel}: {problem}; "
@@ -121,7 +124,7 @@ class PowerSupplyBase(ScpiInstrument):
         apply_settings(self.channel(channel), **{name: value})
 
     def _require_programmable(self, channel: int, action: str) -> None:
-        if self.channel(channel) is not None and self.ranges[channel - 1].voltage_max is None:
+        if self.ranges[self.channel(channel).id - 1].voltage_max is None:
             raise InvalidValueError(
                 f"cannot {action} output {channel}: it is a fixed output; nothing was sent",
                 role=self.role,

@@ -8,7 +8,6 @@ reply of many numbers into an array, with 9.9E37 / 9.91E37 ("no value") as NaN.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -16,7 +15,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.driver.scpi import NAN_THRESHOLD, format_value
+from benchtest.driver.numbers import as_number, finite_number, format_value
+from benchtest.driver.scpi import NAN_THRESHOLD
 from benchtest.values.sweep import SweepResult, is_linear
 
 Function = Literal["voltage", "current"]
@@ -25,6 +25,15 @@ KEYWORD: dict[str, str] = {"voltage": "VOLTage", "current": "CURRent"}
 UNIT: dict[str, str] = {"voltage": "V", "current": "A"}
 OTHER: dict[Function, Function] = {"voltage": "current", "current": "voltage"}
 LIST_CHUNK = 100  # values per :SOURce:LIST command (Keithley 2400/2450)
+# The longest a sweep point may take, for the wait for a sweep to complete: the longest auto
+# source delay (Keithley 2450, 10 nA and 100 nA ranges: 50 ms), the integration time at 50 Hz
+# (the longer line cycle) counted three times (autozero adds a reference and a zero reading),
+# 5 ms for the rest (trigger model, range change, storing the reading), and half as much again.
+AUTO_DELAY_MAX = 0.05  # s
+LINE_FREQUENCY_MIN = 50.0  # Hz
+APERTURES_MAX = 3
+POINT_OVERHEAD = 0.005  # s
+SWEEP_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -46,17 +55,19 @@ class SweepPlan:
         delay: float | None = None,
         nplc: float | None = None,
     ) -> SweepPlan:
-        """Check the shape of the request (ValueError when it is not a sweep at all)."""
-        array = np.array(levels, dtype=np.float64)
-        if array.ndim != 1 or len(array) == 0:
-            raise ValueError("a sweep needs a non-empty sequence of levels")
+        """Check the shape of the request (ValueError or TypeError when it is not a sweep).
+
+        Levels, limit, delay and NPLC may be numbers of any kind (numpy scalars and arrays of
+        any dtype, as `np.linspace` gives them); each becomes the plain number it spells.
+        """
+        array = as_levels(levels)
         if not np.all(np.isfinite(array)):
             raise ValueError("sweep levels must be finite numbers")
-        if delay is not None and not (math.isfinite(delay) and delay >= 0):
-            raise ValueError(
-                f"a sweep delay must be a finite number of seconds >= 0, not {delay!r}"
-            )
-        return cls(source, array, float(limit), delay, nplc)
+        wait = None if delay is None else _setting("delay", delay)
+        if wait is not None and wait < 0:
+            raise ValueError(f"a sweep delay must be a number of seconds >= 0, not {delay!r}")
+        speed = None if nplc is None else _setting("NPLC", nplc)
+        return cls(source, array, float(_setting("limit", limit)), wait, speed)
 
     @property
     def measured(self) -> Function:
@@ -98,14 +109,45 @@ class SweepPlan:
         """The declared property that sets the compliance limit (`current_limit`)."""
         return f"{self.measured}_limit"
 
+    def duration(self, nplc: float, *, delay_adds: bool = False) -> float:
+        """The longest the instrument may take to run this sweep at `nplc`, in s:
+        points x (source delay + integration time), with the margins above. The sweep's
+        `delay` replaces the automatic source delay, or with `delay_adds` follows it (a
+        trigger-to-measure delay)."""
+        given = self.delay or 0.0
+        automatic = delay_adds or self.delay is None  # the auto source delay comes first
+        delay = AUTO_DELAY_MAX + given if automatic else given
+        integration = APERTURES_MAX * nplc / LINE_FREQUENCY_MIN
+        return SWEEP_MARGIN * self.points * (delay + integration + POINT_OVERHEAD)
+
     def list_commands(self, command: str, size: int = LIST_CHUNK) -> list[str]:
         """`command v1,...` for the first `size` levels, then `command:APPend ...` for the rest."""
         chunks = [self.levels[i : i + size] for i in range(0, self.points, size)]
-        texts = [",".join(format_value(float(v)) for v in chunk) for chunk in chunks]
+        texts = [",".join(format_value(v) for v in chunk) for chunk in chunks]
         return [f"{command} {texts[0]}"] + [f"{command}:APPend {text}" for text in texts[1:]]
 
     def result(self, source: FloatArray, measured: FloatArray) -> SweepResult:
         return SweepResult(source, measured, UNIT[self.source], UNIT[self.measured])
+
+
+def _setting(name: str, value: object) -> int | float:
+    """One setting of a sweep as a plain finite number; a ValueError naming it otherwise."""
+    try:
+        return finite_number(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the sweep {name} must be a finite number: {exc}") from None
+
+
+def as_levels(levels: Sequence[float] | npt.ArrayLike) -> FloatArray:
+    """Sweep levels as a 1-d float64 array: each level the plain number it spells (a float32
+    3.3 is 3.3), so the levels sent are the levels checked. TypeError or ValueError when they
+    are not a non-empty sequence of numbers."""
+    raw = np.asarray(levels, dtype=object if not isinstance(levels, np.ndarray) else None)
+    if raw.ndim != 1 or len(raw) == 0:
+        raise ValueError("a sweep needs a non-empty sequence of levels")
+    if raw.dtype == np.float64:
+        return raw.copy()
+    return np.array([as_number(level) for level in raw], dtype=np.float64)
 
 
 def parse_values(reply: str) -> FloatArray:

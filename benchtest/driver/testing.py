@@ -30,6 +30,7 @@ class ScriptedTransport:
         self.conversation = list(conversation)
         self.position = 0
         self.closed = False
+        self.resyncs = 0  # how often the driver asked to bring the session back in step
 
     def write(self, command: str) -> None:
         self._answer(command, "write", type(None))
@@ -41,6 +42,9 @@ class ScriptedTransport:
     def read_block(self, command: str) -> bytes:
         reply: bytes = self._answer(command, "read_block", bytes)
         return reply
+
+    def resync(self) -> None:
+        self.resyncs += 1
 
     def close(self) -> None:
         self.closed = True

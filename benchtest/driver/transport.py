@@ -4,10 +4,17 @@
 turns every low-level failure into the benchtest error tree (timeout, lost connection, protocol
 error), naming the role, the command and what arrived. `Transport` is the protocol drivers see,
 so tests can hand them a scripted transport instead (`benchtest.driver.testing.expected_protocol`).
+
+What it promises (docs/adding-a-driver.md, "What the protocol layer promises"): an exchange that
+did not end cleanly (a timeout, a protocol error, a lost connection, an interrupt) leaves the
+session out of step, and the next exchange first brings it back (`resync`: a device clear, or a
+new connection where the session has none), so a late reply is never read as the answer to a
+later query; one reply is bounded in time and in size.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import select
@@ -32,9 +39,21 @@ from benchtest.values.errors import (
 ERROR_QUERY = ":SYSTem:ERRor?"
 MAX_HEADER_ECHO = 256  # bytes tolerated before the '#' of a block (a legacy command-header echo)
 FLUSH_QUIET, FLUSH_LIMIT = 0.05, 2.0  # s: discarding the rest of a malformed reply
+OPEN_TIMEOUT = 10_000  # ms to connect when the session's timeout is infinite
+MAX_REPLY = 16 * 1024 * 1024  # bytes of one text reply (its termination not yet seen)
+MAX_BLOCK = 1024 * 1024 * 1024  # bytes a block header may announce
+MIN_BLOCK_RATE = 100_000.0  # B/s a block must keep up on average, after its first timeout
 MAX_QUEUED_ERRORS = 64  # an error queue that never reaches code 0 is itself a protocol error
 _ERROR_REPLY = re.compile(r"\s*([+-]?\d+)(?:\s*[,\s]\s*(.*?))?\s*", re.DOTALL)
 _SUPPRESS_END = constants.ResourceAttribute.suppress_end_enabled
+_REPLY_ENDED = {
+    constants.StatusCode.success,  # END (EOI)
+    constants.StatusCode.success_termination_character_read,
+}
+_CHUNK_WARNINGS = (
+    constants.StatusCode.success_max_count_read,
+    constants.StatusCode.success_device_not_present,
+)
 _LOST_CODES = {
     constants.StatusCode.error_connection_lost,
     constants.StatusCode.error_io,
@@ -54,6 +73,8 @@ class Transport(Protocol):
     def query(self, command: str) -> str: ...
 
     def read_block(self, command: str) -> bytes: ...
+
+    def resync(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -114,7 +135,11 @@ class VisaTransport:
     """A PyVISA message-based resource with benchtest error handling and exact block reads.
 
     `timeout` is in seconds; `block_terminators` is how many LF bytes follow a block's payload
-    (1 for Rigol, 2 for Siglent).
+    (1 for Rigol, 2 for Siglent). A text reply must begin within `timeout` and end within
+    another `timeout` after that, holding at most `max_reply` bytes; a block may announce at
+    most `max_block` bytes and must arrive at MIN_BLOCK_RATE on average. After any exchange
+    that did not end cleanly the session is out of step, and the next one first calls
+    `resync()`.
     """
 
     def __init__(
@@ -124,6 +149,8 @@ class VisaTransport:
         role: str = "",
         block_terminators: int = 1,
         error_query: str = ERROR_QUERY,
+        max_reply: int = MAX_REPLY,
+        max_block: int = MAX_BLOCK,
     ) -> None:
         if block_terminators not in (0, 1, 2):
             raise ValueError(f"block_terminators must be 0, 1 or 2, got {block_terminators!r}")
@@ -131,6 +158,10 @@ class VisaTransport:
         self.role = role or str(getattr(resource, "resource_name", ""))
         self.block_terminators = block_terminators
         self.error_query = error_query
+        self.max_reply = max_reply
+        self.max_block = max_block
+        self.in_step = True  # False from the start of an exchange until it ended cleanly
+        self._closed = False
 
     @classmethod
     def open(
@@ -149,33 +180,19 @@ class VisaTransport:
 
         `query_delay` (s) is PyVISA's pause between a query's write and the read of its reply.
         """
-        try:
-            resource = pyvisa.ResourceManager("@py").open_resource(
-                resource_name,
-                read_termination=read_termination,
-                write_termination=write_termination,
-                timeout=timeout * 1000.0,
-                open_timeout=int(timeout * 1000.0),
-                query_delay=query_delay,
-            )
-        except (pyvisa.Error, OSError, ValueError) as exc:
-            raise ConnectionLostError(
-                f"cannot open {resource_name}: {exc}", role=role or resource_name
-            ) from exc
-        transport = cls(
-            resource,
-            role=role or resource_name,
-            block_terminators=block_terminators,
-            error_query=error_query,
+        name = role or resource_name
+        resource = _open_resource(
+            pyvisa.ResourceManager("@py"),
+            resource_name,
+            name,
+            read_termination=read_termination,
+            write_termination=write_termination,
+            timeout=timeout * 1000.0,
+            query_delay=query_delay,
         )
-        problem = transport._socket_error()
-        if problem:
-            transport.close()
-            raise ConnectionLostError(
-                f"cannot open {resource_name}: {problem}", role=transport.role
-            )
-        transport._no_delay()
-        return transport
+        return cls(
+            resource, role=name, block_terminators=block_terminators, error_query=error_query
+        )
 
     @property
     def timeout(self) -> float:
@@ -187,39 +204,141 @@ class VisaTransport:
         self._resource.timeout = seconds * 1000.0
 
     def write(self, command: str) -> None:
-        with self._errors(command):
+        with self._exchange(command):
             self._resource.write(command)
 
     def query(self, command: str) -> str:
-        with self._errors(command):
+        with self._exchange(command):
             self._resource.write(command)
             delay = float(getattr(self._resource, "query_delay", 0.0) or 0.0)
             if delay > 0:
                 time.sleep(delay)  # PyVISA's query_delay, as its own query() applies it
-            reply: str = self._resource.read()
+            reply = self._read_reply(command)
         return reply.strip()
 
     def read_block(self, command: str) -> bytes:
         """Send `command` and return the payload of the definite-length block it answers with."""
-        with self._errors(command):
+        with self._exchange(command):
             self._resource.write(command)
             with self._raw_reads():
-                try:
-                    length = self._read_block_header(command)
-                    payload = self._read_payload(command, length)
-                    self._read_terminators(command)
-                except ProtocolError:
-                    self._discard_input()  # so the next reply is not read from this one's rest
-                    raise
+                length = self._read_block_header(command)
+                payload = self._read_payload(command, length)
+                self._read_terminators(command)
         return payload
+
+    def resync(self) -> None:
+        """Bring the session back in step: nothing of an earlier reply may be read later.
+
+        A session with a device clear (VXI-11, HiSLIP, USBTMC, GPIB) is cleared and its input
+        drained; a raw `::SOCKET` has none, so it is closed and opened again (a late reply goes
+        to the closed connection). Raises ConnectionLostError when that fails; the session
+        then stays out of step and the next exchange tries again.
+        """
+        self.in_step = False
+        if self._closed:
+            raise ConnectionLostError("connection is closed", role=self.role)
+        if _is_socket(self._resource):
+            self._reconnect()
+        else:
+            try:
+                self._resource.clear()
+            except (pyvisa.Error, NotImplementedError, OSError):
+                self._reconnect()
+            else:
+                self._discard_input()
+        self.in_step = True
 
     def check_errors(self, *, after: str = "") -> None:
         """Drain the SCPI error queue; raise InstrumentReportedError if it held anything."""
         drain_error_queue(self, self.error_query, after=after)
 
     def close(self) -> None:
+        self._closed = True  # for good: no resync opens it again
         with suppress(pyvisa.Error, OSError):
             self._resource.close()
+
+    def _reconnect(self) -> None:
+        """Close the session and open the same resource with the same settings."""
+        old = self._resource
+        name = str(old.resource_name)
+        settings = {
+            "read_termination": old.read_termination,
+            "write_termination": old.write_termination,
+            "timeout": old.timeout,
+            "query_delay": float(getattr(old, "query_delay", 0.0) or 0.0),
+        }
+        manager = getattr(old, "_resource_manager", None) or pyvisa.ResourceManager("@py")
+        with suppress(pyvisa.Error, OSError):
+            old.close()
+        self._resource = _open_resource(manager, name, self.role, **settings)
+
+    @contextmanager
+    def _exchange(self, command: str) -> Iterator[None]:
+        """One exchange: in step first, then out of step until it ends cleanly (a timeout, a
+        protocol error, a lost connection or a KeyboardInterrupt leave it out of step)."""
+        if not self.in_step:
+            self.resync()
+        self.in_step = False
+        with self._errors(command):
+            yield
+        self.in_step = True
+
+    # -- text replies ----------------------------------------------------------------------
+
+    def _read_reply(self, command: str) -> str:
+        """One text reply through its termination character (or END), within its time and size
+        bounds: its first chunk may take `timeout`, the rest must follow within another."""
+        data, ended = self._read_some()
+        if ended:
+            return data.decode(self._resource.encoding)
+        deadline = time.monotonic() + self.timeout
+        while not ended:
+            if len(data) > self.max_reply:
+                raise ProtocolError(
+                    f"reply longer than {self.max_reply} bytes without its termination",
+                    role=self.role,
+                    command=command,
+                    received=bytes(data[-40:]),
+                )
+            chunk, ended = self._read_rest(command, deadline, data)
+            data += chunk
+        return data.decode(self._resource.encoding)
+
+    def _read_some(self) -> tuple[bytearray, bool]:
+        """One chunk of a reply, and whether it ended the reply (termination character or END)."""
+        resource = self._resource
+        with resource.ignore_warning(*_CHUNK_WARNINGS):
+            chunk, status = resource.visalib.read(resource.session, resource.chunk_size)
+        return bytearray(chunk), status in _REPLY_ENDED
+
+    def _read_rest(
+        self, command: str, deadline: float, received: bytearray
+    ) -> tuple[bytearray, bool]:
+        """The next chunk of a reply that has begun, by `deadline` (time.monotonic()); the
+        deadline, or a stall of a whole timeout, is a ProtocolError: the reply is incomplete."""
+        timeout = self._resource.timeout
+        remaining = (deadline - time.monotonic()) * 1000.0
+        late = f"reply did not end within {timeout / 1000.0:g} s of its first bytes"
+        if remaining <= 0:
+            raise self._incomplete(late, command, received)
+        self._resource.timeout = min(remaining, timeout)
+        try:
+            return self._read_some()
+        except pyvisa.VisaIOError as exc:
+            if exc.error_code != constants.StatusCode.error_timeout or self._peer_closed():
+                raise
+            problem = late if remaining < timeout else "reply stopped"
+            raise self._incomplete(problem, command, received) from None
+        finally:
+            self._resource.timeout = timeout
+
+    def _incomplete(self, problem: str, command: str, received: bytearray) -> ProtocolError:
+        return ProtocolError(
+            f"{problem}: {len(received)} bytes arrived without its termination",
+            role=self.role,
+            command=command,
+            received=bytes(received[-40:]),
+        )
 
     # -- block parsing ---------------------------------------------------------------------
 
@@ -250,6 +369,14 @@ class VisaTransport:
                 command=command,
                 received=seen,
             )
+        if int(digits) > self.max_block:
+            raise ProtocolError(
+                f"block header announces {int(digits)} bytes, more than the {self.max_block} "
+                "a block may hold",
+                role=self.role,
+                command=command,
+                received=seen,
+            )
         return int(digits)
 
     def _read_until_hash(self, command: str) -> bytes:
@@ -270,11 +397,11 @@ class VisaTransport:
         direct = DirectReader.of(self._resource)
         if direct is None:
             return self._read_payload_visa(command, length)
-        payload, complete = direct.read(length, self.timeout)
+        payload, complete = direct.read(length, self.timeout, self._block_time(length))
         if not complete:
             raise ProtocolError(
                 f"block truncated: header announced {length} bytes, "
-                f"{len(payload)} arrived before the timeout",
+                f"{len(payload)} arrived within the time allowed",
                 role=self.role,
                 command=command,
                 received=payload[-40:],
@@ -283,14 +410,21 @@ class VisaTransport:
 
     def _read_payload_visa(self, command: str, length: int) -> bytes:
         payload = bytearray()
+        deadline = time.monotonic() + self._block_time(length)
         while len(payload) < length:
             want = length - len(payload)
             problem = (
                 f"block truncated: header announced {length} bytes, "
-                f"{len(payload)} arrived before the timeout"
+                f"{len(payload)} arrived within the time allowed"
             )
+            if time.monotonic() > deadline:
+                raise ProtocolError(problem, role=self.role, command=command)
             payload += self._read_exact(want, command, problem, bytes(payload[-40:]), partial=True)
         return bytes(payload)
+
+    def _block_time(self, length: int) -> float:
+        """The most a block payload of `length` bytes may take: a timeout, then MIN_BLOCK_RATE."""
+        return self.timeout + length / MIN_BLOCK_RATE
 
     def _read_terminators(self, command: str) -> None:
         for index in range(self.block_terminators):
@@ -408,21 +542,6 @@ class VisaTransport:
             )
         return InstrumentError(f"VISA error: {exc.description}", role=self.role, command=command)
 
-    def _socket_error(self) -> str:
-        """A pending error on a pyvisa-py SOCKET (its connect reports a refusal as success)."""
-        sock = _socket_of(self._resource)
-        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if sock is not None else 0
-        return os.strerror(code) if code else ""
-
-    def _no_delay(self) -> None:
-        """TCP_NODELAY, NI-VISA's default: without it a write that follows a write (a setting,
-        then its error-queue query) waits ~40 ms for a delayed ACK. pyvisa-py 0.8 cannot set
-        VI_ATTR_TCPIP_NODELAY, so it is set on the socket of a `::SOCKET` session."""
-        sock = _socket_of(self._resource)
-        if sock is not None:
-            with suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
     def _peer_closed(self) -> bool:
         """True when the TCP socket behind a pyvisa-py SOCKET session was closed by the peer."""
         sock = _socket_of(self._resource)
@@ -445,3 +564,31 @@ def _socket_of(resource: Any) -> socket.socket | None:
         return None
     sock = getattr(session, "interface", None)
     return sock if isinstance(sock, socket.socket) else None
+
+
+def _is_socket(resource: Any) -> bool:
+    """A raw `::SOCKET` session: no device clear in its protocol."""
+    return str(getattr(resource, "resource_name", "")).upper().endswith("::SOCKET")
+
+
+def _open_resource(manager: Any, name: str, role: str, **settings: Any) -> Any:
+    """Open `name` through `manager` with `settings` (timeout in ms); ConnectionLostError
+    naming `role` when it cannot be opened. A `::SOCKET` gets TCP_NODELAY, NI-VISA's default:
+    without it a write that follows a write (a setting, then its error-queue query) waits
+    ~40 ms for a delayed ACK, and pyvisa-py 0.8 cannot set VI_ATTR_TCPIP_NODELAY."""
+    timeout = settings["timeout"]
+    wait = int(timeout) if timeout is not None and math.isfinite(timeout) else OPEN_TIMEOUT
+    try:
+        resource = manager.open_resource(name, open_timeout=wait, **settings)
+    except (pyvisa.Error, OSError, ValueError) as exc:
+        raise ConnectionLostError(f"cannot open {name}: {exc}", role=role) from exc
+    sock = _socket_of(resource)
+    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if sock is not None else 0
+    if code:  # pyvisa-py's connect reports a refusal as success, leaving the error pending
+        with suppress(pyvisa.Error, OSError):
+            resource.close()
+        raise ConnectionLostError(f"cannot open {name}: {os.strerror(code)}", role=role)
+    if sock is not None:
+        with suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return resource

@@ -3,13 +3,15 @@
 The bench file and an explicit `--dut` profile are validated in `pytest_configure`, before
 any instrument is touched; a bad file ends the run with one message naming the file, the
 field and what was expected. Without `--dut`, each plan's `dut_kind` picks its profile (see
-`dut_sessions`). A multi-site bench is narrowed here to the site this process tests.
+`dut_sessions`). A multi-site bench is narrowed here to the site this process tests, and
+`--strict-bench` makes the bench strict (as `strict: true` in the bench file does). A run that
+asks for no bench but collects benchtest plans stops with one message saying how to run them.
 """
 
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,9 @@ class RunSettings:
 
 
 SETTINGS = pytest.StashKey[RunSettings]()
+# The fixtures that make a test a benchtest plan (they need a bench to run at all).
+PLAN_FIXTURES = ("dut", "measure", "bench")
+PLAN_MARKERS = ("requires", "dut_kind")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,11 +72,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--site", metavar="NAME", help="the site to test on a multi-site bench")
     group.addoption("--lot", metavar="LOT", default="", help="lot of the DUT")
     group.addoption("--operator", metavar="NAME", default="", help="operator (default: login name)")
+    group.addoption(
+        "--strict-bench",
+        action="store_true",
+        help="for qualification and nightly runs: a role a test requires but the bench lacks is "
+        "an error, not a skip, and no instrument past its calibration due date is used (also "
+        "`strict: true` in the bench file)",
+    )
     parser.addini("benchtest_dut", "default DUT profile for --dut", default="")
     parser.addini(
         "benchtest_dut_dir",
         "folder of DUT profiles searched by a plan's dut_kind (default: dut_profiles)",
         default="dut_profiles",
+    )
+    parser.addini(
+        "benchtest_plans_root",
+        "the plans' root, relative to the ini file: test ids are relative to it (default: the "
+        "nearest test_plans folder, else the nearest project folder)",
+        default="",
     )
 
 
@@ -98,6 +116,8 @@ def pytest_configure(config: pytest.Config) -> None:
     site, controller = _site_of_this_process(config, bench)
     if site:
         bench = bench.for_site(site)
+    if option.strict_bench:
+        bench = replace(bench, strict=True)
     simulated = [r.role for r in bench.roles.values() if r.simulated] if not controller else []
     if simulated and not option.sim:
         raise pytest.UsageError(
@@ -132,6 +152,31 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
             config.option.numprocesses = len(sites)
         if config.option.dist in ("no", "load"):
             config.option.dist = "each"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a bench, benchtest plans cannot run: say so once, not once per test."""
+    if settings(config) is not None:
+        return
+    plans = [item for item in items if _is_plan(item)]
+    if plans:
+        raise pytest.UsageError(
+            f"benchtest: {len(plans)} of the collected tests are benchtest plans (they use "
+            f"{', '.join(PLAN_FIXTURES)}, requires or dut_kind) and need a bench: run them with "
+            "--sim for the simulated bench, or --bench FILE (and --dut PROFILE) for a real one"
+        )
+
+
+def _is_plan(item: pytest.Item) -> bool:
+    if any(item.get_closest_marker(name) is not None for name in PLAN_MARKERS):
+        return True
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(
+        str(getattr(definitions[name][-1].func, "__module__", "")).startswith("benchtest.plugin")
+        for name in PLAN_FIXTURES
+        if definitions.get(name)
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -5,10 +5,16 @@ skipped. Without it, a plan's `dut_kind(family)` finds its profile in the DUT-pr
 (`benchtest_dut_dir`); an unmarked test runs with the part of the session already open, else
 the default part. One `DutSession` is open at a time: moving to a test of another part closes
 the previous one (instruments safe, run file finished, simulators stopped) and opens the next.
+
+Each test's id in the run file is relative to the plans' root (`benchtest.run.plans`), and each
+run file records the plan files its tests came from. The terminal summary names every run file
+with what its tests came to: "passed, 3 skipped: no chamber on this bench (lab 3)".
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -17,8 +23,10 @@ from benchtest.config.assets import DEMO_DUT, asset
 from benchtest.config.dut import DutProfile
 from benchtest.config.files import load_validated
 from benchtest.plugin.configuration import RunSettings, settings
+from benchtest.run.plans import plan_test_id, plans_root
 from benchtest.run.session import DutSession, RunInfo
-from benchtest.values.errors import BenchtestError
+from benchtest.run.tally import describe
+from benchtest.values.errors import BenchtestError, ResultFileError
 from benchtest.values.events import Event
 
 ITEM_DUT = pytest.StashKey[DutProfile]()
@@ -27,6 +35,16 @@ ITEM_DUT = pytest.StashKey[DutProfile]()
 ITEM_ANY_DUT = pytest.StashKey[bool]()
 ACTIVE = pytest.StashKey[DutSession]()
 RUN_FILES = pytest.StashKey[list[Path]]()
+TEST_ID = pytest.StashKey[str]()
+PLAN_FILE_IDS = pytest.StashKey[dict[Path, str]]()
+PLANS_ROOTS = pytest.StashKey[dict[Path, Path]]()
+# The helper modules the plans import from their root, found at collection.
+PLAN_HELPERS = pytest.StashKey[set[Path]]()
+# What each run file's tests came to, by run file: its DUT session, closed.
+SUMMARIES = pytest.StashKey[dict[Path, DutSession]]()
+# benchtest's own packages: never counted as plan files, even in a source checkout.
+_PACKAGE = Path(__file__).resolve().parents[1]
+_FRAMEWORK = (_PACKAGE, _PACKAGE.parent / "instruments")
 
 
 def active(config: pytest.Config) -> DutSession | None:
@@ -35,10 +53,23 @@ def active(config: pytest.Config) -> DutSession | None:
 
 
 def emit(config: pytest.Config, event: Event) -> None:
-    """Send an event to the active DUT session's recorder (nowhere when there is none)."""
+    """Send an event to the active DUT session's recorder (nowhere when there is none).
+
+    A run file that could not be written (a full disk) is not raised here: the session keeps
+    the failure, and the runner stops the run after the test (`run_file_failure`)."""
     session = active(config)
     if session is not None:
-        session.recorder.emit(event)
+        try:
+            session.recorder.emit(event)
+        except ResultFileError:
+            if session.run_file_failure is None:
+                raise
+
+
+def run_file_failure(config: pytest.Config) -> ResultFileError | None:
+    """Why the active session's run file stopped taking events, if it did."""
+    session = active(config)
+    return session.run_file_failure if session is not None else None
 
 
 def run_files(config: pytest.Config) -> list[Path]:
@@ -51,6 +82,60 @@ def run_file(config: pytest.Config) -> Path | None:
     """The latest run file, when there is one."""
     files = run_files(config)
     return files[-1] if files else None
+
+
+def summaries(config: pytest.Config) -> dict[Path, str]:
+    """What the tests of each finished run file came to: "BT-LDO33: passed, 3 skipped: ..."."""
+    return {path: _summary(config, path)[0] for path in run_files(config)}
+
+
+def _summary(config: pytest.Config, path: Path) -> tuple[str, str, int]:
+    """(line, outcome, skipped) of the run file `path`: from its DUT session, or read from the
+    file (the merged file of a multi-site run)."""
+    session = config.stash.get(SUMMARIES, {}).get(path)
+    if session is not None:
+        return f"{session.dut.name}: {session.summary}", session.outcome, session.tally.skipped
+    from benchtest.results import open_run
+
+    try:
+        with open_run(path) as run:
+            tests = [(t.outcome, t.message) for t in run.tests]
+            line = f"{run.metadata.get('part', '')}: {describe(run.outcome, tests)}"
+            return line, run.outcome, sum(outcome == "skipped" for outcome, _ in tests)
+    except BenchtestError as exc:
+        return f"cannot be read: {exc}", "error", 0
+
+
+def test_id(item: pytest.Item) -> str:
+    """The id of `item` in the run file: relative to the plans' root (its node id when it is
+    not a test of a plan file)."""
+    found = item.stash.get(TEST_ID, None)
+    if found is None:
+        path = getattr(item, "path", None)
+        if path is None:
+            found = item.nodeid
+        else:
+            _, separator, name = item.nodeid.partition("::")
+            found = f"{_plan_file_id(item.config, path)}{separator}{name}"
+        item.stash[TEST_ID] = found
+    return found
+
+
+def _plan_file_id(config: pytest.Config, path: Path) -> str:
+    """The file part of a test id, found once per plan file and run (not once per test)."""
+    ids = config.stash.setdefault(PLAN_FILE_IDS, {})
+    if path not in ids:
+        ids[path] = plan_test_id(path, "", _plans_root(config, path))
+    return ids[path]
+
+
+def _plans_root(config: pytest.Config, path: Path) -> Path:
+    roots = config.stash.setdefault(PLANS_ROOTS, {})
+    if path not in roots:
+        explicit = str(config.getini("benchtest_plans_root") or "")
+        base = config.inipath.parent if config.inipath is not None else config.rootpath
+        roots[path] = plans_root(path, base / explicit if explicit else None)
+    return roots[path]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -70,6 +155,79 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.stash[ITEM_ANY_DUT] = run.dut is None and family is None
     except BenchtestError as exc:
         raise pytest.UsageError(f"benchtest: {exc}") from None
+    config.stash[PLAN_HELPERS] = _plan_helpers(config, items)
+
+
+def _plan_helpers(config: pytest.Config, items: Iterable[pytest.Item]) -> set[Path]:
+    """The modules imported from the plans' roots that are neither test modules nor conftest
+    files (helpers the plans share); gives every item its test id on the way."""
+    modules: set[Path] = set()
+    roots: set[Path] = set()
+    for item in items:
+        path = getattr(item, "path", None)
+        if path is None or item.stash.get(ITEM_DUT, None) is None:
+            continue
+        test_id(item)
+        modules.add(Path(path).resolve())
+        roots.add(_plans_root(config, Path(path)))
+    return {
+        file
+        for file in map(Path, _module_files())
+        if file not in modules
+        and file.name != "conftest.py"
+        and any(_is_plan_source(file, root) for root in roots)
+    }
+
+
+def _session_plan_files(item: pytest.Item, dut: DutProfile) -> tuple[Path, ...]:
+    """The plan files of the DUT session `item` opens: the modules of the tests that will run
+    in it (from `item` on, as long as they are for this part or for any part), the conftest
+    files that apply to them, and the plans' shared helper modules."""
+    items = item.session.items
+    start = next((n for n, other in enumerate(items) if other is item), len(items))
+    modules: set[Path] = {Path(item.path).resolve()}
+    for other in items[start:]:
+        other_dut = other.stash.get(ITEM_DUT, None)
+        if other_dut is None:
+            continue
+        if other_dut.path != dut.path and not other.stash.get(ITEM_ANY_DUT, False):
+            break
+        modules.add(Path(other.path).resolve())
+    config = item.config
+    conftests = {c for m in modules for c in _conftests(m, _plans_root(config, m))}
+    helpers = config.stash.get(PLAN_HELPERS, set())
+    return tuple(sorted(modules | conftests | helpers))
+
+
+def _is_plan_source(file: Path, root: Path) -> bool:
+    """A module imported from under the plans' root that is neither benchtest itself nor an
+    installed package (a virtual environment or cache inside the project)."""
+    if not file.is_relative_to(root) or any(file.is_relative_to(p) for p in _FRAMEWORK):
+        return False
+    parts = file.relative_to(root).parts
+    return not any(
+        part.startswith(".") or part in ("site-packages", "__pycache__") for part in parts
+    )
+
+
+def _conftests(module: Path, root: Path) -> list[Path]:
+    """The conftest.py files that apply to `module`, from its folder up to its plans' root."""
+    found = []
+    for folder in module.parents:
+        if not folder.is_relative_to(root):
+            break
+        if (folder / "conftest.py").is_file():
+            found.append(folder / "conftest.py")
+    return found
+
+
+def _module_files() -> list[str]:
+    """The files of the Python modules imported so far (resolved)."""
+    return [
+        str(Path(file).resolve())
+        for module in list(sys.modules.values())
+        if isinstance(file := getattr(module, "__file__", None), str) and file.endswith(".py")
+    ]
 
 
 def activate(item: pytest.Item) -> DutSession | None:
@@ -92,7 +250,8 @@ def activate(item: pytest.Item) -> DutSession | None:
         lot=run.lot,
         operator=run.operator,
         site=run.site,
-        plans_root=Path(str(config.rootpath)),
+        plans_root=_plans_root(config, item.path),
+        plan_files=_session_plan_files(item, dut),
     )
     try:
         session = DutSession(run.bench, dut, info, simulate=run.simulate).start()
@@ -108,13 +267,23 @@ def _close(config: pytest.Config, outcome: str) -> None:
     session = config.stash.get(ACTIVE, None)
     if session is not None:
         del config.stash[ACTIVE]
-        session.close(outcome)
+        try:
+            session.close(outcome)
+        finally:
+            if session.run_file is not None:
+                config.stash.setdefault(SUMMARIES, {})[session.run_file] = session
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     outcome = {0: "passed", 1: "failed", 2: "interrupted"}.get(int(exitstatus), "error")
-    _close(session.config, outcome)
+    try:
+        _close(session.config, outcome)
+    except ResultFileError as exc:  # the run file failed as it closed: the summary says why
+        closed = session.config.stash.get(SUMMARIES, {}).values()
+        if not any(s.run_file_failure is exc for s in closed):
+            raise
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
 
 
 def pytest_terminal_summary(
@@ -123,8 +292,20 @@ def pytest_terminal_summary(
     files = run_files(config)
     if files:
         terminalreporter.write_sep("-", "benchtest")
+        closed = config.stash.get(SUMMARIES, {})
         for path in files:
             terminalreporter.write_line(f"run file: {path}")
+            line, outcome, skipped = _summary(config, path)
+            passed = outcome == "passed"
+            terminalreporter.write_line(
+                f"  {line}",
+                red=not passed,
+                yellow=passed and skipped > 0,
+                green=passed and not skipped,
+            )
+            session = closed.get(path)
+            if session is not None and session.run_file_failure is not None:
+                terminalreporter.write_line(f"  {session.run_file_failure}", red=True)
 
 
 @pytest.fixture(scope="module")

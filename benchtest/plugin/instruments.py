@@ -1,9 +1,12 @@
 """The bench's instruments as fixtures: `bench`, one fixture per role, and `requires(...)`.
 
 Instruments belong to the active DUT session and are opened on first use. Every test leaves
-them in their safe state, whatever happened; so does the end of each DUT session, Ctrl-C and
-SIGTERM (turned into an interrupt so that pytest tears down normally). Role fixtures live per
+them in their safe state, whatever happened; so does the end of each DUT session, Ctrl-C,
+SIGTERM and SIGHUP (a closed terminal or SSH session), the last two turned into an interrupt so
+that pytest tears down normally. Role fixtures live per
 plan module (per test for a role shared between sites, which is claimed one test at a time).
+A test that requires a role the bench lacks is skipped ("no chamber on this bench (lab 3)"), or
+on a strict bench is an error; an instrument that cannot be opened is one line of report.
 """
 
 from __future__ import annotations
@@ -20,9 +23,18 @@ import pytest
 from benchtest.driver.base import Instrument
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import active
-from benchtest.run.instrument_pool import InstrumentPool
+from benchtest.run.instrument_pool import (
+    InstrumentOpenError,
+    InstrumentPool,
+    MissingRoleError,
+    missing_roles_message,
+)
 
-PREVIOUS_SIGTERM = pytest.StashKey[Any]()
+PREVIOUS_HANDLERS = pytest.StashKey[dict[signal.Signals, Any]]()
+# Signals that end a run like Ctrl-C: SIGTERM (kill, CI cancel) and SIGHUP (terminal closed).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 def pool(config: pytest.Config) -> InstrumentPool | None:
@@ -63,10 +75,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         setattr(holder, f"fixture_{role}", _role_fixture(role, role in run.bench.shared))
     config.pluginmanager.register(holder, "benchtest-roles")
     if threading.current_thread() is threading.main_thread():
-        config.stash[PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        config.stash[PREVIOUS_HANDLERS] = {
+            signum: signal.signal(signum, _stop_to_interrupt) for signum in STOP_SIGNALS
+        }
 
 
-def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
+def _stop_to_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
@@ -97,11 +111,27 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if marker is None or run is None:
         return
     missing = [role for role in marker.args if role not in run.bench.roles]
+    if missing and run.bench.strict:
+        raise MissingRoleError(f"{missing_roles_message(run.bench, missing)}; the bench is strict")
     if missing:
-        pytest.skip(f"bench {run.bench.name!r} has no {', '.join(missing)} role")
+        pytest.skip(missing_roles_message(run.bench, missing))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """An instrument that cannot be opened, or a role a strict bench lacks: one line, not a
+    traceback through the transport."""
+    report = yield
+    error = call.excinfo.value if call.excinfo is not None else None
+    if report.failed and isinstance(error, InstrumentOpenError | MissingRoleError):
+        report.longrepr = f"{type(error).__name__}: {error}"
+    return report
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if PREVIOUS_SIGTERM in config.stash:
-        signal.signal(signal.SIGTERM, config.stash[PREVIOUS_SIGTERM])
-        del config.stash[PREVIOUS_SIGTERM]
+    if PREVIOUS_HANDLERS in config.stash:
+        for signum, handler in config.stash[PREVIOUS_HANDLERS].items():
+            signal.signal(signum, handler)
+        del config.stash[PREVIOUS_HANDLERS]

@@ -3,7 +3,10 @@
 pytest's `--junitxml` writes one test case per test with a limit failure as <failure>. This
 module adds each measurement as a test-case property (Jenkins keeps them with keepProperties),
 turns a failure caused by bench trouble into <error> so it is not counted against the DUT,
-and links the run file through `[[ATTACHMENT|path]]` in <system-out> (GitLab, Jenkins).
+and links the run file through `[[ATTACHMENT|path]]` in <system-out> (GitLab, Jenkins). Each
+test suite carries what each run file's tests came to as a `benchtest.outcome` property
+("BT-LDO33: passed, 3 skipped: no chamber on this bench (lab 3)"), so skips are not hidden
+behind a green build.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from benchtest.plugin.dut_sessions import active
+from benchtest.plugin.dut_sessions import active, summaries, test_id
 from benchtest.plugin.measure import MEASURE
 
 TEST_ID = "benchtest.test_id"
 RUN_FILE = "benchtest.run_file"
+OUTCOME = "benchtest.outcome"
 BENCH_TROUBLE = pytest.StashKey[set[str]]()
 
 
@@ -30,27 +34,30 @@ def pytest_runtest_makereport(
     session = active(item.config)
     writing_xml = bool(getattr(item.config.option, "xmlpath", None))
     if writing_xml and call.when == "call" and session is not None and session.run_file:
-        item.user_properties.append((TEST_ID, item.nodeid))
+        item.user_properties.append((TEST_ID, test_id(item)))
         item.user_properties.append((RUN_FILE, _shown(session.run_file)))
         measure = item.stash.get(MEASURE, None)
         for m in measure.recorded if measure is not None else ():
             item.user_properties.append((m.name, f"{m.value:.6g} {m.unit} {m.outcome}".strip()))
     report = yield
     if report.failed and getattr(report, "benchtest_bench_trouble", False):
-        item.config.stash.setdefault(BENCH_TROUBLE, set()).add(item.nodeid)
+        item.config.stash.setdefault(BENCH_TROUBLE, set()).add(test_id(item))
     return report
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     xml_path = getattr(config.option, "xmlpath", None)
     if xml_path and Path(xml_path).is_file():
-        rewrite(Path(xml_path), config.stash.get(BENCH_TROUBLE, set()))
+        outcomes = list(summaries(config).values())
+        rewrite(Path(xml_path), config.stash.get(BENCH_TROUBLE, set()), outcomes)
 
 
-def rewrite(xml_path: Path, bench_trouble: set[str]) -> None:
-    """Turn bench-trouble failures into errors and attach each test case's run file."""
+def rewrite(xml_path: Path, bench_trouble: set[str], outcomes: list[str] | None = None) -> None:
+    """Turn bench-trouble failures into errors, attach each test case's run file, and give
+    each suite the `outcomes` of the run files as properties."""
     tree = ET.parse(xml_path)
     for suite in tree.getroot().iter("testsuite"):
+        _suite_properties(suite, [(OUTCOME, outcome) for outcome in outcomes or ()])
         moved = 0
         for case in suite.iter("testcase"):
             failure = case.find("failure")
@@ -67,6 +74,18 @@ def rewrite(xml_path: Path, bench_trouble: set[str]) -> None:
             suite.set("failures", str(int(suite.get("failures", "0")) - moved))
             suite.set("errors", str(int(suite.get("errors", "0")) + moved))
     tree.write(xml_path, encoding="utf-8", xml_declaration=True)
+
+
+def _suite_properties(suite: ET.Element, pairs: list[tuple[str, str]]) -> None:
+    """Add `pairs` to the suite's <properties>, which must come first in a <testsuite>."""
+    if not pairs:
+        return
+    properties = suite.find("properties")
+    if properties is None:
+        properties = ET.Element("properties")
+        suite.insert(0, properties)
+    for name, value in pairs:
+        ET.SubElement(properties, "property", name=name, value=value)
 
 
 def _property(case: ET.Element, name: str) -> str | None:

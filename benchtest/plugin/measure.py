@@ -12,7 +12,7 @@ from collections.abc import Generator
 import pytest
 
 from benchtest.plugin.configuration import settings
-from benchtest.plugin.dut_sessions import active
+from benchtest.plugin.dut_sessions import active, test_id
 from benchtest.run.measuring import LimitFailure, Measure
 
 MEASURE = pytest.StashKey[Measure]()
@@ -31,7 +31,7 @@ def measure(request: pytest.FixtureRequest) -> Measure:
     conditions = dict(callspec.params) if callspec is not None else {}
     if run.site:
         conditions["site"] = run.site
-    measure_ = Measure(request.node.nodeid, session.dut, session.recorder.emit, conditions)
+    measure_ = Measure(test_id(request.node), session.dut, session.recorder.emit, conditions)
     request.node.stash[MEASURE] = measure_
     return measure_
 

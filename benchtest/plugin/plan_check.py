@@ -1,16 +1,24 @@
-"""Plan checks at collection: unknown parameters, units that disagree, unknown roles.
+"""Plan checks at collection: unknown parameters, units that disagree, unknown roles, ratings
+the guard could not enforce on this bench, parametrised conditions beyond a rating.
 
 A plan with such a mistake stops before any test runs, so nothing is powered and nothing
-recorded is lost; the message names the test, the line and what was wrong.
+recorded is lost; the message names the test, the line and what was wrong. On a strict bench,
+a selected test that requires a role the bench lacks stops the run the same way.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from benchtest.config.plan_rules import measure_call_problems, unknown_roles
+from benchtest.config.plan_rules import (
+    measure_call_problems,
+    parameter_problems,
+    unguarded_ratings,
+    unknown_roles,
+)
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import ITEM_DUT
+from benchtest.run.instrument_pool import missing_roles_message
 
 
 def pytest_collection_modifyitems(
@@ -25,6 +33,12 @@ def pytest_collection_modifyitems(
         dut = item.stash.get(ITEM_DUT, None)
         if dut is None or item.get_closest_marker("skip") is not None:
             continue
+        if dut.path not in checked:
+            checked.add(dut.path)
+            problems += unguarded_ratings(run.bench, dut)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            problems += [f"{item.nodeid}: {p}" for p in parameter_problems(callspec.params, dut)]
         marker = item.get_closest_marker("requires")
         if marker is not None:
             for role in unknown_roles(marker.args, run.bench.roles, dut):
@@ -41,4 +55,27 @@ def pytest_collection_modifyitems(
     if problems:
         raise pytest.UsageError(
             "benchtest: the plan does not fit the bench or DUT profile:\n  " + "\n  ".join(problems)
+        )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A strict bench runs nothing when a selected test needs a role it lacks. (On a pytest-xdist
+    worker, those tests are errors instead: see `instruments.pytest_runtest_setup`.)"""
+    config = session.config
+    run = settings(config)
+    if run is None or run.controller or not run.bench.strict or hasattr(config, "workerinput"):
+        return
+    lacking: dict[str, list[str]] = {}
+    for item in session.items:
+        marker = item.get_closest_marker("requires")
+        if marker is None or item.get_closest_marker("skip") is not None:
+            continue
+        missing = [str(role) for role in marker.args if role not in run.bench.roles]
+        if missing:
+            lacking.setdefault(missing_roles_message(run.bench, missing), []).append(item.nodeid)
+    if lacking:
+        problems = [f"{reason}: {', '.join(tests)}" for reason, tests in lacking.items()]
+        raise pytest.UsageError(
+            "benchtest: the bench is strict (--strict-bench or strict: true) and lacks roles "
+            "that selected tests require: " + "; ".join(problems)
         )

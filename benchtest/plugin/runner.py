@@ -16,7 +16,7 @@ import pytest
 from _pytest.runner import runtestprotocol  # the one-test protocol, run once per attempt
 
 from benchtest.plugin.configuration import settings
-from benchtest.plugin.dut_sessions import activate, emit
+from benchtest.plugin.dut_sessions import activate, emit, run_file_failure, test_id
 from benchtest.values.errors import BenchtestError
 from benchtest.values.events import TestFinished, TestStarted, utc_now
 
@@ -54,6 +54,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     for report in reports:
         item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    failure = run_file_failure(item.config)
+    if failure is not None:  # a full disk: nothing more can be recorded, so stop here
+        item.session.shouldstop = f"benchtest: {failure}"
     return True
 
 
@@ -77,13 +80,15 @@ def _run_attempt(
     run = settings(item.config)
     if run is not None and run.site:
         conditions["site"] = run.site
-    emit(item.config, TestStarted(item.nodeid, utc_now(), conditions, attempt=attempt))
+    emit(item.config, TestStarted(test_id(item), utc_now(), conditions, attempt=attempt))
     reports: list[pytest.TestReport] = []
     try:
         reports = runtestprotocol(item, nextitem=nextitem, log=False)
     finally:
         outcome, message, duration = _outcome(reports) if reports else ("error", "interrupted", 0.0)
-        finished = TestFinished(item.nodeid, outcome, utc_now(), duration, message, attempt=attempt)
+        finished = TestFinished(
+            test_id(item), outcome, utc_now(), duration, message, attempt=attempt
+        )
         emit(item.config, finished)
     return reports
 

@@ -8,9 +8,11 @@ refers to the network: CSS is inline and plots are inline SVG.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,12 @@ from benchtest.__about__ import __version__
 from benchtest.report.plot import Plot, family_plot, sweep_plot, waveform_plot
 from benchtest.report.units import format_eng
 from benchtest.results import Run, TestRecord, open_run
+from benchtest.run.tally import describe
+from benchtest.values.errors import ResultFileError
 from benchtest.values.events import ConfigSnapshot, utc_now
+
+#: What reading a damaged part of a run file may raise while a plot is drawn.
+_UNREADABLE = (ResultFileError, OSError, KeyError, ValueError, RuntimeError)
 
 _OUTCOMES = ("passed", "failed", "error", "skipped", "incomplete")
 
@@ -44,6 +51,7 @@ class TestSection:
     record: TestRecord
     rows: list[MeasurementRow]
     plots: list[Plot]
+    unreadable: list[str] = field(default_factory=list)  # plots that could not be drawn
 
 
 def _rows(measurements: npt.NDArray[Any]) -> list[MeasurementRow]:
@@ -59,8 +67,60 @@ def _rows(measurements: npt.NDArray[Any]) -> list[MeasurementRow]:
     ]
 
 
+@dataclass(frozen=True)
+class InstrumentRow:
+    """One instrument of the run, with its calibration due date and whether the run used it
+    past that date."""
+
+    role: str
+    driver: str
+    resource: str
+    identity: str
+    calibration_due: str
+    expired: bool
+
+
+def _instruments(run: Run) -> list[InstrumentRow]:
+    started = _date(str(run.metadata.get("start_time", "")))
+    rows = []
+    for row in run.instruments:
+        fields = {name: str(row[name]) for name in row.dtype.names or ()}
+        due = fields.get("calibration_due", "")
+        expired = started is not None and (_date(due) or dt.date.max) < started
+        rows.append(
+            InstrumentRow(
+                fields.get("role", ""),
+                fields.get("driver", ""),
+                fields.get("resource", ""),
+                fields.get("identity", ""),
+                due or "—",
+                expired,
+            )
+        )
+    return rows
+
+
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def _headline(run: Run, verdict_: str) -> tuple[str, str, str]:
+    """(banner text, banner class, outcome line): a PASS with skipped tests is not green."""
+    line = describe(run.outcome, ((t.outcome, t.message) for t in run.tests))
+    skipped = sum(t.outcome == "skipped" for t in run.tests)
+    if verdict_ == "PASS" and skipped:
+        return f"PASS, {skipped} SKIPPED", "partial", line
+    return verdict_, verdict_.lower(), line
+
+
 def verdict(run: Run) -> str:
-    """PASS only when the run finished as passed and every test passed or was skipped."""
+    """PASS only when the run finished as passed and every test passed or was skipped;
+    DAMAGED before anything else when the run file is damaged."""
+    if run.damaged:
+        return "DAMAGED"
     outcomes = {t.outcome for t in run.tests}
     if "failed" in outcomes or run.outcome == "failed":
         return "FAIL"
@@ -89,6 +149,7 @@ def _header(metadata: dict[str, Any], path: Path) -> list[tuple[str, str]]:
         ("Ended (UTC)", get("end_time")),
         ("Run id", get("run_id")),
         ("Plans commit", commit),
+        ("Plans (sha256)", get("plans_sha256")),
         ("benchtest version", get("creator_version")),
         ("Run file", f"{path.name} (schema {get('benchtest_schema_version')})"),
     ]
@@ -105,31 +166,48 @@ def _config(snapshot: ConfigSnapshot | None) -> dict[str, str] | None:
     }
 
 
-def _plots(test: TestRecord) -> list[Plot]:
-    """A test's waveforms, then its sweeps, then its families of curves."""
-    return [
-        *(waveform_plot(w) for w in test.waveforms.values()),
-        *(sweep_plot(s) for s in test.sweeps.values()),
-        *(family_plot(f) for f in test.families.values()),
+def _section(test: TestRecord) -> TestSection:
+    """A test's rows and plots: its waveforms, then its sweeps, then its families of curves;
+    a plot whose data cannot be read (a damaged file) is named in `unreadable` instead."""
+    section = TestSection(test, _rows(test.measurements), [])
+    drawings: list[tuple[str, Callable[[], Plot]]] = [
+        *((name, lambda w=w: waveform_plot(w)) for name, w in test.waveforms.items()),
+        *((name, lambda s=s: sweep_plot(s)) for name, s in test.sweeps.items()),
+        *((name, lambda f=f: family_plot(f)) for name, f in test.families.items()),
     ]
+    for name, draw in drawings:
+        try:
+            section.plots.append(draw())
+        except _UNREADABLE as exc:
+            section.unreadable.append(f"{name}: damaged, cannot be read: {exc}")
+    return section
 
 
 def report_context(run: Run) -> dict[str, Any]:
     """Everything the template shows, as plain values."""
     counts = Counter(t.outcome for t in run.tests)
+    sections = [_section(t) for t in run.tests]
+    unreadable = [f"{s.record.id}: {note}" for s in sections for note in s.unreadable]
+    banner, banner_class, outcome_line = _headline(run, verdict(run))
     return {
         "title": f"{run.metadata.get('part', '')} {run.metadata.get('serial_number', '')}".strip(),
         "header": _header(run.metadata, run.path),
         "verdict": verdict(run),
+        "banner": banner,
+        "banner_class": banner_class,
+        "outcome_line": outcome_line,
         "outcome": run.outcome,
         "counts": [(o, counts[o]) for o in _OUTCOMES if counts[o] or o in ("passed", "failed")],
         "total": len(run.tests),
-        "tests": [TestSection(t, _rows(t.measurements), _plots(t)) for t in run.tests],
-        "instruments": run.instruments,
+        "tests": sections,
+        "instruments": _instruments(run),
         "safe_state_log": run.safe_state_log,
         "dut_profile": _config(run.dut_profile),
         "bench_file": _config(run.bench_file),
-        "problems": run.problems,
+        "problems": [*run.problems, *unreadable],
+        "damaged": run.damaged or bool(unreadable),
+        "readable": run.readable()
+        + (f", of which {len(unreadable)} plots cannot be read" if unreadable else ""),
         "generated": utc_now(),
         "report_version": __version__,
     }
@@ -150,19 +228,33 @@ def render_report(run: Run) -> str:
 
 
 def write_report(
-    run_path: str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None
+    run_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str] | None = None,
+    *,
+    damage: list[str] | None = None,
 ) -> Path:
     """Write the HTML report of the run file `run_path`; by default next to it as `.html`.
 
     The file is written under a temporary name and renamed, so a reader never sees half a
-    report. Returns the report's path.
+    report. Returns the report's path. A damaged run file gets a report of what can still be
+    read, under a damage notice; `damage`, when given, receives what is damaged and, last,
+    what could still be read.
     """
     source = Path(run_path)
     target = source.with_suffix(".html") if out_path is None else Path(out_path)
     with open_run(source) as run:
-        html = render_report(run)
-    target.parent.mkdir(parents=True, exist_ok=True)
+        context = report_context(run)
+        html = _ENV.get_template("report.html.j2").render(context)
+    if damage is not None and context["damaged"]:
+        damage += [p for p in context["problems"] if "damaged" in p]
+        damage.append(f"still readable: {context['readable']}")
     partial = target.with_name(target.name + ".part")
-    partial.write_text(html, encoding="utf-8")
-    partial.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # errors="replace": text of a damaged file that is not valid UTF-8 is shown as U+FFFD
+        partial.write_text(html, encoding="utf-8", errors="replace")
+        partial.replace(target)
+    except OSError as exc:  # a full disk, a folder without write permission
+        partial.unlink(missing_ok=True)
+        raise ResultFileError(f"{target}: cannot write the report: {exc}") from exc
     return target

@@ -8,10 +8,10 @@ text columns (`.to_pandas()` when pandas is installed); waveforms are read lazil
 from __future__ import annotations
 
 from benchtest.results.catalog import Catalog
-from benchtest.results.stored_curves import Axis, StoredFamily, StoredSweep
 from benchtest.results.records import LazyArray, StoredWaveform, Table
-from benchtest.results.test_record import TestRecord
 from benchtest.results.run import Run, open_run
+from benchtest.results.stored_curves import Axis, StoredFamily, StoredSweep
+from benchtest.results.test_record import TestRecord
 
 __all__ = [
     "Axis",

@@ -19,11 +19,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.values.errors import ResultFileError
 from benchtest.results.catalog_sql import SCHEMA, VALUES_DTYPE
 from benchtest.results.records import Closing
 from benchtest.results.run import Run, open_run
 from benchtest.runfile.tables import decode_table
+from benchtest.values.errors import ResultFileError
 
 INDEX_NAME = ".benchtest-catalog.sqlite3"
 
@@ -89,8 +89,13 @@ class Catalog(Closing):
         self.folder = Path(folder)
         self.index_path = Path(index) if index is not None else self.folder / INDEX_NAME
         self.night_starts_at_hour = night_starts_at_hour
-        self._db = sqlite3.connect(self.index_path)
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.index_path)
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise ResultFileError(
+                f"{self.index_path}: cannot open the catalog index: {exc}"
+            ) from exc
         if update:
             self.update()
 
@@ -116,12 +121,17 @@ class Catalog(Closing):
         removed = [p for p in known if p not in on_disk]
         changed = [p for p, stamp in on_disk.items() if known.get(p) != stamp]
         skipped = 0
-        with self._db:
-            for path in removed:
-                self._forget(path)
-            for path in changed:
-                self._forget(path)
-                skipped += not self._index(path, on_disk[path])
+        try:
+            with self._db:
+                for path in removed:
+                    self._forget(path)
+                for path in changed:
+                    self._forget(path)
+                    skipped += not self._index(path, on_disk[path])
+        except sqlite3.Error as exc:  # a full disk, a read-only folder
+            raise ResultFileError(
+                f"{self.index_path}: cannot update the catalog index: {exc}"
+            ) from exc
         added = sum(p not in known for p in changed)
         return IndexReport(
             added, len(changed) - added, len(removed), len(on_disk) - len(changed), skipped

@@ -20,8 +20,8 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.results.stored_curves import read_families, read_sweeps
 from benchtest.results.records import StoredWaveform, Table, as_table, read_waveforms
+from benchtest.results.stored_curves import read_families, read_sweeps
 from benchtest.results.test_record import TestRecord
 from benchtest.runfile import schema
 from benchtest.runfile.journal import read_journal
@@ -65,19 +65,49 @@ def _with_journal(raw: npt.NDArray[Any], parts: list[list[Any]]) -> npt.NDArray[
     return merged
 
 
-class TablesV2:
-    """The run-level tables of a schema-2 file, read once, with their commit marks checked."""
+def _stop_note(note: Any) -> str:
+    if not isinstance(note, dict):
+        return f"the writer stopped before the run ended: {note}"
+    return f"the writer stopped at {note.get('time', '?')}: {note.get('message', '')}"
 
-    def __init__(self, file: h5py.File, guard: Guard[Any]) -> None:
+
+def _safe_state_row(values: Any) -> tuple[Any, ...]:
+    """A row of run_info/safe_state_log from a journal record: time, role, ok, message."""
+    if not isinstance(values, list) or len(values) != 4:
+        return ("", "", False, f"a journal record that is not a safe-state row: {values!r}")
+    time, role, ok, message = values
+    return (str(time), str(role), ok is True, str(message))
+
+
+class TablesV2:
+    """The run-level tables of a schema-2 file, read once, with their commit marks checked.
+
+    `damaged(where, what)` is told of rows that cannot be read. From the journal: `stopped`,
+    why a writer stopped before the run ended (a full disk), and `safe_state`, the safe-state
+    actions it noted after it stopped (rows of run_info/safe_state_log).
+    """
+
+    def __init__(
+        self, file: h5py.File, guard: Guard[Any], damaged: Callable[[str, str], None]
+    ) -> None:
         summary = file[schema.SUMMARY]
         journal: list[dict[str, Any]] = []
         if schema.JOURNAL in summary:
             where = f"{schema.SUMMARY}/{schema.JOURNAL}"
             journal = guard(where, lambda: read_journal(summary[schema.JOURNAL][...])) or []
         committed = [r["rows"] for r in journal if isinstance(r.get("rows"), dict)]
+        self.stopped = [_stop_note(r["stopped"]) for r in journal if "stopped" in r]
+        self.safe_state = [_safe_state_row(r["safe_state"]) for r in journal if "safe_state" in r]
+
+        def read(name: str) -> npt.NDArray[Any]:
+            notes: list[str] = []
+            rows = read_raw_table(summary[name], notes)
+            for note in notes:
+                damaged(f"{schema.SUMMARY}/{name}", note)
+            return rows
 
         def load(name: str, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-            rows = guard(f"{schema.SUMMARY}/{name}", lambda: read_raw_table(summary[name]))
+            rows = guard(f"{schema.SUMMARY}/{name}", partial(read, name))
             if rows is None:
                 rows = np.empty(0, dtype=dtype)
             return decode_table(_with_journal(rows, [r.get(name) or [] for r in committed]))

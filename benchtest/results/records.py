@@ -12,17 +12,15 @@ import importlib
 import importlib.util
 import json
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Self
 
 import h5py
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.values.errors import ResultFileError
 from benchtest.runfile import schema
 from benchtest.runfile.codecs import plugin_filters
+from benchtest.values.errors import ResultFileError
 from benchtest.values.waveform import Waveform
 
 
@@ -56,9 +54,13 @@ def as_table(rows: npt.NDArray[Any]) -> Table:
 
 
 def plain(value: Any) -> Any:
-    """An attribute or scalar dataset value as a plain Python object (str, bool, int, float)."""
+    """An attribute or scalar dataset value as a plain Python object (str, bool, int, float);
+    text that is not valid UTF-8 (a damaged file) has U+FFFD where the bad bytes were."""
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
+    if isinstance(value, str) and not value.isascii():
+        # h5py hands invalid UTF-8 over as lone surrogates, which no UTF-8 writer accepts
+        return value.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
     if isinstance(value, np.ndarray):
         return [plain(v) for v in value.tolist()]
     if isinstance(value, np.generic):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,14 +20,36 @@ from benchtest.config.dut import DutProfile
 from benchtest.driver.base import Instrument
 from benchtest.driver.ownership import ResourceLock
 from benchtest.driver.registry import driver_class
-from benchtest.values.errors import BenchtestError
+from benchtest.values.errors import BenchtestError, InstrumentError
 from benchtest.values.events import Event, InstrumentIdentified, SafeStateApplied, utc_now
+from benchtest.values.probe import probes_of
 
 DEFAULT_SAFE_STATE_TIMEOUT = 5.0
 
 
 class CalibrationWarning(UserWarning):
     """An instrument of the bench is past its calibration due date."""
+
+
+class InstrumentOpenError(InstrumentError):
+    """An instrument of the bench could not be opened, or a strict bench refused it; the
+    message is one line naming the role, the driver, the resource and the cause."""
+
+
+class MissingRoleError(BenchtestError):
+    """A test requires a role that a strict bench lacks."""
+
+
+def missing_roles_message(bench: Bench, missing: list[str]) -> str:
+    """Why a test that requires the `missing` roles is skipped: "no chamber on this bench
+    (lab 3)"."""
+    return f"no {', '.join(missing)} on this bench ({bench.name})"
+
+
+def _open_error(role: str, driver: str, resource: str, exc: Exception) -> InstrumentOpenError:
+    cause = str(exc) if isinstance(exc, BenchtestError) else f"{type(exc).__name__}: {exc}"
+    cause = cause.removeprefix(f"[{role}] ").removeprefix(f"cannot open {resource}: ")
+    return InstrumentOpenError(f"cannot open {driver} at {resource}: {cause}", role=role)
 
 
 class InstrumentPool:
@@ -82,8 +105,19 @@ class InstrumentPool:
 
     def _connect(self, role: str) -> Instrument:
         cfg = self.bench.roles[role]
+        due = cfg.calibration_due or ""
+        expired = bool(due) and dt.date.fromisoformat(due) < dt.date.today()
+        if expired and self.bench.strict:
+            raise InstrumentOpenError(
+                f"{cfg.driver} at {cfg.resource}: calibration was due on {due}; a strict bench "
+                "uses no instrument past its calibration due date",
+                role=role,
+            )
         cls = driver_class(cfg.driver)
         options: dict[str, Any] = {**cls.profile_options(self.dut.data), **cfg.options}
+        probes = probes_of(self.dut.nets, role)
+        if probes:  # the DUT profile's probe of a channel wins over one in the bench's options
+            options["probes"] = {**dict(options.get("probes") or {}), **probes}
         shared = role in self.bench.shared
         # Sites claim a shared instrument by its bench-file name; everything else by address.
         claim = cfg.claim if shared else cfg.resource
@@ -92,18 +126,21 @@ class InstrumentPool:
             instrument = cls.open(
                 cfg.resource, role=role, guard=self.dut.guard_for(role), **options
             )
-        except BaseException:
+        except BaseException as exc:
             lock.release()
+            if isinstance(exc, Exception):
+                raise _open_error(role, cfg.driver, cfg.resource, exc) from exc
             raise
         try:
             identity = str(instrument.identify())
-        except BaseException:
+        except BaseException as exc:
             instrument.close()
             lock.release()
+            if isinstance(exc, Exception):
+                raise _open_error(role, cfg.driver, cfg.resource, exc) from exc
             raise
         self._locks[role] = lock
-        due = cfg.calibration_due or ""
-        if due and dt.date.fromisoformat(due) < dt.date.today():
+        if expired:
             warnings.warn(
                 CalibrationWarning(f"{role} ({identity}): calibration was due on {due}"),
                 stacklevel=2,
@@ -117,11 +154,14 @@ class InstrumentPool:
         """Put every opened instrument in its safe state, concurrently, each within `timeout`.
 
         The outcome of each is emitted as a SafeStateApplied event unless `record` is off
-        (a last resort from another thread, while the recorder may be busy).
+        (a last resort from another thread, while the recorder may be busy). A Ctrl-C (or a
+        stop signal) meanwhile does not abandon it: the wait goes on, the outcomes are
+        recorded, and then the interrupt is raised.
         """
         with self._lock:
             opened = list(self._open.items())
         results: dict[str, SafeStateApplied] = {}
+        finished = {role: threading.Event() for role, _ in opened}
 
         def apply(role: str, instrument: Instrument) -> None:
             try:
@@ -132,6 +172,8 @@ class InstrumentPool:
                 )
             else:
                 results[role] = SafeStateApplied(role, True, utc_now(), "safe state applied")
+            finally:
+                finished[role].set()
 
         threads = [
             threading.Thread(target=apply, args=item, name=f"safe-state-{item[0]}", daemon=True)
@@ -139,8 +181,7 @@ class InstrumentPool:
         ]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join(timeout)
+        interrupt = _wait_all(list(finished.values()), time.monotonic() + timeout)
         events = [
             results.get(role)
             or SafeStateApplied(
@@ -150,13 +191,16 @@ class InstrumentPool:
         ]
         for event in events if record else ():
             self._emit(event)
+        if interrupt is not None:
+            raise interrupt
         return events
 
     def close(self) -> list[SafeStateApplied]:
-        """Make everything safe, then close every connection."""
-        events = self.make_safe()
-        self._disconnect(list(self._open))
-        return events
+        """Make everything safe, then close every connection (also after an interrupt)."""
+        try:
+            return self.make_safe()
+        finally:
+            self._disconnect(list(self._open))
 
     def release_shared(self) -> None:
         """Let the other sites have the shared instruments (after `make_safe`)."""
@@ -171,3 +215,18 @@ class InstrumentPool:
                 instrument.close()
         for lock in locks:
             lock.release()
+
+
+def _wait_all(events: list[threading.Event], deadline: float) -> KeyboardInterrupt | None:
+    """Wait until every event is set or `deadline` (time.monotonic()) has passed; an interrupt
+    meanwhile is returned, not raised, once the wait is over. (Not `Thread.join`: interrupted,
+    it can take a running thread for finished.)"""
+    interrupt: KeyboardInterrupt | None = None
+    for event in events:
+        while True:
+            try:
+                event.wait(max(0.0, deadline - time.monotonic()))
+                break
+            except KeyboardInterrupt as exc:  # a second Ctrl-C: the bench is made safe first
+                interrupt = exc
+    return interrupt

@@ -4,15 +4,15 @@ A `DutSession` starts what testing one part needs — the simulators of the benc
 roles (when simulating), the run file and its recorder, the instrument pool — and closes it
 all in reverse order: instruments safe and closed, run finished and committed, simulators
 stopped. The pytest plugin opens one per DUT profile as the plans move from part to part.
+The run file records which plans ran (`benchtest.run.plans`) and, at the end, the outcome of
+its own tests with how many were skipped and why.
 """
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 import shutil
-import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -24,7 +24,10 @@ from benchtest.__about__ import __version__
 from benchtest.config.bench import Bench
 from benchtest.config.dut import DutProfile
 from benchtest.run.instrument_pool import InstrumentPool
+from benchtest.run.plans import PlanIdentity, python_files
 from benchtest.run.recorder import RunRecorder
+from benchtest.run.tally import OutcomeTally
+from benchtest.values.errors import ResultFileError
 from benchtest.values.events import ConfigSnapshot, RunFinished, RunStarted, utc_now
 
 if TYPE_CHECKING:
@@ -42,6 +45,9 @@ class RunInfo:
     operator: str = ""
     site: str = ""
     plans_root: Path | None = None
+    # The plan files that ran (test modules, their conftests, helpers they import); none
+    # given: every .py file under `plans_root`.
+    plan_files: tuple[Path, ...] = ()
 
 
 class DutSession:
@@ -53,6 +59,9 @@ class DutSession:
         self.info = info
         self.simulate = simulate
         self.recorder = RunRecorder()
+        self.tally = OutcomeTally()
+        self.recorder.subscribe(self.tally)
+        self.outcome = ""  # the run file's outcome, once closed
         self.run_file: Path | None = None
         self.pool: InstrumentPool | None = None
         self._simulator: SimulatorProcess | None = None
@@ -79,11 +88,16 @@ class DutSession:
         try:
             if self.pool is not None:
                 self.pool.close()
+        except KeyboardInterrupt:  # Ctrl-C or a stop signal while the bench was made safe
+            outcome = "interrupted"
+            raise
         finally:
             try:
+                self.outcome = self.tally.outcome(outcome)
                 if self._writer is not None:
                     try:
-                        self.recorder.emit(RunFinished(utc_now(), outcome))
+                        skipped, reasons = self.tally.skipped, self.tally.skip_reasons
+                        self.recorder.emit(RunFinished(utc_now(), self.outcome, skipped, reasons))
                     finally:
                         self._writer.close()
             finally:
@@ -119,7 +133,7 @@ class DutSession:
         self._writer = Hdf5RunWriter(path)
         self.run_file = path
         self.recorder.subscribe(self._writer)
-        commit, dirty = git_state(self.info.plans_root) if self.info.plans_root else ("", False)
+        plans = self._plans()
         self.recorder.emit(
             RunStarted(
                 run_id=uuid.uuid4().hex,
@@ -133,11 +147,31 @@ class DutSession:
                 operator=self.info.operator,
                 station=self.bench.station,
                 host=platform.node(),
-                plans_commit=commit,
-                plans_dirty=dirty,
+                plans_commit=plans.commit,
+                plans_dirty=plans.dirty,
                 site=self.info.site,
+                plans_root=plans.root,
+                plans_sha256=plans.sha256,
+                plans_manifest=plans.manifest,
             )
         )
+
+    @property
+    def run_file_failure(self) -> ResultFileError | None:
+        """Why the run file stopped taking events (a full disk), if it did: the run should
+        stop, and the file keeps the tests finished before."""
+        return self._writer.failure if self._writer is not None else None
+
+    @property
+    def summary(self) -> str:
+        """What the tests came to: "passed", or "passed, 3 skipped: <reasons>"."""
+        return self.tally.summary(self.outcome or self.tally.outcome("passed"))
+
+    def _plans(self) -> PlanIdentity:
+        root = self.info.plans_root
+        if root is None:
+            return PlanIdentity()
+        return PlanIdentity.of(root, self.info.plan_files or python_files(root))
 
     def _run_path(self, started: datetime) -> Path:
         unit = f"_{self.info.serial_number}" if self.info.serial_number else ""
@@ -155,24 +189,3 @@ def new_run_path(results_dir: Path, started: datetime, name: str) -> Path:
         counter += 1
         path = results_dir / f"{stem}_{counter}.h5"
     return path
-
-
-def git_state(directory: Path) -> tuple[str, bool]:
-    """The commit of the plans' repository and whether its work tree is dirty."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(directory), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-        )
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(commit) and bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.TimeoutExpired):
-        return "", False
-    return commit, dirty

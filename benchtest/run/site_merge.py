@@ -63,15 +63,14 @@ def merge_runs(parts: Sequence[str | Path], destination: str | Path) -> Path:
     destination = Path(destination)
     with ExitStack() as stack:
         opened = [_open_part(stack, Path(p)) for p in parts]
-        with Hdf5RunWriter(destination) as writer:
+        merged = {  # written with the header: a closed run file is sealed, never changed
+            "sites": json.dumps({p.site: p.serial for p in opened}),
+            "merged_from": json.dumps([str(p.run.path.name) for p in opened]),
+            "merged_run_ids": json.dumps([str(p.run.metadata["run_id"]) for p in opened]),
+        }
+        with Hdf5RunWriter(destination, attributes=merged) as writer:
             for event in _events(opened):
                 writer.handle(event)
-        sites = {p.site: p.serial for p in opened}
-        with h5py.File(destination, "r+") as file:
-            file.attrs["sites"] = json.dumps(sites)
-            file.attrs["merged_from"] = json.dumps([str(p.run.path.name) for p in opened])
-            run_ids = [str(p.run.metadata["run_id"]) for p in opened]
-            file.attrs["merged_run_ids"] = json.dumps(run_ids)
         _verify(destination, [p.run for p in opened])
     return destination
 
@@ -140,6 +139,9 @@ def _events(parts: list[_Part]) -> Iterator[WriterEvent]:
         plans_commit=str(meta.get("plans_commit", "")),
         plans_dirty=bool(meta.get("plans_dirty", False)),
         site=",".join(p.site for p in parts),
+        plans_root=str(meta.get("plans_root", "")),
+        plans_sha256=str(meta.get("plans_sha256", "")),
+        plans_manifest=first.plans_manifest,
     )
     for part in parts:
         for row in part.run.instruments:
@@ -154,7 +156,14 @@ def _events(parts: list[_Part]) -> Iterator[WriterEvent]:
             yield SafeStateApplied(f"{part.site}:{role}", bool(ok), str(time), str(message))
     outcomes = [str(p.run.metadata.get("outcome", "error")) for p in parts]
     worst = max(outcomes, key=lambda o: _SEVERITY.index(o) if o in _SEVERITY else len(_SEVERITY))
-    yield RunFinished(max(str(p.run.metadata.get("end_time", "")) for p in parts), worst)
+    skipped = sum(int(p.run.metadata.get("skipped", 0)) for p in parts)
+    reasons = [str(p.run.metadata.get("skip_reasons", "")) for p in parts]
+    yield RunFinished(
+        max(str(p.run.metadata.get("end_time", "")) for p in parts),
+        worst,
+        skipped=skipped,
+        skip_reasons="; ".join(dict.fromkeys(r for r in reasons if r)),
+    )
 
 
 def _with_site(conditions: dict[str, Any], part: _Part) -> dict[str, Any]:

@@ -34,8 +34,9 @@ import numpy.typing as npt
 _HEADER = struct.Struct("<II")  # payload length, CRC-32 of the payload
 
 
-def create_journal(group: h5py.Group, name: str, size: int) -> h5py.Dataset:
-    """A zero-filled journal of `size` bytes, allocated now so that its place never moves."""
+def allocate_bytes(group: h5py.Group, name: str, size: int, description: str) -> h5py.Dataset:
+    """A contiguous uint8 dataset of `size` zero bytes, allocated now, so that its place in
+    the file never moves and writing it needs no new file space."""
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_layout(h5py.h5d.CONTIGUOUS)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
@@ -43,11 +44,24 @@ def create_journal(group: h5py.Group, name: str, size: int) -> h5py.Dataset:
     space = h5py.h5s.create_simple((size,))
     h5py.h5d.create(group.id, name.encode(), h5py.h5t.NATIVE_UINT8, space, dcpl=dcpl)
     dataset = group[name]
-    dataset.attrs["description"] = (
-        "records of tests started and committed since the tables were last appended: "
-        "u32 length, u32 CRC-32, JSON; see docs/results-format.md"
-    )
+    dataset.attrs["description"] = description
     return dataset
+
+
+def create_journal(group: h5py.Group, name: str, size: int) -> h5py.Dataset:
+    """A zero-filled journal of `size` bytes, allocated now so that its place never moves."""
+    return allocate_bytes(
+        group,
+        name,
+        size,
+        "records of tests started and committed since the tables were last appended: "
+        "u32 length, u32 CRC-32, JSON; see docs/results-format.md",
+    )
+
+
+#: Bytes at the end of the journal kept for the notes of a writer that stopped (why, and the
+#: instruments' safe state): ordinary records leave them free (a 16th of smaller journals).
+NOTE_BYTES = 4096
 
 
 class JournalWriter:
@@ -57,6 +71,7 @@ class JournalWriter:
         self._id = dataset.id
         self._file_space = dataset.id.get_space()
         self.capacity = int(dataset.shape[0])
+        self._notes = min(NOTE_BYTES, self.capacity // 16)
         self._position = 0
         self._seq = 0
         self._fd: int | None = None
@@ -64,11 +79,13 @@ class JournalWriter:
             self._fd = dataset.file.id.get_vfd_handle()
             self._offset = dataset.id.get_offset()
 
-    def write(self, record: dict[str, Any]) -> bool:
-        """Write `record` (gets its `seq`); False, writing nothing, when it does not fit."""
+    def write(self, record: dict[str, Any], *, reserved: bool = False) -> bool:
+        """Write `record` (gets its `seq`); False, writing nothing, when it does not fit.
+        Only a `reserved` record (a note of a stopped writer) may use the last NOTE_BYTES."""
         payload = json.dumps({"seq": self._seq + 1, **record}, separators=(",", ":")).encode()
         data = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-        if self._position + len(data) > self.capacity:
+        room = self.capacity if reserved else self.capacity - self._notes
+        if self._position + len(data) > room:
             return False
         self._write_at(self._position, data)
         self._position += len(data)

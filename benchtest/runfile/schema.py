@@ -29,10 +29,12 @@ MEASUREMENTS = "measurements"
 WAVEFORMS = "waveforms"
 RUNNING = "running"
 JOURNAL = "journal"
+SEAL = "seal"
 INSTRUMENTS = "instruments"
 SAFE_STATE_LOG = "safe_state_log"
 BENCH_FILE = "bench_file"
 DUT_PROFILE = "dut_profile"
+PLANS_MANIFEST = "plans_manifest"  # "<sha256>  <path>" per plan file that ran (run_info)
 CONDITIONS = "conditions"
 SETTINGS = "settings"
 #: Name of the column that makes a row count: it holds the row's position + 1.

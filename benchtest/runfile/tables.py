@@ -88,33 +88,50 @@ def decode_table(raw: npt.NDArray[Any]) -> npt.NDArray[Any]:
 _READ_ERRORS = (OSError, ValueError, RuntimeError, UnicodeDecodeError)
 
 
-def _readable_prefix(table: h5py.Dataset) -> npt.NDArray[Any]:
-    """The longest prefix of `table` that reads without error: blocks shrink where reads fail."""
+def _readable_prefix(table: h5py.Dataset) -> tuple[npt.NDArray[Any], Exception | None]:
+    """The longest prefix of `table` that reads without error (blocks shrink where reads
+    fail), and the error that stopped it (None when every row was read)."""
     total = int(table.shape[0])
     parts: list[npt.NDArray[Any]] = []
     start, step = 0, total
+    error: Exception | None = None
     while start < total and step > 0:
         stop = min(total, start + step)
         try:
             parts.append(table[start:stop])
             start = stop
-        except _READ_ERRORS:
+        except _READ_ERRORS as exc:
+            error = exc
             step //= 2
-    return np.concatenate(parts) if parts else np.empty(0, dtype=table.dtype)
+    rows = np.concatenate(parts) if parts else np.empty(0, dtype=table.dtype)
+    return rows, error if len(rows) < total else None
 
 
-def read_raw_table(table: h5py.Dataset) -> npt.NDArray[Any]:
-    """The readable rows of `table` as h5py returns them (text as bytes or objects)."""
+def read_raw_table(table: h5py.Dataset, notes: list[str] | None = None) -> npt.NDArray[Any]:
+    """The readable rows of `table` as h5py returns them (text as bytes or objects); when
+    some rows cannot be read, a sentence saying which is added to `notes`."""
     try:
         raw: npt.NDArray[Any] = table[...]
     except _READ_ERRORS:
-        raw = _readable_prefix(table)
+        raw, error = _readable_prefix(table)
+        if notes is not None and error is not None:
+            total = int(table.shape[0])
+            notes.append(
+                f"rows {len(raw)}-{total - 1} of its {total} cannot be read ({error}); "
+                f"rows 0-{len(raw) - 1} can" if len(raw) else
+                f"none of its {total} rows can be read ({error})"
+            )  # fmt: skip
     return raw
 
 
 def read_table(table: h5py.Dataset) -> npt.NDArray[Any]:
     """The readable rows of `table`, as a structured array with `str` text columns."""
     return decode_table(read_raw_table(table))
+
+
+def read_table_noting(table: h5py.Dataset, notes: list[str]) -> npt.NDArray[Any]:
+    """`read_table`, adding to `notes` which rows could not be read."""
+    return decode_table(read_raw_table(table, notes))
 
 
 def committed(rows: npt.NDArray[Any]) -> npt.NDArray[Any]:

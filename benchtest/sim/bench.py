@@ -72,7 +72,7 @@ class SimulatedBench(Service):
         for role, spec in roles:
             simulator = _factory(role, spec)(context, role)
             simulator.use_timing(timings[role])
-            self.simulators[role] = _with_fault(role, options[role], simulator)
+            self.simulators[role] = _with_fault(role, options[role], simulator, self.journal)
         self._started: list[Simulator] = []
 
     def start(self) -> Self:
@@ -118,7 +118,7 @@ def _sim_roles(bench: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
 
 
 #: What a `sim://` resource may set: its fault, its timing, the chamber's time constant.
-SIM_SETTINGS = ("fault", "delay", "after", "timing", "line_frequency", "time_constant")
+SIM_SETTINGS = ("fault", "delay", "after", "match", "timing", "line_frequency", "time_constant")
 
 
 def _check_settings(role: str, resource: str, options: Mapping[str, str]) -> None:
@@ -131,7 +131,9 @@ def _check_settings(role: str, resource: str, options: Mapping[str, str]) -> Non
         )
 
 
-def _with_fault(role: str, options: Mapping[str, str], simulator: Simulator) -> Simulator:
+def _with_fault(
+    role: str, options: Mapping[str, str], simulator: Simulator, journal: Journal
+) -> Simulator:
     """The simulator, misbehaving as its resource's `fault` setting says."""
     fault = parse_fault(role, options)
     if fault is None:
@@ -139,7 +141,7 @@ def _with_fault(role: str, options: Mapping[str, str], simulator: Simulator) -> 
     if isinstance(simulator, PtyDebugPort | SocketDebugPort):
         simulator.firmware = FaultyFirmware(simulator.firmware, fault, role)  # type: ignore[assignment]
         return simulator
-    return FaultyLink(simulator, fault)
+    return FaultyLink(simulator, fault, role=role, journal=journal)
 
 
 def _factory(role: str, spec: Mapping[str, Any]) -> Callable[[SimContext, str], Simulator]:

@@ -32,6 +32,7 @@ from benchtest.sim.simulators.smu import SourceMeterServer
 from benchtest.sim.simulators.supply import SupplyServer
 from benchtest.sim.simulators.thermostream import ThermoStream
 from benchtest.values.errors import SimulatorError
+from benchtest.values.probe import probes_of
 
 
 class Simulator(Protocol):
@@ -104,7 +105,8 @@ def _scope(model: type[RigolDS1000Z | SiglentSDS1000XE | SiglentSDS2000XPlus]) -
     def build(ctx: SimContext, role: str) -> Simulator:
         nets = ctx.nets_of(role).items()
         channels = {int(spec["channel"]): net for net, spec in nets if "channel" in spec}
-        return model(ctx.world, channels, role=role, seed=ctx.seed)
+        probes = {n: probe.input_gain for n, probe in probes_of(ctx.nets_of(role), role).items()}
+        return model(ctx.world, channels, role=role, seed=ctx.seed, probes=probes)
 
     return build
 

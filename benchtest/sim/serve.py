@@ -2,7 +2,8 @@
 
 The resolved bench is printed or written atomically, then the line `benchtest-sim ready`. The
 process exits on SIGTERM or when its parent dies; as a child of a test run it also ignores SIGINT
-(the parent makes the instruments safe after Ctrl-C first) and exits at EOF on stdin.
+and SIGHUP, which reach the whole process group on Ctrl-C or a closed terminal (the parent makes
+the instruments safe first), and exits at EOF on stdin.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class _StopSignal:
         self._wake = os.pipe() if self._stdin is not None else None
         if ignore_sigint:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if hasattr(signal, "SIGHUP"):
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self._terminated)
 
     def _terminated(self, signum: int, frame: object) -> None:

@@ -2,17 +2,30 @@
 
 `visa_session` opens a PyVISA resource on the pyvisa-py backend with the LF terminations a raw
 SCPI socket needs; `wait_until` polls a condition with a deadline instead of sleeping blindly;
-`ManualClock` drives a `World` whose time moves only when a test says so.
+`ManualClock` drives a `World` whose time moves only when a test says so; `as_terminal_job` lets
+a child process take Ctrl-C and hang-ups even when the test run itself was started in the
+background.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pyvisa
+
+
+def as_terminal_job() -> None:
+    """`preexec_fn` of a child that a test sends Ctrl-C or a hang-up: their default actions.
+
+    A shell starts a background job (`pytest &`) with SIGINT ignored, and children inherit an
+    ignored signal, so without this Python would never raise KeyboardInterrupt in the child.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 @contextmanager
@@ -41,10 +54,14 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 5.0, poll: flo
 
 
 class ManualClock:
-    """A clock for a `World` that moves only when told to: `clock.now += 1e-3`."""
+    """A clock for a `World` that moves only when told to: `clock.now += 1e-3`, or when the
+    world waits (`World(..., clock=clock, sleep=clock.sleep)`): then at once, by the wait."""
 
     def __init__(self, now: float = 100.0) -> None:
         self.now = now
 
     def __call__(self) -> float:
         return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)

@@ -6,15 +6,20 @@ killed process, in ~10 us. The journaled tests move into the run-level tables of
 (tests, measurements, waveforms), the authoritative record, in batches: every
 `BATCH_TESTS` tests or `BATCH_SECONDS` seconds, with one append per table and one flush.
 Waveforms go straight into the test's NXentry while it runs; the NXentry of a test without
-waveforms is built from the tables when the run closes.
+waveforms is built from the tables when the run closes, and the closed file is sealed
+(`benchtest.runfile.seal`). The file only ever exists complete (`header.create_run_file`).
+Space for each write that grows it is claimed first (`space`): a full disk stops the writer
+with a `RunFileWriteError` before HDF5 writes, and the tests committed before stay readable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +29,24 @@ import numpy as np
 from benchtest.runfile import schema
 from benchtest.runfile.codecs import Codec, codec
 from benchtest.runfile.journal import JournalWriter
+from benchtest.runfile.seal import seal_file
 from benchtest.runfile.tables import Appender
 from benchtest.storage.curve_groups import write_family, write_sweep
 from benchtest.storage.durability import SYNC_MODES, Sync, Syncer, fsync_directory
 from benchtest.storage.entries import complete_entry, create_entry, set_attrs
+from benchtest.storage.failure import RunFileWriteError, abandon, write_error
 from benchtest.storage.finalize import build_missing_entries
-from benchtest.storage.header import create_file, running_json, write_header
+from benchtest.storage.header import create_run_file, running_json, write_header
 from benchtest.storage.running import RunningTest
-from benchtest.storage.waveforms import write_waveform
+from benchtest.storage.space import (
+    PER_GROUP,
+    PER_ROW,
+    SpaceClaim,
+    SpaceRefusedError,
+    group_bytes,
+    waveform_bytes,
+)
+from benchtest.storage.waveforms import PLOT_COPY_MAX_POINTS, write_waveform
 from benchtest.values.curves import judge_sweep
 from benchtest.values.errors import ResultFileError
 from benchtest.values.events import (
@@ -46,6 +61,7 @@ from benchtest.values.events import (
     TestStarted,
     WaveformFamilyRecorded,
     WaveformRecorded,
+    utc_now,
 )
 
 
@@ -71,6 +87,8 @@ BATCH_SECONDS = 2.0
 #: A test with more measurements is committed straight to the tables: one append and flush
 #: shared by its rows cost less than encoding them as a journal record.
 JOURNAL_MAX_ROWS = 64
+#: File space claimed per test for the entries built at close (measured: ~2 KiB).
+ENTRY_BYTES = 4096
 
 
 class Hdf5RunWriter:
@@ -79,7 +97,13 @@ class Hdf5RunWriter:
     Subscribe an instance to a `RunRecorder`; the file is created on `RunStarted` and closed
     on `RunFinished`. `close()` may be called at any time, more than once, also after an error.
     `compression` is "gzip" (portable, default) or "fast" (needs hdf5plugin on every reader);
-    `sync` says when commits are fsynced (see `benchtest.storage.durability`).
+    `sync` says when commits are fsynced (see `benchtest.storage.durability`); `attributes`
+    are root attributes to add to the header (a closed run file is sealed, never changed).
+
+    A write that fails raises `RunFileWriteError` from the event that caused it; the writer has
+    stopped then (`failure`): it ignores later events, except that it notes safe-state
+    actions in the journal. `close()` then closes and seals what the file holds when the
+    space was refused before HDF5 wrote, and otherwise releases it without writing to it.
     """
 
     def __init__(
@@ -88,8 +112,10 @@ class Hdf5RunWriter:
         *,
         compression: str | Codec = "gzip",
         sync: Sync = "background",
+        attributes: Mapping[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
+        self._attributes = dict(attributes or {})
         self.codec = codec(compression)
         if sync not in SYNC_MODES:
             raise ValueError(f"unknown sync mode {sync!r}; use one of {', '.join(SYNC_MODES)}")
@@ -104,16 +130,27 @@ class Hdf5RunWriter:
         self._journal: JournalWriter | None = None
         self._batch = _Batch()
         self._unflushed = False  # rows appended outside the journal (instruments, safe state)
+        self._seal_offset: int | None = None
+        self._space: SpaceClaim | None = None
+        #: Why the writer stopped: the first write that failed (None while it works).
+        self.failure: RunFileWriteError | None = None
+        self._hdf5_failed = False  # a write inside HDF5 failed: its state is unknown
 
     def __call__(self, event: Event) -> None:
         self.handle(event)
 
     def handle(self, event: WriterEvent) -> None:
         """Store `event` (dispatch on its type: a dict lookup, cheaper than singledispatch)."""
+        if self.failure is not None:
+            self._after_failure(event)
+            return
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise TypeError(f"Hdf5RunWriter: unknown event {type(event).__name__}")
-        handler(self, event)
+        try:
+            handler(self, event)
+        except (OSError, RuntimeError) as exc:  # what h5py and the OS raise for a failed write
+            raise self._stop(exc, _doing(event)) from exc
 
     def __enter__(self) -> Hdf5RunWriter:
         return self
@@ -128,8 +165,11 @@ class Hdf5RunWriter:
             raise ResultFileError(f"{self.path}: RunStarted arrived twice")
         self.codec.filter_args()  # a missing plugin fails here, before the file exists
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = file = create_file(self.path)
-        write_header(file, event, self.codec)
+        self._file = file = create_run_file(
+            self.path, partial(self._write_header, event), sync=self._sync_mode != "never"
+        )
+        self._seal_offset = file[schema.SUMMARY][schema.SEAL].id.get_offset()
+        self._space = SpaceClaim(file)
         self._running_marker = file[schema.SUMMARY][schema.RUNNING]
         self._journal = JournalWriter(file[schema.SUMMARY][schema.JOURNAL])
         for group, name in _TABLES:
@@ -139,6 +179,10 @@ class Hdf5RunWriter:
         file.flush()
         self._syncer.request()
         fsync_directory(self.path.parent)  # the new file's name survives a power cut too
+
+    def _write_header(self, event: RunStarted, file: h5py.File) -> None:
+        write_header(file, event, self.codec)
+        file.attrs.update(self._attributes)
 
     def _instrument_identified(self, event: InstrumentIdentified) -> None:
         self._table(schema.INSTRUMENTS).append(
@@ -172,8 +216,14 @@ class Hdf5RunWriter:
             test.group, schema.sanitise(name), schema.ENTRY_FIELDS
         )
 
+    def _claim(self, needed: int) -> None:
+        """Claim file space for a write that grows the file (see `space`)."""
+        if self._space is not None:
+            self._space.claim(needed)
+
     def _sweep_recorded(self, event: SweepRecorded) -> None:
         test = self._test(event.test_id)
+        self._claim(PER_GROUP + 16 * len(event.x))
         group, name = self._entry_group(test, event.name)
         write_sweep(group, name, event, self.codec)
         self._plottable(test, group, name)
@@ -184,12 +234,15 @@ class Hdf5RunWriter:
 
     def _waveform_family_recorded(self, event: WaveformFamilyRecorded) -> None:
         test = self._test(event.test_id)
+        self._claim(PER_GROUP + sum(12 * len(w) + 8 for w in event.waveforms))
         group, name = self._entry_group(test, event.name)
         write_family(group, name, event, self.codec)
         self._plottable(test, group, name)
 
     def _waveform_recorded(self, event: WaveformRecorded) -> None:
         test = self._test(event.test_id)
+        wf = event.waveform
+        self._claim(waveform_bytes(len(wf), wf.samples.itemsize, len(wf) <= PLOT_COPY_MAX_POINTS))
         group, name = self._entry_group(test, event.name)
         nxdata = write_waveform(
             group, name, event.name, event.waveform, self.codec, event.description
@@ -201,6 +254,7 @@ class Hdf5RunWriter:
         test = self._test(event.test_id)
         group, name = self._entry_group(test, event.name)
         source = event.group
+        self._claim(group_bytes(source))
         h5py.h5o.copy(source.file.id, source.name.encode(), group.id, name.encode())
         test.waveforms.append((event.name, f"{group.name}/{name}", event.points))
         self._plottable(test, group, name)
@@ -223,6 +277,8 @@ class Hdf5RunWriter:
         file = self._require_file()
         file.attrs.modify("end_time", event.finished)
         file.attrs.modify("outcome", event.outcome)
+        file.attrs.modify("skipped", np.int64(event.skipped))
+        file.attrs.modify("skip_reasons", event.skip_reasons)
         self.close()
 
     # -- commit and close -----------------------------------------------------------------
@@ -234,28 +290,100 @@ class Hdf5RunWriter:
         if self._file is None or self._syncer is None:
             return
         if self._unflushed:
+            self._claim(PER_GROUP)
             self._file.flush()
             self._unflushed = False
         self._syncer.request()
 
     def close(self) -> None:
-        """Store unfinished tests as incomplete, build the missing entries, sync and close."""
+        """Store unfinished tests as incomplete, build the missing entries, close and seal.
+
+        A writer that stopped closes what it has (a full disk refused space before HDF5 wrote:
+        the file is consistent and is sealed) or, after a write that failed inside HDF5, only
+        releases the file.
+        """
         file = self._file
         self._closed = True
         if file is None:
             return
         try:
-            for test in list(self._running.values()):
-                self._store(test, schema.INCOMPLETE, "", "", float("nan"))
-            self._running.clear()
-            self._append_batch()
-            build_missing_entries(file, set_default=not self._default_set)
-            file.flush()
+            if self.failure is None:
+                try:
+                    self._complete(file)
+                except (OSError, RuntimeError) as exc:
+                    raise self._stop(exc, "closing the run file") from exc
         finally:
             self._file = None
-            if self._syncer is not None:
-                self._syncer.stop(final_sync=True)
-            file.close()
+            end = self._release(file)
+            if end is not None:  # consistent, also after a refused claim: sealed
+                self._seal(end)
+
+    def _complete(self, file: h5py.File) -> None:
+        for test in list(self._running.values()):
+            self._store(test, schema.INCOMPLETE, "", "", float("nan"))
+        self._running.clear()
+        self._append_batch()
+        batch = self._batch
+        self._claim(ENTRY_BYTES * batch.tests + PER_ROW * batch.measurements)
+        build_missing_entries(file, set_default=not self._default_set)
+        file.flush()
+
+    def _release(self, file: h5py.File) -> int | None:
+        """Close the HDF5 file; the length to cut it to before it is sealed, or None when a
+        write failed inside HDF5 (then closed without letting HDF5 write again, unsealed)."""
+        if self._syncer is not None:
+            self._syncer.stop(final_sync=self.failure is None)
+        if not self._hdf5_failed:
+            try:
+                file.flush()
+                end = self._space.release() if self._space is not None else None
+                file.close()
+                return end
+            except (OSError, RuntimeError) as exc:
+                stopped_before = self.failure is not None
+                error = self._stop(exc, "closing the run file")
+                self._hdf5_failed = True
+                abandon(file)
+                if not stopped_before:
+                    raise error from exc
+                return None
+        abandon(file)
+        return None
+
+    def _seal(self, end: int) -> None:
+        """Cut the claimed space off the closed file and seal it."""
+        if self._seal_offset is None:
+            return
+        try:
+            if self.path.stat().st_size > end:
+                os.truncate(self.path, end)
+            seal_file(self.path, self._seal_offset, sync=self._sync_mode != "never")
+        except OSError as exc:
+            raise self._stop(exc, "sealing the closed run file") from exc
+
+    # -- failure --------------------------------------------------------------------------
+
+    def _stop(self, exc: BaseException, doing: str) -> RunFileWriteError:
+        """Stop writing after the failed write `exc`; the error to raise."""
+        if self.failure is None:
+            kept = len(self._tables[schema.TESTS]) + self._batch.journaled if self._tables else 0
+            self.failure = write_error(self.path, exc, doing, kept)
+            self._hdf5_failed = not isinstance(exc, SpaceRefusedError)
+            self._note({"stopped": {"time": utc_now(), "message": str(self.failure)}})
+        return self.failure
+
+    def _after_failure(self, event: WriterEvent) -> None:
+        """A stopped writer keeps only what fits the journal: the instruments' safe state."""
+        if isinstance(event, SafeStateApplied):
+            self._note({"safe_state": [event.time, event.role, bool(event.ok), event.message]})
+
+    def _note(self, record: dict[str, Any]) -> None:
+        """Write `record` to the journal if it fits, without HDF5 (a best effort: the
+        journal's bytes are allocated, so this needs no file space)."""
+        if self._journal is None or self._file is None:
+            return
+        with contextlib.suppress(OSError, RuntimeError):  # out of reach: the error says it
+            self._journal.write(record, reserved=True)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -300,12 +428,14 @@ class Hdf5RunWriter:
         counts = (batch.measurements, len(rows), batch.waveforms, len(waves), position + 1)
         row = test.test_row(outcome, message, finished, duration, counts)
         if test.group is not None:
+            self._claim(PER_GROUP + PER_ROW * len(rows))
             table = np.array(rows, dtype=schema.SUMMARY_DTYPE)
             complete_entry(test.group, dict(zip(_TEST_COLUMNS, row, strict=True)), table)
             self._require_file().flush()
         record = {"rows": {"tests": [row], "measurements": rows, "waveforms": waves}}
         journaled = len(rows) <= JOURNAL_MAX_ROWS and self._journal_write(record)
         batch.add(row, rows, waves)
+        batch.journaled += journaled
         if not journaled or batch.due():
             self._append_batch()  # a test not journaled is committed here
 
@@ -323,6 +453,8 @@ class Hdf5RunWriter:
         """Move the journaled tests into the tables, flush, and start the journal over."""
         batch, file = self._batch, self._require_file()
         tables = self._tables
+        rows = len(batch.test_rows) + len(batch.measurement_rows) + len(batch.waveform_rows)
+        self._claim(PER_ROW * rows + 3 * PER_GROUP)
         if batch.test_rows:
             tables[schema.MEASUREMENTS].append(batch.measurement_rows)
             tables[schema.WAVEFORMS].append(batch.waveform_rows)
@@ -344,10 +476,12 @@ class _Batch:
         self.measurement_rows: list[tuple[Any, ...]] = []
         self.waveform_rows: list[tuple[Any, ...]] = []
         self.tests = self.measurements = self.waveforms = 0
+        self.journaled = 0
         self._since = 0.0
 
     def reset(self, tables: dict[str, Appender]) -> None:
         self.test_rows, self.measurement_rows, self.waveform_rows = [], [], []
+        self.journaled = 0  # of `test_rows`, the tests committed as journal records
         self.tests = len(tables[schema.TESTS])
         self.measurements = len(tables[schema.MEASUREMENTS])
         self.waveforms = len(tables[schema.WAVEFORMS])
@@ -370,6 +504,28 @@ class _Batch:
     def due(self) -> bool:
         """Time to append: enough tests, or the oldest waited long enough."""
         return len(self.test_rows) >= BATCH_TESTS or time.monotonic() - self._since >= BATCH_SECONDS
+
+
+def _doing(event: WriterEvent) -> str:
+    """What the writer was doing with `event`, for the error of a failed write."""
+    test = f" of test {event.test_id}" if hasattr(event, "test_id") else ""
+    name = f" {event.name!r}" if hasattr(event, "name") else ""
+    kinds = {
+        RunStarted: "creating the run file",
+        InstrumentIdentified: "recording an instrument",
+        SafeStateApplied: "recording a safe-state action",
+        TestStarted: "starting",
+        TestFinished: "committing",
+        RunFinished: "finishing the run",
+        WaveformRecorded: "storing waveform",
+        StoredWaveformCopied: "copying waveform",
+        SweepRecorded: "storing sweep",
+        WaveformFamilyRecorded: "storing waveform family",
+    }
+    doing = kinds.get(type(event), f"storing {type(event).__name__}")
+    if isinstance(event, TestStarted | TestFinished):
+        return f"{doing} test {event.test_id}"
+    return f"{doing}{name}{test}"
 
 
 _HANDLERS: dict[type, Callable[[Hdf5RunWriter, Any], None]] = {

@@ -1,8 +1,9 @@
 """`repack(src, dst)`: rewrite a run file so that every HDF5 tool reads it without plugins.
 
 Datasets compressed with a plugin filter (the fast codec) are re-encoded with gzip-1 + shuffle,
-block by block; everything else is copied as stored. The copy is written next to `dst` and
-renamed into place when complete, so `dst` is never half written. `repack_command` is the
+block by block; everything else is copied as stored. The copy is written next to `dst`,
+sealed like a run file its writer closed (`benchtest.runfile.seal`), and renamed into place
+when complete, so `dst` is never half written. `repack_command` is the
 command-line entry point (`benchtest repack SRC [DST]`).
 """
 
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import h5py
 
+from benchtest.runfile import schema
 from benchtest.runfile.codecs import GZIP, load_plugins, plugin_filters
+from benchtest.runfile.seal import seal_file
 from benchtest.storage.header import create_file
 from benchtest.storage.nexus import BLOCK_POINTS
 from benchtest.values.errors import ResultFileError
@@ -74,13 +77,28 @@ def repack(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> int:
             reencoded = _copy_group(source, target)
             if "compression" in target.attrs:
                 target.attrs.modify("compression", GZIP.name)
-            target.flush()
-            os.fsync(target.id.get_vfd_handle())
+            seal = _seal_offset(target)
+        if seal is not None:
+            seal_file(partial, seal)  # and fsync
+        else:
+            _fsync(partial)
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise ResultFileError(f"{source_path}: cannot repack: {exc}") from exc
     partial.replace(target_path)
     return reencoded
+
+
+def _seal_offset(file: h5py.File) -> int | None:
+    """Where the copied seal of a run file is (None: a file without one)."""
+    summary = file.get(schema.SUMMARY)
+    seal = summary.get(schema.SEAL) if isinstance(summary, h5py.Group) else None
+    return seal.id.get_offset() if isinstance(seal, h5py.Dataset) else None
+
+
+def _fsync(path: Path) -> None:
+    with path.open("r+b") as file:
+        os.fsync(file.fileno())
 
 
 def repack_command(args: Sequence[str] | None = None) -> int:

@@ -47,9 +47,12 @@ class RunStarted:
     operator: str = ""
     station: str = ""
     host: str = ""
-    plans_commit: str = ""
-    plans_dirty: bool = False
+    plans_commit: str = ""  # "" unless every plan file is inside the repository's work tree
+    plans_dirty: bool = False  # a plan file differs from that commit
     site: str = ""  # the site of a multi-site bench this run tested, "" on a single-site bench
+    plans_root: str = ""  # the plans' root: test ids are relative to it
+    plans_sha256: str = ""  # sha256 of `plans_manifest`
+    plans_manifest: str = ""  # "<sha256>  <path from the plans' root>" per plan file that ran
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class InstrumentIdentified:
 @dataclass(frozen=True)
 class TestStarted:
     __test__ = False  # not a pytest test class
-    test_id: str  # pytest node id, e.g. "test_plans/ldo/test_ldo.py::test_iq[sleep]"
+    test_id: str  # relative to the plans' root, e.g. "ldo/test_ldo.py::test_iq[sleep]"
     started: str
     conditions: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1  # 2, 3, ... for the retries of a test marked retry(n)
@@ -136,6 +139,8 @@ class SafeStateApplied:
 class RunFinished:
     finished: str
     outcome: str  # "passed", "failed", "error", "interrupted"
+    skipped: int = 0  # tests skipped, whatever the outcome
+    skip_reasons: str = ""  # why, each reason once: "no chamber on this bench (lab 3) (4); ..."
 
 
 Event = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from benchtest.driver.numbers import finite_number, format_value
 from benchtest.driver.properties import number
 from benchtest.driver.scpi import (
     Reading,
@@ -18,7 +19,6 @@ from benchtest.driver.scpi import (
     Setting,
     apply_settings,
     check_settings,
-    format_value,
     parse_number,
 )
 
@@ -32,9 +32,16 @@ def range_token(value: float | None) -> str:
 
 
 def positive_or_auto(value: float | None) -> float | None:
-    if value is not None and not (isinstance(value, int | float) and value > 0):
+    """A finite range > 0 (a number of any kind), or None for autorange."""
+    if value is None:
+        return None
+    try:
+        number = finite_number(value)
+    except (TypeError, ValueError):
+        number = 0
+    if not number > 0:
         raise ValueError(f"a range must be a positive number or None (autorange), not {value!r}")
-    return value
+    return number
 
 
 class MeasureFunction(ScpiChannel):

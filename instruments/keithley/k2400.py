@@ -52,15 +52,18 @@ class Keithley2400(ClassicSourceMeter):
         return float(rows[0, COLUMN[function]])
 
     def acquire(self, plan: SweepPlan) -> SweepResult:
-        """Source delay, output on, then every point in one `:READ?`."""
+        """Source delay, output on, then every point in one `:READ?` (which answers once the
+        sweep is done, so it waits as long as the sweep takes)."""
+        duration = self.sweep_time(plan)
         if plan.delay is None:
             self.auto_delay = True
         else:
             self.source_delay = plan.delay
         apply_settings(self, output_enabled=True)
-        rows = self.query_value(
-            ":READ?", lambda reply: parse_points(reply, len(ELEMENTS), plan.points)
-        )
+        with self.waiting(duration):
+            rows = self.query_value(
+                ":READ?", lambda reply: parse_points(reply, len(ELEMENTS), plan.points)
+            )
         return plan.result(rows[:, COLUMN[plan.source]], rows[:, COLUMN[plan.measured]])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from benchtest.driver.dialect import SourceCommand
 from benchtest.driver.properties import switch
 from benchtest.driver.scpi import (
     Reading,
@@ -18,7 +19,14 @@ from benchtest.driver.scpi import (
     parse_number,
     parse_text,
 )
-from benchtest.driver.source_meter import SourceMeterBase, compliance, select_source, source_level
+from benchtest.driver.source_meter import (
+    KEYWORD_QUANTITY,
+    SourceMeterBase,
+    compliance,
+    level_commands,
+    select_source,
+    source_level,
+)
 from benchtest.driver.sweeps import Function, SweepPlan, parse_points
 from benchtest.values.errors import InstrumentError
 from benchtest.values.sweep import SweepResult
@@ -35,6 +43,18 @@ class Keithley2450(SourceMeterBase):
     capabilities = ("SourceMeter",)
     driver_name = "keithley.k2450"
     max_sweep_points = 100_000  # the default capacity of defbuffer1
+    # Raw commands guarded beyond the declared properties: levels, lists, limits, sweeps
+    # (`:SOURce:SWEep:<function>:LINear|LINear:STEP|LOG <start>,<stop>,...`).
+    source_commands = (
+        *level_commands(),
+        SourceCommand("[:SOURce[<n>]]:VOLTage:ILIMit[:LEVel]", "current"),
+        SourceCommand("[:SOURce[<n>]]:CURRent:VLIMit[:LEVel]", "voltage"),
+        *(
+            SourceCommand(f"[:SOURce[<n>]]:SWEep:{keyword}:{kind}", (quantity, quantity))
+            for keyword, quantity in KEYWORD_QUANTITY
+            for kind in ("LINear", "LINear:STEP", "LOG")
+        ),
+    )
 
     source_function = select_source(":SOURce:FUNCtion")
     voltage_setpoint = source_level(":SOURce:VOLTage", "voltage", 210.0)
@@ -65,12 +85,15 @@ class Keithley2450(SourceMeterBase):
         return self.reading
 
     def run_sweep(self, plan: SweepPlan) -> SweepResult:
-        """The sweep command, `:INITiate`, `*WAI`, then the buffer in one `:TRACe:DATA?`."""
+        """The sweep command, `:INITiate`, `*WAI`, then the buffer in one `:TRACe:DATA?`; the
+        count after `*WAI` comes once the sweep is done, so it waits as long as the sweep takes."""
+        duration = self.sweep_time(plan)
         for command in self.sweep_commands(plan):
             self.write(command)
         self.write(":INITiate", check=False)
         self.write("*WAI", check=False)
-        stored = self.query_value(f":TRACe:ACTual? {BUFFER}", parse_int)
+        with self.waiting(duration):
+            stored = self.query_value(f":TRACe:ACTual? {BUFFER}", parse_int)
         if stored != plan.points:
             raise InstrumentError(
                 f"the sweep stored {stored} of {plan.points} readings",

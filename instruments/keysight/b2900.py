@@ -43,6 +43,7 @@ class KeysightB2900(ClassicSourceMeter):
     driver_options = ("channel",)
     sense_class = B2900Sense
     max_sweep_points = 2500
+    sweep_delay_adds = True  # a sweep's delay is :TRIGger:ACQuire:DELay, after the source delay
 
     source_function = select_source(":SOURce{ch}:FUNCtion:MODE")
     voltage_setpoint = source_level(":SOURce{ch}:VOLTage", "voltage", 210.0)
@@ -74,17 +75,23 @@ class KeysightB2900(ClassicSourceMeter):
 
     def read_measurement(self, function: Function) -> float:
         """A spot measurement, `:MEASure:<function>? (@<ch>)`."""
-        return self.query_value(f":MEASure:{KEYWORD[function]}? (@{self.channel})", parse_number)
+        return self.query_value(self.reading_query(function), parse_number)
+
+    def reading_query(self, function: Function) -> str:
+        return f":MEASure:{KEYWORD[function]}? (@{self.channel})"
 
     def acquire(self, plan: SweepPlan) -> SweepResult:
-        """AINT triggers, measured and source elements, output on, INIT, `*OPC?`, one FETCh."""
+        """AINT triggers, measured and source elements, output on, INIT, `*OPC?` (which waits
+        as long as the sweep takes), one FETCh."""
+        duration = self.sweep_time(plan)
         self.trigger_source = "auto"
         if plan.delay is not None:
             self.acquire_delay = plan.delay
         self.sense_elements = f"{plan.measured_keyword},SOURce"
         apply_settings(self, output_enabled=True)
         self.write(f":INITiate (@{self.channel})", check=False)
-        self.query_value("*OPC?", parse_int)
+        with self.waiting(duration):
+            self.query_value("*OPC?", parse_int)
         rows = self.query_value(
             f":FETCh:ARRay? (@{self.channel})", lambda reply: parse_points(reply, 2, plan.points)
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from benchtest.driver.dialect import SourceCommand
 from benchtest.driver.properties import ON_OFF
 from benchtest.driver.scpi import (
     Control,
@@ -60,7 +61,7 @@ class DP800Output(ScpiChannel):
     settings = Setting[tuple[float, float]](
         ":APPLy CH{ch},{value}",
         "Voltage and current setting in one command (checked by `RigolDP800.apply`)",
-        formatter=lambda pair: ",".join(format_value(float(v)) for v in pair),
+        formatter=lambda pair: ",".join(format_value(v) for v in pair),
     )
     voltage = Reading(":MEASure:VOLTage? CH{ch}", "Measured output voltage", parser=parse_number)
     current = Reading(":MEASure:CURRent? CH{ch}", "Measured output current", parser=parse_number)
@@ -71,6 +72,22 @@ class RigolDP800(PowerSupplyBase):
 
     capabilities = ("PowerSupply",)
     driver_name = "rigol.dp800"
+    # Raw commands guarded beyond the declared properties: `:APPLy [CH<n>,]<V>[,<A>]`, the
+    # levels of the selected output (immediate and triggered) and its protection levels.
+    source_commands = (
+        SourceCommand(":APPLy", ("voltage", "current"), channel_first=True),
+        *(
+            SourceCommand(f"[:SOURce[<n>]]:{keyword}{tail}", quantity)
+            for keyword, quantity in (("VOLTage", "voltage"), ("CURRent", "current"))
+            for tail in (
+                "[:LEVel][:IMMediate][:AMPLitude]",
+                "[:LEVel]:TRIGgered[:AMPLitude]",
+                ":PROTection[:LEVel]",
+            )
+        ),
+        SourceCommand(":OUTPut:OVP:VALue", ("voltage",), channel_first=True),
+        SourceCommand(":OUTPut:OCP:VALue", ("current",), channel_first=True),
+    )
     channel_class = DP800Output
     ranges = (ChannelRange(32.0, 3.2), ChannelRange(32.0, 3.2), ChannelRange(5.3, 3.2))
 

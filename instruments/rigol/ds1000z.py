@@ -283,7 +283,7 @@ class RigolDS1000Z(ScopeInstrument):
             t0=preamble.xorigin - preamble.xreference * preamble.xincrement,
             scale=preamble.yincrement,
             offset=-(preamble.yorigin + preamble.yreference) * preamble.yincrement,
-            unit="V",
+            unit=self.unit_of(channel),
             channel=f"CH{channel}",
             settings=settings,
         )

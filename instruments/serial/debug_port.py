@@ -4,6 +4,12 @@ The port is a device path (`/dev/ttyUSB0`, `/dev/serial/by-id/...`, `COM3`) or a
 (`socket://host:port`, `loop://`). Registers are read and written through the DUT profile's
 register map; every byte both ways is kept with a timestamp in `traffic`, and a port that
 vanishes (USB re-enumeration) is reopened at the same path when it comes back in time.
+
+A serial console has no device clear: after a command that did not end at its prompt (a
+timeout, an interrupt), the next command first waits up to `timeout` for that prompt and drops
+everything before it, so a late reply is not taken for the next one's (a reply later than that
+cannot be told from a new one). What one receive takes in is bounded (MAX_CHUNK), and so is the
+text kept while waiting for a pattern (MAX_PENDING).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import serial
 
 from benchtest.config.registers import Field, Register, RegisterMap
 from benchtest.driver.base import Identity, Instrument
+from benchtest.driver.numbers import plain, seconds
 from benchtest.values.errors import (
     ConnectionLostError,
     InstrumentError,
@@ -41,6 +48,8 @@ RECONNECT_TIMEOUT = 5.0  # s a vanished port is given to come back
 RECONNECT_POLL = 0.05  # s between attempts to reopen it
 LOCK_WAIT = 2.0  # s an opening waits for a port another process holds (a closing session)
 TRAFFIC_LIMIT = 50_000  # entries kept in `traffic`; older ones are dropped (and counted)
+MAX_CHUNK = 64 * 1024  # bytes one receive takes in, so a port that never pauses cannot hold it
+MAX_PENDING = 1024 * 1024  # characters kept while waiting for a pattern (the newest)
 PORT_ERRORS = (serial.SerialException, OSError)
 ACCESS_WORDS = {"ro": "read-only", "wo": "write-only", "rw": "read-write"}
 OPTIONS = (
@@ -95,6 +104,7 @@ class SerialDebugPort(Instrument):
         self._prompt_pattern = re.compile("^" + re.escape(prompt), re.MULTILINE)
         self._last_sent = ""
         self._identity: str | None = None  # the device's answer to identify(), once asked
+        self._owed = 0  # prompts of commands that did not end at their prompt (a timeout)
         self._unverified = False  # reopened: the device there must be identified again
 
     @classmethod
@@ -175,10 +185,18 @@ class SerialDebugPort(Instrument):
     def expect(self, pattern: str | re.Pattern[str], timeout: float | None = None) -> re.Match[str]:
         """Wait until `pattern` matches what arrived; consume the text through the match.
 
-        A port lost while waiting is reopened and the wait goes on, within the same timeout.
+        A port lost while waiting is reopened and the wait goes on, within the same timeout
+        (a finite number of seconds >= 0; any other is refused before the wait begins).
         """
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        limit = self.timeout if timeout is None else timeout
+        try:
+            limit = self.timeout if timeout is None else seconds(timeout)
+        except ValueError as exc:
+            raise InstrumentError(
+                f"refused to wait for {regex.pattern!r}: the timeout must be a number of "
+                f"seconds >= 0 ({exc})",
+                role=self.role,
+            ) from None
         deadline = time.monotonic() + limit
         reconnects = self._reconnects
         while True:
@@ -200,10 +218,17 @@ class SerialDebugPort(Instrument):
             self._receive()
 
     def command(self, text: str, *, timeout: float | None = None) -> str:
-        """Send `text`, return the reply up to the next prompt (echo and prompt removed)."""
+        """Send `text`, return the reply up to the next prompt (echo and prompt removed).
+
+        The prompts still owed by earlier commands that timed out are awaited first (see the
+        module docstring), so their late replies are dropped, not returned.
+        """
+        self._settle_owed()
         self.discard_input()
         self.send(text)
+        self._owed += 1  # until its prompt arrives; a timeout or an interrupt leaves it owed
         match = self.expect(self._prompt_pattern, timeout)
+        self._owed -= 1
         reply = match.string[: match.start()].replace("\r\n", "\n")
         echo = text + "\n"
         if reply.startswith(echo):
@@ -223,6 +248,21 @@ class SerialDebugPort(Instrument):
             self._drain(max(settle, OPEN_SETTLE))
         self._received = ""
 
+    def _settle_owed(self) -> None:
+        """Wait up to `timeout` for the prompts earlier commands still owe, dropping their
+        replies; prompts that never come (a garbled or lost reply) are given up."""
+        deadline = time.monotonic() + self.timeout
+        while self._owed:
+            match = self._prompt_pattern.search(self._received)
+            if match is not None:
+                self._received = self._received[match.end() :]
+                self._owed -= 1
+            elif time.monotonic() >= deadline:
+                self._log("event", f"{self._owed} late prompt(s) never came; going on")
+                self._owed = 0
+            else:
+                self._receive()
+
     # -- registers ---------------------------------------------------------------------------
 
     def read_register(self, name: str) -> int:
@@ -230,7 +270,9 @@ class SerialDebugPort(Instrument):
         return self._read_value(self._register(name, reads=True, doing="read"))
 
     def write_register(self, name: str, value: int) -> None:
-        """Write `value` to register `name`; refused before sending when it cannot be."""
+        """Write `value` (an integer of any kind, numpy too) to register `name`; refused before
+        sending when it cannot be."""
+        value = plain(value)  # type: ignore[assignment]
         register = self._register(name, writes=True, doing=f"write {value!r} to")
         problem = register.value_problem(value)
         if problem:
@@ -243,7 +285,9 @@ class SerialDebugPort(Instrument):
         return self._field(reg, field).extract(self._read_value(reg))
 
     def write_field(self, register: str, field: str, value: int | str) -> None:
-        """Read-modify-write `field` of `register` to `value`, a number or a named value."""
+        """Read-modify-write `field` of `register` to `value`, a number (of any kind) or a
+        named value."""
+        value = plain(value)  # type: ignore[assignment]
         doing = f"write {value!r} to field {field} of"
         reg = self._register(register, reads=True, writes=True, doing=doing)
         bits = self._field(reg, field)
@@ -355,16 +399,17 @@ class SerialDebugPort(Instrument):
         try:
             port = self._open_port()
             waiting = port.in_waiting
-            data = port.read(waiting or 1) if (waiting or wait) else b""
-            while data and (waiting := port.in_waiting):  # socket:// reports 1 at a time
-                data += port.read(waiting)
+            data = port.read(min(waiting, MAX_CHUNK) or 1) if (waiting or wait) else b""
+            # socket:// reports 1 at a time; a port that never pauses stops at MAX_CHUNK
+            while data and len(data) < MAX_CHUNK and (waiting := port.in_waiting):
+                data += port.read(min(waiting, MAX_CHUNK - len(data)))
         except PORT_ERRORS as exc:
             self._reconnect(exc)
             return False
         text = self._decoder.decode(data) if data else ""
         if text:
             self._log("rx", text)
-            self._received += text
+            self._received = (self._received + text)[-MAX_PENDING:]
         return bool(data)
 
     def _open_port(self) -> Any:

@@ -28,6 +28,7 @@ from benchtest.driver.scpi import (
 )
 from benchtest.driver.status import check_register, describe_code
 from benchtest.driver.transport import Transport
+from benchtest.values.probe import Probe
 from benchtest.values.ratings import NO_GUARD, SourceGuard
 from benchtest.values.waveform import Waveform
 
@@ -214,9 +215,14 @@ class SiglentSDS1000XE(ScopeInstrument):
     )
 
     def __init__(
-        self, transport: Transport, *, role: str = "", guard: SourceGuard = NO_GUARD
+        self,
+        transport: Transport,
+        *,
+        role: str = "",
+        guard: SourceGuard = NO_GUARD,
+        probes: Mapping[int, Probe] | None = None,
     ) -> None:
-        super().__init__(transport, role=role, guard=guard)
+        super().__init__(transport, role=role, guard=guard, probes=probes)
         self._continuous = "auto"  # the sweep `run()` returns to
 
     def on_connect(self) -> None:
@@ -294,7 +300,7 @@ class SiglentSDS1000XE(ScopeInstrument):
             t0=setup.first_point_time,
             scale=setup.vertical_scale / CODES_PER_DIVISION,
             offset=-setup.vertical_offset,
-            unit="V",
+            unit=self.unit_of(channel),
             channel=f"CH{channel}",
             settings={**asdict(setup), "sparsing": step, **LAYOUT},
         )

@@ -151,7 +151,7 @@ class SiglentSDS2000XPlus(ScopeInstrument):
             t0=descriptor.horizontal_delay - descriptor.timebase_scale * GRID_DIVISIONS / 2,
             scale=descriptor.volts_per_division / descriptor.codes_per_division,
             offset=-descriptor.offset_volts,
-            unit="V",
+            unit=self.unit_of(channel),
             channel=f"CH{channel}",
             settings=_settings(descriptor, record, step),
         )

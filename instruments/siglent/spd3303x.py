@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from benchtest.driver.dialect import SourceCommand
 from benchtest.driver.properties import ON_OFF, number
 from benchtest.driver.scpi import Reading, ScpiChannel, Setting, parse_number
 from benchtest.driver.supply import ChannelRange, PowerSupplyBase
@@ -70,6 +71,11 @@ class SiglentSPD3303X(PowerSupplyBase):
     command_interval = 0.05  # s; Siglent asks for 10–100 ms between commands
     channel_class = SpdOutput
     ranges = (ChannelRange(32.0, 3.2), ChannelRange(32.0, 3.2), ChannelRange(None, None))
+    # Raw commands guarded beyond the declared `CH<n>:VOLTage`/`CH<n>:CURRent`: the timer
+    # sequence `TIMEr:SET CH<n>,<group>,<V>,<A>,<s>`.
+    source_commands = (
+        SourceCommand("TIMEr:SET", (None, "voltage", "current", None), channel_first=True),
+    )
 
     status = Reading("SYSTem:STATus?", "Status word (hex)", parser=SpdStatus.parse)
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from benchtest.driver.numbers import seconds
 from benchtest.driver.properties import number
 from benchtest.driver.scpi import (
     Control,
+    InvalidValueError,
     Reading,
     ScpiInstrument,
     Setting,
@@ -125,9 +127,17 @@ class ThermoStreamATS545(ScpiInstrument):
         )
 
     def wait_until_stable(self, tolerance: float, timeout: float) -> float:
-        """Set the window to `tolerance`, poll TECR? until at temperature; the temperature."""
+        """Set the window to `tolerance`, poll TECR? until at temperature; the temperature.
+        A timeout that is no finite number of seconds >= 0 is refused before anything is sent."""
+        try:
+            deadline = time.monotonic() + seconds(timeout)
+        except ValueError as exc:
+            raise InvalidValueError(
+                f"refused to wait: the timeout must be a number of seconds >= 0 ({exc})",
+                role=self.role,
+                command="TECR?",
+            ) from None
         self.window = tolerance
-        deadline = time.monotonic() + timeout
         while not self.condition & AT_TEMPERATURE:
             if time.monotonic() >= deadline:
                 raise InstrumentTimeoutError(

@@ -118,7 +118,7 @@ def test_current_limit(
     vout = dut.parameter("vout")
     assert vout.typ is not None
     power(smu, vin, dut)
-    load.source_voltage(fraction * vout.typ, current_limit=2 * VIN_COMPLIANCE)
+    load.source_voltage(fraction * vout.typ, current_limit=VIN_COMPLIANCE)
     load.output_on()
     measure("current_limit", -load.measure_current(nplc=1))
 

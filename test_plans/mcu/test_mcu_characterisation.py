@@ -25,7 +25,6 @@ IDD_COMPLIANCE = 20e-3  # A
 VDD = (1.8, 3.0, 3.6)  # V: the recommended range and the nominal supply
 BOR_STEP = 2e-3  # V between the points of the brown-out sweep
 BOR_MARGIN = 0.1  # V swept beyond the threshold limits
-PROBE = 0.01  # current probe: the scope's channel shows amperes
 
 
 @pytest.mark.requires("smu", "uart")
@@ -67,7 +66,8 @@ def test_wakeup_time_from_stop(
     psu.set_voltage(wake, vdd)
     uart.command(dut.debug_port["commands"]["deepsleep"])
     scope.configure_channel(pin, scale=vdd / 4, offset=-vdd / 2)
-    scope.configure_channel(current, scale=full_scale / 8, offset=-full_scale / 2, probe=PROBE)
+    # The profile's current probe on this channel: scale and offset in A, the trace in A.
+    scope.configure_channel(current, scale=full_scale / 8, offset=-full_scale / 2)
     scope.configure_timebase(scale=2e-6, position=8e-6)
     scope.configure_edge_trigger(source=pin, level=vdd / 2, slope="rising")
     scope.single()

@@ -26,7 +26,6 @@ ModeCurrent = Callable[[str, float, float], float]  # the `mode_current` fixture
 IDD_COMPLIANCE = 10e-3  # A
 READINGS = 8  # conversions averaged per accuracy point
 ACCURACY_ROWS = ("accuracy", "accuracy_wide")  # tightest first
-PROBE = 0.01  # current probe: the scope's channel shows amperes
 
 
 def nominal_vdd(dut: DutProfile) -> float:
@@ -109,7 +108,8 @@ def test_conversion_time(
     channel = dut.nets["idd"]["channel"]
     full_scale = 2 * (dut.parameter("idd_active").max or 0.0)
     power_on(dut.parameter("t_conversion").conditions["vdd"], IDD_COMPLIANCE)
-    scope.configure_channel(channel, scale=full_scale / 8, offset=-full_scale / 2, probe=PROBE)
+    # The profile's current probe on this channel: scale and offset in A, the trace in A.
+    scope.configure_channel(channel, scale=full_scale / 8, offset=-full_scale / 2)
     scope.configure_timebase(scale=2e-3, position=8e-3)
     scope.configure_edge_trigger(source=channel, level=full_scale / 4, slope="rising")
     scope.single()

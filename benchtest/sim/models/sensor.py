@@ -9,7 +9,6 @@ otherwise; in continuous mode it converts back to back. `read` converts and wait
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -128,7 +127,7 @@ class SensorDevice:
                 self._start(now)
             due = self._due
         if due is not None:
-            time.sleep(max(0.0, due - self.world.clock()))
+            self.world.wait_until(due)
         with self.world.lock:
             self.world.settle()
             result, self._result = self._result, None

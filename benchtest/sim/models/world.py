@@ -52,7 +52,9 @@ class PartModel(Protocol):
 
 
 class World:
-    """The DUT's state and nets; `clock` is a monotonic time source in seconds."""
+    """The DUT's state and nets. `clock` is a monotonic time source in seconds and `sleep` lets
+    its time pass; a test drives both with a `benchtest.sim.testing.ManualClock`, whose `sleep`
+    moves it on at once, so what the model does is checked at the times it scheduled."""
 
     def __init__(
         self,
@@ -60,10 +62,12 @@ class World:
         *,
         journal: Journal | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
         seed: int = 0,
     ) -> None:
         self.model = model
         self.clock = clock
+        self._sleep = sleep
         self.rng = np.random.default_rng(seed)
         self._journal = journal or Journal()
         self._lock = threading.RLock()
@@ -109,6 +113,12 @@ class World:
     def current_mode(self) -> str:
         """The power mode as it is (no settling: for devices)."""
         return self._mode
+
+    def wait_until(self, moment: float) -> None:
+        """Return once the clock has reached `moment` (call it without the lock held)."""
+        delay = moment - self.clock()
+        if delay > 0:
+            self._sleep(delay)
 
     def schedule(self, at: float, event: Event) -> None:
         """Run `event(at)` once the clock passes `at`, unless the part powers down first."""

@@ -11,7 +11,7 @@ exists as a whole.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,16 +155,29 @@ class TriggerSettings:
         return {"POSITIVE": True, "NEGATIVE": False}.get(self.slope)
 
 
+def unit_gain(channel: int) -> float:
+    """A channel that shows its net as it is."""
+    return 1.0
+
+
 class Acquisition:
     """Run/stop state machine of the scope against the world's nets.
 
     `rearm` None (instant timing): a trigger counts from the moment of arming. A time in s
-    (real timing): only after that dead time and the record's pre-trigger part.
+    (real timing): only after that dead time and the record's pre-trigger part. `gain(channel)`
+    is what the channel shows per unit of its net (a probe's and the scope's scaling).
     """
 
-    def __init__(self, world: World, channel_nets: dict[int, str], seed: int = 0) -> None:
+    def __init__(
+        self,
+        world: World,
+        channel_nets: dict[int, str],
+        seed: int = 0,
+        gain: Callable[[int], float] = unit_gain,
+    ) -> None:
         self.world = world
         self.channel_nets = channel_nets
+        self.gain = gain
         self.rearm: float | None = None
         self._seed = seed
         self._counter = itertools.count()
@@ -202,7 +215,8 @@ class Acquisition:
         net = self.channel_nets.get(trigger.source)
         if self._trigger_time is None and net is not None:
             after = self.armed_at(geometry)
-            t = self.world.first_crossing(net, trigger.level, trigger.rising, after)
+            level = trigger.level / self.gain(trigger.source)
+            t = self.world.first_crossing(net, level, trigger.rising, after)
             self._trigger_time = t if t is not None and t <= now else None
         done = (
             self._trigger_time is not None
@@ -244,4 +258,4 @@ class Acquisition:
         if net is None:  # an unconnected input shows only its noise
             return noise.gaussian(seed, first, count, self.world.noise_rms())
         t_first = record.t_trigger + xorigin + phase * dt
-        return self.world.render(net, t_first, dt * step, first, count, seed)
+        return self.world.render(net, t_first, dt * step, first, count, seed) * self.gain(channel)

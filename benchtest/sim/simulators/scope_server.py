@@ -10,6 +10,7 @@ subclass registers the commands.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import ClassVar
 
 from benchtest.sim.models.world import World
@@ -41,7 +42,9 @@ def nearest_125(value: float) -> float:
 
 
 class ScopeServer(ScpiServer):
-    """A four-channel scope; `channel_nets` maps channel -> world net.
+    """A four-channel scope; `channel_nets` maps channel -> world net, `probes` channel -> the
+    volts its probe puts at the input per unit of the net (1/attenuation, or a current probe's
+    V/A). A channel without one shows its net as it is, whatever its probe ratio.
 
     `scale_range` is the V/div range at a 1x probe; `offset_ranges` is (V/div below which the
     small range applies, small range, large range), in V at a 1x probe.
@@ -62,9 +65,11 @@ class ScopeServer(ScpiServer):
         role: str = "scope",
         port: int = 0,
         seed: int = 0,
+        probes: Mapping[int, float] | None = None,
     ) -> None:
         self.world = world
-        self.acquisition = Acquisition(world, channel_nets, seed)
+        self.probes = dict(probes or {})
+        self.acquisition = Acquisition(world, channel_nets, seed, self.displayed_gain)
         self._defaults()
         super().__init__(role=role, port=port)
 
@@ -87,6 +92,14 @@ class ScopeServer(ScpiServer):
         return Geometry.of(
             self.timebase_scale, self.timebase_offset, self.memory_depth, displayed, self.memory
         )
+
+    def displayed_gain(self, channel: int) -> float:
+        """What the channel shows per unit of its net: the volts its probe puts at the input,
+        times the probe ratio the scope is set to."""
+        volts_per_unit = self.probes.get(channel)
+        if volts_per_unit is None:
+            return 1.0
+        return volts_per_unit * self.channels[channel].probe
 
     def kept(self, value: float) -> float:
         """A value as the scope keeps (and reports) it."""
