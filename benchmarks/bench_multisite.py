@@ -7,24 +7,29 @@ whole plan, once per part. Throughput is tests per second.
 The target-checked measurement runs both cases on the simulated bench with real instrument
 timing (`?timing=real` on every sim:// resource: SMU integration, scope acquisition, settling,
 baud rate), so a test waits on its instruments as on a real bench and parallel sites overlap
-that waiting, for a lot of PARTS parts per site. Target: 4 sites >= 3x 1 site, end to end
-(pytest started to pytest done). A multi-site session has a fixed cost of its own (4 sites:
-starting 9 Python processes on 2 cores, ~1.8 s to the first test, and merging the sites' run
-files at the end, ~1 ms per test; 1 site: ~0.9 s in all), so end to end approaches the
+that waiting, for a lot of PARTS parts per site, 1 site and 4 sites alternately, PAIRS pairs.
+Targets: 4 sites >= 3x 1 site, end to end (pytest started to pytest done), median of the
+per-pair ratios; and the framework's CPU per test <= 10 ms in each pytest process that runs
+tests (its own user + system time, first test to last; the simulators, its children, are
+excluded and printed beside it, read from /proc/<pid>/stat). The CPU of every process, and the
+ratio that CPU allows on the cores of the machine, is printed for each case. A multi-site
+session has a fixed cost of its own (4 sites: starting 9 Python processes on 2 cores, ~1.8 s
+to the first test, and merging the sites' run files at the end, ~1 ms per test; 1 site: ~0.9 s
+in all), so end to end approaches the
 steady-state ratio only for sessions long against it: 300 parts of this short plan take ~35 s
 on one site. Also printed, as information, with INFO_PARTS parts: the same bench with a scope
 per site (what sharing the scope costs) and instant timing (little waiting left to overlap: 4
 sites share 2 cores between 9 Python processes); and for every case the steady state (first
 test started to last test done).
 
-    python benchmarks/bench_multisite.py [--parts N]
+    python benchmarks/bench_multisite.py [--parts N] [--pairs N] [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,13 +37,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import targets
+from targets import summarize
+
 REPO = Path(__file__).resolve().parent.parent
 PLAN = REPO / "test_plans" / "ldo" / "test_ldo_basics.py"
 DUT = REPO / "dut_profiles" / "bt_ldo33.yaml"
 PARTS = 300  # per site, in the target-checked case
 INFO_PARTS = 30  # per site, in the cases printed as information
+PAIRS = 3  # interleaved pairs of runs (1 site, 4 sites) in the target-checked case
 SITES = 4
 TARGET = 3.0
+CPU_TARGET_MS = 10.0  # framework CPU per test, per pytest process
 
 # One part after another: a module-scoped parameter runs the whole plan once per part.
 REPEAT_FIXTURE = """
@@ -48,14 +58,49 @@ def _part(request):
     return request.param
 """
 
-# Records when each test phase started and ended, per process, for the steady-state rate.
+# Records when each test phase started and ended, per process, for the steady-state rate, and
+# the process's own CPU time (user + system, all its threads; not its children, so the
+# simulators are excluded) at its first test, its last test and the end of its session.
 TIMES_CONFTEST = """
-import json, os
+import json, os, resource
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+FOLDER = os.environ["BENCHMARK_TIMES"]
+CPU = {"tests": 0, "first": None, "last": None, "children_first": None, "children_last": None}
+
+def _cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+def _children_cpu():
+    # CPU of the running child processes (the simulators), from /proc/<pid>/stat; None off Linux
+    if not os.path.isdir("/proc"):
+        return None
+    me, ticks = os.getpid(), 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 def pytest_runtest_logreport(report):
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    with open(os.path.join(os.environ["BENCHMARK_TIMES"], f"times-{worker}.jsonl"), "a") as f:
+    with open(os.path.join(FOLDER, f"times-{WORKER}.jsonl"), "a") as f:
         f.write(json.dumps([report.start, report.stop]) + "\\n")
+    if report.when == "teardown":
+        CPU["tests"] += 1
+        CPU["last"], CPU["children_last"] = _cpu(), _children_cpu()
+        if CPU["first"] is None:
+            CPU["first"], CPU["children_first"] = CPU["last"], CPU["children_last"]
+
+def pytest_sessionfinish(session):
+    with open(os.path.join(FOLDER, f"cpu-{WORKER}.json"), "w") as f:
+        json.dump({**CPU, "total": _cpu(), "pid": os.getpid()}, f)
 """
 
 
@@ -86,12 +131,36 @@ class Bench:
 
 
 @dataclass(frozen=True)
+class Cpu:
+    """CPU seconds of one pytest process: in all, and from its first test done to its last."""
+
+    process: str
+    tests: int
+    total: float
+    steady: float
+    children_steady: float | None  # its child processes (simulators), first test to last
+
+    @property
+    def per_test(self) -> float:
+        """Steady CPU per test (session start-up and run-file close excluded)."""
+        return self.steady / max(1, self.tests - 1)
+
+    @property
+    def children_per_test(self) -> float | None:
+        if self.children_steady is None:
+            return None
+        return self.children_steady / max(1, self.tests - 1)
+
+
+@dataclass(frozen=True)
 class Run:
-    """One pytest run: its tests, wall time, and the span from first test to last."""
+    """One pytest run: its tests, wall time, the span from first test to last, and CPU."""
 
     tests: int
     elapsed: float
     testing: float
+    processes: list[Cpu]
+    everything: float  # CPU of every process the run started (pytest, workers, simulators)
 
     @property
     def rate(self) -> float:
@@ -101,9 +170,43 @@ class Run:
     def steady_rate(self) -> float:
         return self.tests / self.testing
 
+    @property
+    def workers(self) -> list[Cpu]:
+        """The processes that ran tests (on one site, the main pytest process)."""
+        return [cpu for cpu in self.processes if cpu.tests]
 
-def run(folder: Path, bench: Bench, sites: int, parts: int) -> Run:
-    name = f"{'shared' if bench.shared_scope else 'own'}-{bench.timing}-{sites}-{parts}"
+    @property
+    def others(self) -> float:
+        """CPU of the simulators (and anything else but the pytest processes)."""
+        return self.everything - sum(cpu.total for cpu in self.processes)
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for descendants so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_records(work: Path) -> list[Cpu]:
+    """The pytest processes' CPU; with xdist workers, `main` is the controller (it sees every
+    test's report but runs none: its tests count is 0)."""
+    paths = sorted(work.glob("cpu-*.json"))
+    controller = any(path.stem.startswith("cpu-gw") for path in paths)
+    records = []
+    for path in paths:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        name = path.stem.removeprefix("cpu-")
+        tests = 0 if controller and name == "main" else data["tests"]
+        steady = (data["last"] - data["first"]) if tests else 0.0
+        children = None
+        if tests and data["children_first"] is not None:
+            children = data["children_last"] - data["children_first"]
+        records.append(Cpu(name, tests, data["total"], steady, children))
+    return records
+
+
+def run(folder: Path, bench: Bench, sites: int, parts: int, repeat: int = 0) -> Run:
+    name = f"{'shared' if bench.shared_scope else 'own'}-{bench.timing}-{sites}-{parts}-{repeat}"
     work = folder / name
     work.mkdir()
     (work / "bench.yaml").write_text(bench.text(sites), encoding="utf-8")
@@ -116,11 +219,11 @@ def run(folder: Path, bench: Bench, sites: int, parts: int) -> Run:
     args += ["--results-dir", str(work / "results")]
     args += ["-n", str(sites)] if sites > 1 else ["--site", "S1"]
     environment = {**os.environ, "BENCHMARK_TIMES": str(work)}
-    start = time.time()
+    start, cpu_before = time.time(), children_cpu()
     done = subprocess.run(
         args, cwd=work, capture_output=True, text=True, timeout=600, env=environment
     )
-    elapsed = time.time() - start
+    elapsed, everything = time.time() - start, children_cpu() - cpu_before
     if done.returncode != 0:
         sys.exit(f"the {name} run failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
     tests = int(done.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
@@ -130,20 +233,84 @@ def run(folder: Path, bench: Bench, sites: int, parts: int) -> Run:
         for line in times.read_text(encoding="utf-8").splitlines()
     ]
     testing = max(stop for _, stop in spans) - min(begin for begin, _ in spans)
-    return Run(tests, elapsed, testing)
+    return Run(tests, elapsed, testing, cpu_records(work), everything)
 
 
-def compare(folder: Path, label: str, bench: Bench, parts: int) -> tuple[float, float]:
-    """Run 1 site, then SITES sites; print both and return the end-to-end and steady ratios."""
-    one, many = run(folder, bench, 1, parts), run(folder, bench, SITES, parts)
-    print(f"{label}, {parts} parts per site:")
-    for sites, result in ((1, one), (SITES, many)):
-        print(
-            f"  {sites} site{'s' if sites > 1 else ' '}: {result.tests:4d} tests in "
-            f"{result.elapsed:6.2f} s = {result.rate:6.2f} tests/s "
-            f"(steady state {result.testing:6.2f} s = {result.steady_rate:6.2f} tests/s)"
-        )
-    return many.rate / one.rate, many.steady_rate / one.steady_rate
+def show(sites: int, result: Run) -> None:
+    print(
+        f"  {sites} site{'s' if sites > 1 else ' '}: {result.tests:4d} tests in "
+        f"{result.elapsed:6.2f} s = {result.rate:6.2f} tests/s "
+        f"(steady state {result.testing:6.2f} s = {result.steady_rate:6.2f} tests/s)"
+    )
+
+
+def show_cpu(label: str, result: Run) -> None:
+    """CPU per process of one run: what each pytest process and the simulators used."""
+    print(
+        f"  CPU, {label}: {result.everything:.2f} s in all processes, over {result.elapsed:.2f} s"
+    )
+    for cpu in result.processes:
+        role = "controller" if not cpu.tests else f"{cpu.tests} tests"
+        steady = f", {cpu.per_test * 1e3:5.1f} ms/test steady" if cpu.tests > 1 else ""
+        if cpu.tests > 1 and cpu.children_per_test is not None:
+            steady += f" (its simulator: {cpu.children_per_test * 1e3:5.1f} ms/test)"
+        print(f"    pytest {cpu.process:<5} ({role}): {cpu.total:6.2f} s{steady}")
+    print(
+        f"    simulators and the rest: {result.others:6.2f} s "
+        f"= {result.others / result.tests * 1e3:5.1f} ms/test"
+    )
+    cores = result.everything / result.elapsed
+    print(f"    cores busy on average: {cores:.2f} of {os.cpu_count()}")
+
+
+def compare(folder: Path, label: str, bench: Bench, parts: int, pairs: int) -> Comparison:
+    """Run 1 site and SITES sites `pairs` times, alternating which goes first."""
+    ones, manys = [], []
+    for k in range(pairs):
+        order = (1, SITES) if k % 2 == 0 else (SITES, 1)
+        for sites in order:
+            (ones if sites == 1 else manys).append(run(folder, bench, sites, parts, k))
+    print(f"{label}, {parts} parts per site, {pairs} interleaved pair(s):")
+    for one, many in zip(ones, manys, strict=True):
+        show(1, one)
+        show(SITES, many)
+    show_cpu("1 site (last run)", ones[-1])
+    show_cpu(f"{SITES} sites (last run)", manys[-1])
+    show_bound(ones[-1], manys[-1])
+    return Comparison(ones, manys)
+
+
+def show_bound(one: Run, many: Run) -> None:
+    """The ratio the CPU allows: a site needs its CPU per test, and the cores are shared."""
+    cpu_per_test = many.everything / many.tests  # every process: workers, simulators, controller
+    wall_per_test = one.testing / one.tests  # one site, steady state
+    load = os.getloadavg()[0]
+    print(
+        f"    CPU per test on {SITES} sites, all processes: {cpu_per_test * 1e3:.1f} ms; "
+        f"1 site takes {wall_per_test * 1e3:.1f} ms per test (load average now {load:.1f})"
+    )
+    for cores in (1, os.cpu_count() or 1):
+        bound = min(SITES, cores * wall_per_test / cpu_per_test)
+        print(f"    with {cores} core(s) free for this run, {SITES} sites / 1 site <= {bound:.2f}x")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The runs of 1 site and of SITES sites, paired in order."""
+
+    ones: list[Run]
+    manys: list[Run]
+
+    def ratios(self) -> list[float]:
+        return [m.rate / o.rate for o, m in zip(self.ones, self.manys, strict=True)]
+
+    def steady(self) -> list[float]:
+        return [m.steady_rate / o.steady_rate for o, m in zip(self.ones, self.manys, strict=True)]
+
+    def worker_cpu(self) -> list[float]:
+        """Steady CPU per test of every pytest process that ran tests, all runs."""
+        runs = self.ones + self.manys
+        return [cpu.per_test for r in runs for cpu in r.workers if cpu.tests > 1]
 
 
 CASES = {
@@ -153,26 +320,64 @@ CASES = {
     "instant timing, a scope per site": Bench(shared_scope=False, timing="instant"),
 }
 PRIMARY = "real timing, shared scope"
+#: In --quick, the target case alone, with one part (the other cases differ only in the bench).
+QUICK_CASES = (PRIMARY,)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", type=int, default=PARTS, help="parts per site (target case)")
-    parts = parser.parse_args().parts
+    parser = targets.arguments(__doc__)
+    parser.add_argument("--parts", type=int, default=None, help="parts per site (target case)")
+    parser.add_argument("--pairs", type=int, default=PAIRS, help="pairs of runs (target case)")
+    options = parser.parse_args()
+    parts = options.parts or (1 if options.quick else PARTS)
+    pairs = 1 if options.quick else options.pairs
+    cases = {k: v for k, v in CASES.items() if not options.quick or k in QUICK_CASES}
     print(f"LDO basics plan, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="benchtest-multisite-") as name:
         folder = Path(name)
-        ratios = {
-            label: compare(folder, label, bench, parts if label == PRIMARY else INFO_PARTS)
-            for label, bench in CASES.items()
+        results = {
+            label: compare(
+                folder,
+                label,
+                bench,
+                parts if label == PRIMARY else (1 if options.quick else INFO_PARTS),
+                pairs if label == PRIMARY else 1,
+            )
+            for label, bench in cases.items()
         }
-    print(f"{SITES} sites / 1 site:{'end to end':>26}{'steady state':>14}")
-    for label, (ratio, steady) in ratios.items():
+    print(f"{SITES} sites / 1 site:{'end to end':>26}{'steady state':>14}{'CPU ms/test':>14}")
+    for label, comparison in results.items():
+        ratio, steady = summarize(comparison.ratios()), summarize(comparison.steady())
+        cpu = summarize(comparison.worker_cpu() or [float("nan")])
         note = f"  target >= {TARGET:g}x end to end" if label == PRIMARY else ""
-        print(f"  {label:<34}{ratio:6.2f}x{steady:13.2f}x{note}")
-    met = ratios[PRIMARY][0] >= TARGET
-    print(f"target {'met' if met else 'MISSED'}")
-    return 0 if met else 1
+        print(
+            f"  {label:<34}{ratio.median:6.2f}x{steady.median:13.2f}x{cpu.median * 1e3:12.1f}{note}"
+        )
+    primary = results[PRIMARY]
+    ones = summarize([r.rate for r in primary.ones])
+    manys = summarize([r.rate for r in primary.manys])
+    met = targets.result(
+        f"multisite: {SITES} sites vs 1 site, real timing (throughput)",
+        manys.text(unit="tests/s"),
+        ones.text(unit="tests/s"),
+        summarize(primary.ratios()),
+        TARGET,
+        at_least=True,
+        included=f"pytest started to pytest done, {parts} parts per site: session start, "
+        "simulators, tests, merge of the sites' run files",
+    )
+    cpu = summarize(primary.worker_cpu() or [float("nan")])
+    cpu_met = targets.absolute(
+        "multisite: framework CPU per test, pytest worker (LDO plan, real timing)",
+        cpu.median * 1e3,
+        "ms",
+        CPU_TARGET_MS,
+        at_most=True,
+        included="user + system CPU of each pytest process that ran tests, first test to last, "
+        f"per test; simulators excluded; median over processes [{cpu.low * 1e3:.1f}-"
+        f"{cpu.high * 1e3:.1f} ms]",
+    )
+    return targets.exit_status([met, cpu_met])
 
 
 if __name__ == "__main__":

@@ -28,6 +28,24 @@ def checked(*commands: str) -> list[Exchange]:
     return [step for command in commands for step in ((command, None), (ERR, OK))]
 
 
+def unchecked(*commands: str) -> list[Exchange]:
+    """A readout's setup writes: the error queue is read once, at the end of the readout."""
+    return [(command, None) for command in commands]
+
+
+def chunk(start: int, stop: int, payload: bytes) -> list[Exchange]:
+    """One readout chunk as the guide sends it: points start..stop (1-based, inclusive), the
+    writes not checked one by one (the error queue is read once, at the end of the readout)."""
+    return [
+        (f":WAVeform:STARt {start}", None),
+        (f":WAVeform:STOP {stop}", None),
+        (":WAVeform:DATA?", payload),
+    ]
+
+
+END_OF_READOUT = [(ERR, OK)]  # the readout's one error-queue read
+
+
 def settings_queries(channel: int = 1) -> list[Exchange]:
     return [
         (f":CHANnel{channel}:SCALe?", "5.000000e-01"),
@@ -175,11 +193,11 @@ def test_wait_for_trigger_timeout_names_the_last_status() -> None:
 def test_fetch_screen_waveform() -> None:
     codes = (np.arange(1200) % 256).astype(np.uint8)
     conversation = [
-        *checked(":WAVeform:SOURce CHANnel1", ":WAVeform:MODE NORMal", ":WAVeform:FORMat BYTE"),
+        *unchecked(":WAVeform:SOURce CHANnel1", ":WAVeform:MODE NORMal", ":WAVeform:FORMat BYTE"),
         (":WAVeform:PREamble?", SCREEN_PREAMBLE),
         *settings_queries(),
-        *checked(":WAVeform:STARt 1", ":WAVeform:STOP 1200"),
-        (":WAVeform:DATA?", codes.tobytes()),
+        *chunk(1, 1200, codes.tobytes()),
+        *END_OF_READOUT,
     ]
     with expected_protocol(RigolDS1000Z, conversation) as scope:
         wf = scope.fetch_waveform(1)
@@ -198,15 +216,15 @@ def test_fetch_max_reads_600000_points_in_three_chunks() -> None:
     codes = rng.integers(0, 256, size=600_000, dtype=np.uint8)
     chunks = [(1, 250_000), (250_001, 500_000), (500_001, 600_000)]
     conversation = [
-        *checked(
+        *unchecked(
             ":STOP", ":WAVeform:SOURce CHANnel3", ":WAVeform:MODE RAW", ":WAVeform:FORMat BYTE"
         ),
         (":WAVeform:PREamble?", "0,2,600000,1,1.000000e-08,-3.000000e-03,0,4.132813e-01,0,122"),
         *settings_queries(3),
     ]
     for start, stop in chunks:
-        conversation += checked(f":WAVeform:STARt {start}", f":WAVeform:STOP {stop}")
-        conversation.append((":WAVeform:DATA?", codes[start - 1 : stop].tobytes()))
+        conversation += chunk(start, stop, codes[start - 1 : stop].tobytes())
+    conversation += END_OF_READOUT
     with expected_protocol(RigolDS1000Z, conversation) as scope:
         wf = scope.fetch_waveform(3, points="max")
     assert len(wf) == 600_000 and np.array_equal(wf.samples, codes)
@@ -217,13 +235,13 @@ def test_fetch_max_reads_600000_points_in_three_chunks() -> None:
 
 def test_fetch_first_n_points_of_memory() -> None:
     conversation = [
-        *checked(
+        *unchecked(
             ":STOP", ":WAVeform:SOURce CHANnel1", ":WAVeform:MODE RAW", ":WAVeform:FORMat BYTE"
         ),
         (":WAVeform:PREamble?", "0,2,6000000,1,1.000000e-09,-3.000000e-03,0,4.132813e-01,0,122"),
         *settings_queries(),
-        *checked(":WAVeform:STARt 1", ":WAVeform:STOP 1000"),
-        (":WAVeform:DATA?", bytes(1000)),
+        *chunk(1, 1000, bytes(1000)),
+        *END_OF_READOUT,
     ]
     with expected_protocol(RigolDS1000Z, conversation) as scope:
         assert len(scope.fetch_waveform(1, points=1000)) == 1000
@@ -231,10 +249,11 @@ def test_fetch_first_n_points_of_memory() -> None:
 
 def test_more_points_than_the_record_holds_is_refused() -> None:
     conversation = [
-        *checked(
+        *unchecked(
             ":STOP", ":WAVeform:SOURce CHANnel1", ":WAVeform:MODE RAW", ":WAVeform:FORMat BYTE"
         ),
         (":WAVeform:PREamble?", "0,2,12000,1,1e-06,0,0,0.04,0,127"),
+        (ERR, OK),  # the setup's writes are checked before the refusal
     ]
     with (
         expected_protocol(RigolDS1000Z, conversation) as scope,
@@ -245,11 +264,10 @@ def test_more_points_than_the_record_holds_is_refused() -> None:
 
 def test_short_block_is_a_protocol_error() -> None:
     conversation = [
-        *checked(":WAVeform:SOURce CHANnel1", ":WAVeform:MODE NORMal", ":WAVeform:FORMat BYTE"),
+        *unchecked(":WAVeform:SOURce CHANnel1", ":WAVeform:MODE NORMal", ":WAVeform:FORMat BYTE"),
         (":WAVeform:PREamble?", SCREEN_PREAMBLE),
         *settings_queries(),
-        *checked(":WAVeform:STARt 1", ":WAVeform:STOP 1200"),
-        (":WAVeform:DATA?", bytes(1199)),
+        *chunk(1, 1200, bytes(1199)),
         (ERR, OK),  # nothing queued for the short block: the protocol error stands
     ]
     with (
@@ -262,7 +280,7 @@ def test_short_block_is_a_protocol_error() -> None:
 
 def test_garbled_preamble_is_a_protocol_error() -> None:
     conversation = [
-        *checked(":WAVeform:SOURce CHANnel1", ":WAVeform:MODE NORMal", ":WAVeform:FORMat BYTE"),
+        *unchecked(":WAVeform:SOURce CHANnel1", ":WAVeform:MODE NORMal", ":WAVeform:FORMat BYTE"),
         (":WAVeform:PREamble?", "0,0,1200,1,2.0e-05,-1.4e-02,0,4.0e-02,-75"),
         (ERR, OK),
     ]

@@ -6,7 +6,15 @@ import math
 
 import numpy as np
 import pytest
-from test_driver_ds1000z import ERR, OK, checked, settings_queries
+from test_driver_ds1000z import (
+    END_OF_READOUT,
+    ERR,
+    OK,
+    checked,
+    chunk,
+    settings_queries,
+    unchecked,
+)
 
 from benchtest.driver.scpi import InvalidValueError
 from benchtest.driver.testing import expected_protocol
@@ -71,11 +79,11 @@ def test_edge_trigger_and_single() -> None:
 def test_screen_has_1000_points_on_10_divisions() -> None:
     codes = np.full(1000, 127 - 75 + 165, dtype=np.uint8)  # 3.3 V with a -1.5 V offset
     conversation = [
-        *checked(":WAVeform:SOURce CHANnel1", ":WAVeform:MODE NORMal", ":WAVeform:FORMat BYTE"),
+        *unchecked(":WAVeform:SOURce CHANnel1", ":WAVeform:MODE NORMal", ":WAVeform:FORMat BYTE"),
         (":WAVeform:PREamble?", SCREEN_PREAMBLE),
         *settings_queries(),
-        *checked(":WAVeform:STARt 1", ":WAVeform:STOP 1000"),
-        (":WAVeform:DATA?", codes.tobytes()),
+        *chunk(1, 1000, codes.tobytes()),
+        *END_OF_READOUT,
     ]
     with expected_protocol(RigolMSO5000, conversation) as scope:
         wf = scope.fetch_waveform(1)
@@ -90,16 +98,14 @@ def test_guide_conversion_example_and_deep_memory_chunks() -> None:
     total = 30_000_000
     preamble = f"0,2,{total},1,1.000000e-09,-3.000000e-03,0,4.132813e-01,0,122"
     conversation = [
-        *checked(":STOP", ":WAVeform:SOURce CHANnel2", ":WAVeform:MODE RAW"),
-        *checked(":WAVeform:FORMat BYTE"),
+        *unchecked(":STOP", ":WAVeform:SOURce CHANnel2", ":WAVeform:MODE RAW"),
+        *unchecked(":WAVeform:FORMat BYTE"),
         (":WAVeform:PREamble?", preamble),
         *settings_queries(2),
     ]
     for start in (1, 250_001):
-        conversation += checked(f":WAVeform:STARt {start}", f":WAVeform:STOP {start + 249_999}")
-        conversation.append((":WAVeform:DATA?", b"\x8e" * 250_000))
-    conversation += checked(":WAVeform:STARt 500001", ":WAVeform:STOP 500010")
-    conversation.append((":WAVeform:DATA?", b"\x8e" * 10))
+        conversation += chunk(start, start + 249_999, b"\x8e" * 250_000)
+    conversation += chunk(500_001, 500_010, b"\x8e" * 10) + END_OF_READOUT
     with expected_protocol(RigolMSO5000, conversation) as scope:
         wf = scope.fetch_waveform(2, points=500_010)
     assert len(wf) == 500_010 and wf.samples[0] == 0x8E

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from benchtest.driver.dialect import guard_raw
 from benchtest.driver.numbers import plain, seconds
 from benchtest.driver.scpi import (
     NAN_THRESHOLD,
@@ -28,7 +29,7 @@ from benchtest.driver.scpi import (
     check_settings,
     parse_number,
 )
-from benchtest.driver.transport import Transport
+from benchtest.driver.transport import Transport, VisaTransport
 from benchtest.values.errors import InstrumentError, InstrumentTimeoutError, ProtocolError
 from benchtest.values.probe import Probe
 from benchtest.values.ratings import NO_GUARD, SourceGuard
@@ -282,6 +283,59 @@ class ScopeInstrument(ScpiInstrument):
                 raise error from (short if error is not short else None)
             samples[first : first + count] = np.frombuffer(data, dtype=samples.dtype)
         return samples
+
+    def read_chunks_into(
+        self,
+        total: int,
+        chunk: int,
+        dtype: npt.DTypeLike,
+        select: Callable[[int, int], Sequence[str]],
+        command: str,
+        *,
+        numbered_from: int = 0,
+    ) -> npt.NDArray[Any]:
+        """`total` samples read `chunk` at a time straight into the array returned (no copy of
+        a payload): `select(first, count)` returns the writes that choose points
+        first..first+count-1 (0-based), sent unchecked before `command`, whose block must
+        hold exactly `count` samples. Errors as in `read_chunks`."""
+        samples: npt.NDArray[Any] = np.empty(total, dtype=dtype)
+        size = samples.itemsize
+        raw = samples.data.cast("B")
+        for first in range(0, total, chunk):
+            count = min(chunk, total - first)
+            view = raw[first * size : (first + count) * size]
+            got = self.read_block_into(command, view, after=select(first, count))
+            if got != len(view):
+                shown = first + numbered_from
+                short = ProtocolError(
+                    f"asked for points {shown}..{shown + count - 1} ({count}), "
+                    f"the block holds {got} bytes",
+                    role=self.role,
+                    command=command,
+                    received=bytes(view[: min(got, 40)]),
+                )
+                error = self.explained(short, command)
+                raise error from (short if error is not short else None)
+        return samples
+
+    def read_block_into(self, command: str, out: memoryview, *, after: Sequence[str] = ()) -> int:
+        """Send the writes `after` (unchecked: the caller reads the error queue), then a query
+        answered by a definite-length block, its payload read into `out` (a writable byte
+        view); return the length its header announced (at most `len(out)` bytes of it are
+        kept). Through any other transport than `VisaTransport` (a scripted or a paced one) the
+        writes are sent one by one and the payload is read whole and copied."""
+        transport = self.transport
+        if isinstance(transport, VisaTransport):
+            for write in after:
+                guard_raw(write, self.guarded_commands(), self.guard)
+            with self._attributed(command):
+                return transport.read_block_into(command, out, after=after)
+        for write in after:
+            self.write(write, check=False)
+        data = self.read_block(command)
+        kept = min(len(data), len(out))
+        out[:kept] = data[:kept]
+        return len(data)
 
 
 def _probe(channel: object, probe: Probe | Mapping[str, Any]) -> Probe:

@@ -20,7 +20,7 @@ import re
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -219,12 +219,45 @@ class VisaTransport:
     def read_block(self, command: str) -> bytes:
         """Send `command` and return the payload of the definite-length block it answers with."""
         with self._exchange(command):
-            self._resource.write(command)
-            with self._raw_reads():
-                length = self._read_block_header(command)
-                payload = self._read_payload(command, length)
-                self._read_terminators(command)
-        return payload
+            block = self._block_reading()
+            self._write_lines(block[0], command)
+            length = self._read_block_header(command, *block)
+            payload = bytearray(length)
+            self._read_payload(command, memoryview(payload), length, *block)
+            self._read_terminators(command, *block)
+        return bytes(payload)
+
+    def read_block_into(self, command: str, out: memoryview, *, after: Sequence[str] = ()) -> int:
+        """Send the writes `after`, then `command`, and read the block's payload into `out` (a
+        writable byte view, such as `array.data.cast("B")` of the array a waveform keeps): no
+        copy afterwards.
+
+        On a raw socket the writes and the query go out in one send, each its own line, as
+        separate sends would put them on the line (a send costs about as much as a small
+        block). Returns the length the header announced. A block longer than `out` is read to
+        its end (the rest dropped) so the session stays in step; the caller compares.
+        """
+        with self._exchange(command):
+            block = self._block_reading()
+            self._write_lines(block[0], *after, command)
+            length = self._read_block_header(command, *block)
+            self._read_payload(command, out[:length], length, *block)
+            if length > len(out):
+                rest = memoryview(bytearray(length - len(out)))
+                self._read_payload(command, rest, length, *block)
+            self._read_terminators(command, *block)
+        return length
+
+    def _write_lines(self, direct: DirectReader | None, *commands: str) -> None:
+        """Each of `commands` as its own program message: one send on a pyvisa-py socket
+        (`direct`), one write each (a message with END) on any other session."""
+        resource = self._resource
+        if direct is None:
+            for command in commands:
+                resource.write(command)
+            return
+        ending = resource.write_termination or ""
+        direct.send("".join(c + ending for c in commands).encode(resource.encoding))
 
     def resync(self) -> None:
         """Bring the session back in step: nothing of an earlier reply may be read later.
@@ -305,8 +338,19 @@ class VisaTransport:
         return data.decode(self._resource.encoding)
 
     def _read_some(self) -> tuple[bytearray, bool]:
-        """One chunk of a reply, and whether it ended the reply (termination character or END)."""
+        """One chunk of a reply, and whether it ended the reply (termination character or END).
+
+        On a pyvisa-py socket the chunk is taken straight from the line (what pyvisa-py
+        buffered first), as pyvisa-py would take it, without its layers."""
         resource = self._resource
+        direct = DirectReader.of(resource)
+        termination = resource.read_termination
+        if direct is not None and termination:
+            ending = termination.encode(resource.encoding)
+            line = direct.read_line(ending, resource.chunk_size, self.timeout)
+            if line is None:  # nothing within the timeout, or the connection closed
+                raise pyvisa.VisaIOError(constants.StatusCode.error_timeout)
+            return line, line.endswith(ending)
         with resource.ignore_warning(*_CHUNK_WARNINGS):
             chunk, status = resource.visalib.read(resource.session, resource.chunk_size)
         return bytearray(chunk), status in _REPLY_ENDED
@@ -342,7 +386,28 @@ class VisaTransport:
 
     # -- block parsing ---------------------------------------------------------------------
 
-    def _read_block_header(self, command: str) -> int:
+    def _block_reading(self) -> tuple[DirectReader | None, float]:
+        """What a block read uses throughout: the direct reader of a pyvisa-py socket (None for
+        other sessions) and the read timeout in s, looked up once."""
+        return DirectReader.of(self._resource), self.timeout
+
+    def _read_block_header(self, command: str, direct: DirectReader | None, wait: float) -> int:
+        """The payload length a definite-length block header announces. On a pyvisa-py socket a
+        well-formed header is taken in one look at the line; anything else (a command-header
+        echo first, a header split across packets, a malformed one) is read byte by byte,
+        through PyVISA in exact-count mode."""
+        if direct is not None:
+            head = direct.peek(2 + 9, wait)
+            if not head:
+                raise pyvisa.VisaIOError(constants.StatusCode.error_timeout)
+            size = _header_size(head)
+            if size:
+                direct.skip(size)
+                return self._announced(command, head[:size])
+        with self._raw_reads():
+            return self._read_header_bytewise(command)
+
+    def _read_header_bytewise(self, command: str) -> int:
         seen = self._read_until_hash(command)
         digit = self._read_exact(1, command, "block header truncated", seen)
         seen += digit
@@ -369,13 +434,18 @@ class VisaTransport:
                 command=command,
                 received=seen,
             )
+        return self._announced(command, seen)
+
+    def _announced(self, command: str, header: bytes) -> int:
+        """The length in a complete header `#<n><n digits>`, at most `max_block`."""
+        digits = header[header.index(b"#") + 2 :]
         if int(digits) > self.max_block:
             raise ProtocolError(
                 f"block header announces {int(digits)} bytes, more than the {self.max_block} "
                 "a block may hold",
                 role=self.role,
                 command=command,
-                received=seen,
+                received=header,
             )
         return int(digits)
 
@@ -393,40 +463,52 @@ class VisaTransport:
             "expected a '#' block header", role=self.role, command=command, received=seen
         )
 
-    def _read_payload(self, command: str, length: int) -> bytes:
-        direct = DirectReader.of(self._resource)
+    def _read_payload(
+        self, command: str, out: memoryview, length: int, direct: DirectReader | None, wait: float
+    ) -> None:
+        """Fill `out` with payload bytes of a block whose header announced `length`."""
         if direct is None:
-            return self._read_payload_visa(command, length)
-        payload, complete = direct.read(length, self.timeout, self._block_time(length))
-        if not complete:
+            with self._raw_reads():
+                self._read_payload_visa(command, out, length)
+            return
+        got = direct.read_into(out, wait, wait + len(out) / MIN_BLOCK_RATE)
+        if got < len(out):
             raise ProtocolError(
                 f"block truncated: header announced {length} bytes, "
-                f"{len(payload)} arrived within the time allowed",
+                f"{got} arrived within the time allowed",
                 role=self.role,
                 command=command,
-                received=payload[-40:],
+                received=bytes(out[max(0, got - 40) : got]),
             )
-        return payload
 
-    def _read_payload_visa(self, command: str, length: int) -> bytes:
-        payload = bytearray()
-        deadline = time.monotonic() + self._block_time(length)
-        while len(payload) < length:
-            want = length - len(payload)
+    def _read_payload_visa(self, command: str, out: memoryview, length: int) -> None:
+        got = 0
+        deadline = time.monotonic() + self._block_time(len(out))
+        while got < len(out):
             problem = (
                 f"block truncated: header announced {length} bytes, "
-                f"{len(payload)} arrived within the time allowed"
+                f"{got} arrived within the time allowed"
             )
             if time.monotonic() > deadline:
                 raise ProtocolError(problem, role=self.role, command=command)
-            payload += self._read_exact(want, command, problem, bytes(payload[-40:]), partial=True)
-        return bytes(payload)
+            tail = bytes(out[max(0, got - 40) : got])
+            piece = self._read_exact(len(out) - got, command, problem, tail, partial=True)
+            out[got : got + len(piece)] = piece
+            got += len(piece)
 
     def _block_time(self, length: int) -> float:
         """The most a block payload of `length` bytes may take: a timeout, then MIN_BLOCK_RATE."""
         return self.timeout + length / MIN_BLOCK_RATE
 
-    def _read_terminators(self, command: str) -> None:
+    def _read_terminators(self, command: str, direct: DirectReader | None, wait: float) -> None:
+        expected = b"\n" * self.block_terminators
+        if direct is not None and expected and direct.peek(len(expected), wait) == expected:
+            direct.skip(len(expected))
+            return
+        with self._raw_reads():
+            self._read_terminators_bytewise(command)
+
+    def _read_terminators_bytewise(self, command: str) -> None:
         for index in range(self.block_terminators):
             problem = f"expected {self.block_terminators} LF after the block payload, got {index}"
             byte = self._read_exact(1, command, problem, b"\n" * index)
@@ -554,6 +636,15 @@ class VisaTransport:
             return False
         except OSError:
             return True
+
+
+def _header_size(head: bytes) -> int:
+    """The size of the complete, well-formed definite-length header `head` begins with
+    (`#<n><n digits>`, n 1..9); 0 when it begins otherwise or is incomplete."""
+    if len(head) < 2 or head[:1] != b"#" or head[1:2] not in b"123456789":
+        return 0
+    size = 2 + int(head[1:2])
+    return size if len(head) >= size and head[2:size].isdigit() else 0
 
 
 def _socket_of(resource: Any) -> socket.socket | None:

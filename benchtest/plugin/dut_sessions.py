@@ -239,7 +239,7 @@ def activate(item: pytest.Item) -> DutSession | None:
         return None
     session = active(config)
     if session is not None and (
-        session.dut.path == dut.path or item.stash.get(ITEM_ANY_DUT, False)
+        session.dut is dut or session.dut.path == dut.path or item.stash.get(ITEM_ANY_DUT, False)
     ):
         return session
     if session is not None:

@@ -7,6 +7,7 @@ which the plugin turns into one soft failure at the end of the test.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -60,6 +61,7 @@ class Measure:
         self._emit = emit
         self.conditions = dict(conditions or {})
         self.recorded: list[Measurement] = []
+        self._by_name: dict[str, tuple[Limits, str]] = {}
 
     def __call__(
         self,
@@ -85,9 +87,12 @@ class Measure:
         which the value passes with a warning. A unit that disagrees with the profile's unit
         for `name` is refused, and nothing is recorded.
         """
-        judged = self._limits(
-            name, unit, limits, low, high, nominal, tolerance, tolerance_percent, expected, margin
-        )
+        inline = (unit, limits, low, high, nominal, tolerance, tolerance_percent, expected, margin)
+        if inline.count(None) == len(inline):  # the usual case: the profile's limits, cached
+            judged, description = self._profile_limits(name)
+        else:
+            judged = self._limits(name, *inline)
+            description = self._description(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             try:
                 value = float(value)
@@ -95,15 +100,29 @@ class Measure:
                 raise MeasurementError(
                     f"{self.test_id}: measurement {name!r} must be a number, got {value!r}"
                 ) from None
-        description = self.dut.parameters[name].description if name in self.dut.parameters else ""
-        measurement = Measurement.judge(
-            name, value, judged.unit, judged, conditions=self.conditions, description=description
-        )
+        value = float(value)
+        # Measurement.judge's work, positionally: this is the hot path of a test.
+        measurement = Measurement(
+            name, value, judged.unit, judged, judged.check(value), time.time(),
+            dict(self.conditions), description,
+        )  # fmt: skip
         self.recorded.append(measurement)
         self._emit(MeasurementRecorded(self.test_id, measurement))
         if measurement.outcome is Outcome.MARGINAL:
             warnings.warn(MarginalWarning(f"{self.test_id}: {measurement.explain()}"), stacklevel=2)
         return measurement
+
+    def _profile_limits(self, name: str) -> tuple[Limits, str]:
+        """The DUT profile's limits and description of parameter `name` (looked up once)."""
+        found = self._by_name.get(name)
+        if found is None:
+            limits = self._limits(name, None, None, None, None, None, None, None, None, None)
+            found = self._by_name[name] = (limits, self._description(name))
+        return found
+
+    def _description(self, name: str) -> str:
+        parameter = self.dut.parameters.get(name)
+        return parameter.description if parameter is not None else ""
 
     def condition(self, **values: Any) -> None:
         """Add conditions the test's setup holds (`temperature=85.0`, held by a chamber

@@ -66,23 +66,36 @@ def complete_entry(group: h5py.Group, test: Mapping[str, Any], rows: npt.NDArray
 
 
 class EntryBuilder:
-    """Creates many NXentry groups fast: each is a copy of a template holding `@NX_class`
-    (one object-header copy instead of a group and an attribute), kept in a memory file."""
+    """Creates many NXentry groups fast: each is a copy of a template holding `@NX_class` and
+    `@outcome` (one object-header copy instead of a group and two attributes), one template
+    per outcome, kept in a memory file."""
 
     def __init__(self) -> None:
         self._templates = h5py.File(
             "benchtest-entry-template", "w", driver="core", backing_store=False
         )
-        template = h5py.h5g.create(self._templates.id, _TEMPLATE)
-        set_attrs(_Wrapped(template), {"NX_class": "NXentry"})
+        self._by_outcome: dict[str, bytes] = {}
+
+    def _template(self, outcome: str) -> bytes:
+        """The name of the template for tests with `outcome` (made on first use)."""
+        name = self._by_outcome.get(outcome)
+        if name is None:
+            name = self._by_outcome[outcome] = _TEMPLATE + str(len(self._by_outcome)).encode()
+            template = h5py.h5g.create(self._templates.id, name)
+            set_attrs(_Wrapped(template), {"NX_class": "NXentry", "outcome": outcome})
+        return name
 
     def build(
         self, file: h5py.File, name: str, test: Mapping[str, Any], table: npt.NDArray[Any]
     ) -> None:
         """The NXentry `name` of the finished test `test` (a row of /summary/tests)."""
-        h5py.h5o.copy(self._templates.id, _TEMPLATE, file.id, name.encode())
+        template = self._template(str(test["outcome"]))
+        h5py.h5o.copy(self._templates.id, template, file.id, name.encode())
         group = _Wrapped(h5py.h5g.open(file.id, name.encode()))
-        set_attrs(group, {"test_id": str(test["test_id"]), **_result_attrs(test)})
+        attrs = {"test_id": str(test["test_id"])}
+        if test["message"]:
+            attrs["message"] = str(test["message"])
+        set_attrs(group, attrs)
         write_table(group, table)
 
     def close(self) -> None:
@@ -107,16 +120,26 @@ def _fixed_text(column: npt.NDArray[Any] | list[Any]) -> npt.NDArray[Any]:
     return values.astype(h5py.string_dtype("utf-8", width))
 
 
+def _effective_conditions(
+    column: npt.NDArray[Any], conditions: str | npt.NDArray[Any]
+) -> npt.NDArray[Any]:
+    """A row's own conditions, or `conditions` where it has none, as fixed-length UTF-8."""
+    own = _fixed_text(column)
+    tests = _fixed_text([conditions] if isinstance(conditions, str) else conditions)
+    merged = np.where(own == b"", tests, own)
+    return merged.astype(h5py.string_dtype("utf-8", max(merged.dtype.itemsize, 1)))
+
+
 def entry_table(rows: npt.NDArray[Any], conditions: str | npt.NDArray[Any]) -> npt.NDArray[Any]:
     """Rows of /summary/measurements as entry table rows: fixed-length UTF-8 text, and in
     `conditions` the effective conditions (`conditions`, the test's, where a row has none;
-    one per row for rows of several tests)."""
+    one per row for rows of several tests). Text may be `str` or, as h5py reads it, UTF-8
+    `bytes`: bytes are kept as they are, never decoded and encoded again."""
     columns: dict[str, npt.NDArray[Any]] = {}
     for name in ENTRY_MEASUREMENT_DTYPE.names or ():
         column = rows[name]
         if name == CONDITIONS:
-            own = np.asarray(column.tolist(), dtype=object)
-            columns[name] = _fixed_text(np.where(own == "", conditions, own))
+            columns[name] = _effective_conditions(column, conditions)
         elif column.dtype.kind in "OSU":
             columns[name] = _fixed_text(column)
         else:

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchtest.runfile import schema
-from benchtest.runfile.tables import committed, decode_table, read_table
+from benchtest.runfile.tables import committed, read_table
 from benchtest.storage.entries import EntryBuilder, entry_table
 
 #: Tests whose entries are prepared together (bounds the memory of one step).
@@ -45,9 +45,9 @@ def _build_block(
     starts, counts = tests["measurement_start"], tests["measurement_count"]
     low = int(starts.min())
     high = int((starts + counts).max())
-    rows = decode_table(measurements[low:high])
+    rows = measurements[low:high]  # text as UTF-8 bytes: copied into the entries as it is
     # Each row's own test conditions, for the rows that have none of their own.
-    conditions = np.repeat(tests[schema.CONDITIONS].astype(object), counts)
+    conditions = np.repeat(np.char.encode(tests[schema.CONDITIONS].astype(str), "utf-8"), counts)
     spans = [np.arange(s - low, s - low + c) for s, c in zip(starts, counts, strict=True)]
     table = entry_table(rows[np.concatenate(spans).astype(np.intp)], conditions)
     names = tests.dtype.names or ()

@@ -59,10 +59,12 @@ class RunningTest:
 
     def measurement_rows(self, position: int, start: int) -> list[tuple[Any, ...]]:
         """The rows of /summary/measurements: the test's row is at `position`, these at `start`."""
+        own = self._own_conditions
         return [
-            (position, m.name, m.value, m.unit, _limit(m.limits.low), _limit(m.limits.high),
-             m.outcome.value, m.timestamp, self._own_conditions(m), start + k + 1)
-            for k, m in enumerate(self.measurements)
+            (position, m.name, m.value, m.unit, _limit(limits.low), _limit(limits.high),
+             str(m.outcome), m.timestamp, own(m) if m.conditions else "", k)
+            for k, m in enumerate(self.measurements, start + 1)
+            for limits in (m.limits,)
         ]  # fmt: skip
 
     def waveform_rows(self, position: int, start: int) -> list[tuple[Any, ...]]:

@@ -7,6 +7,7 @@ then `:WAVeform:STARt/STOP/DATA?` in chunks of at most 250 000 points into one u
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,7 +19,6 @@ from benchtest.driver.scpi import (
     Control,
     Reading,
     ScpiChannel,
-    apply_settings,
     parse_bool,
     parse_int,
     parse_number,
@@ -38,6 +38,7 @@ CHANNELS = (1, 2, 3, 4)
 CHANNEL_TOKENS = {n: f"CHANnel{n}" for n in CHANNELS}
 PROBE_RATIOS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 MAX_MEMORY_POINTS = 24_000_000
+DATA_QUERY = ":WAVeform:DATA?"
 # Single-source items of `:MEASure:ITEM?` (the two-source delay/phase items are left out).
 MEASURE_ITEMS = (
     "VMAX",
@@ -265,20 +266,35 @@ class RigolDS1000Z(ScopeInstrument):
     def fetch_waveform(self, channel: int, points: Points = "screen") -> Waveform:
         """Read the screen (NORMal, 1200 points), the whole memory ("max") or its first N points.
 
-        Memory reads (RAW) stop the scope first, as the guide requires.
+        Memory reads (RAW) stop the scope first, as the guide requires. The readout's writes
+        (`:STOP`, source, mode, format, each chunk's start and stop) are validated by the
+        driver but not checked one by one by the instrument: its error queue is read once,
+        after the last chunk, and at once when an exchange fails, so what it holds is reported
+        for the readout and never blamed on a later command.
         """
         wanted = self.requested_points(points)
         source = self.channel(channel)
         mode = "NORMal" if points == "screen" else "RAW"
-        if mode == "RAW":
-            self.stop()
-        apply_settings(self, waveform_source=channel, waveform_mode=mode, waveform_format="BYTE")
+        cls = type(self)
+        setup = [":STOP"] if mode == "RAW" else []
+        setup += [
+            cls.waveform_source.check(self, channel),
+            cls.waveform_mode.check(self, mode),
+            cls.waveform_format.check(self, "BYTE"),
+        ]
+        for command in setup:
+            self.write(command, check=False)
         preamble = self.waveform_preamble
         total = preamble.points if wanted is None else wanted
-        self.check_available(total, preamble.points, ":WAVeform:PREamble?")
+        try:
+            self.check_available(total, preamble.points, ":WAVeform:PREamble?")
+            select = self._chunk_selection(total)
+        except InstrumentError as refused:  # the setup's errors are read before refusing
+            error = self.explained(refused, ":WAVeform:PREamble?")
+            raise error from (refused if error is not refused else None)
         settings = self._settings(source, mode, preamble)
         return Waveform(
-            samples=self._read_samples(total),
+            samples=self._read_samples(total, select),
             dt=preamble.xincrement,
             t0=preamble.xorigin - preamble.xreference * preamble.xincrement,
             scale=preamble.yincrement,
@@ -288,17 +304,34 @@ class RigolDS1000Z(ScopeInstrument):
             settings=settings,
         )
 
-    def _read_samples(self, total: int) -> npt.NDArray[np.uint8]:
-        """`:WAVeform:STARt/STOP` (1-based, inclusive), then `:WAVeform:DATA?`, per chunk."""
-
-        def transfer(first: int, count: int) -> bytes:
-            self.waveform_start = first + 1
-            self.waveform_stop = first + count
-            return self.read_block(":WAVeform:DATA?")
-
-        return self.read_chunks(
-            total, self.max_points_per_read, np.uint8, transfer, ":WAVeform:DATA?", numbered_from=1
+    def _chunk_selection(self, total: int) -> Callable[[int, int], tuple[str, str]]:
+        """The `:WAVeform:STARt/STOP` writes (1-based, inclusive) that select points
+        first..first+count-1 of a `total`-point read; InvalidValueError (nothing sent) when
+        `total` is beyond the model's memory."""
+        start, stop = type(self).waveform_start, type(self).waveform_stop
+        start.check(self, total)  # every point 1..total is then valid
+        stop.check(self, total)
+        # as the properties spell them, the point numbers (plain ints) filled in per chunk
+        start_at, stop_at = (
+            f"{p.command(self, 1).rsplit(' ', 1)[0]} {{}}".format for p in (start, stop)
         )
+
+        def select(first: int, count: int) -> tuple[str, str]:
+            return start_at(first + 1), stop_at(first + count)
+
+        return select
+
+    def _read_samples(
+        self, total: int, select: Callable[[int, int], tuple[str, str]]
+    ) -> npt.NDArray[np.uint8]:
+        """`:WAVeform:STARt/STOP` (1-based, inclusive), then `:WAVeform:DATA?`, per chunk, each
+        payload read straight into the array kept; then the readout's one error-queue read.
+        A chunk that fails is explained from the queue at once, against its query."""
+        samples = self.read_chunks_into(
+            total, self.max_points_per_read, np.uint8, select, DATA_QUERY, numbered_from=1
+        )
+        self.check_errors(after=f"{DATA_QUERY} (points 1..{total})")
+        return samples
 
     def _settings(self, source: RigolChannel, mode: str, preamble: Preamble) -> dict[str, Any]:
         settings: dict[str, Any] = {
