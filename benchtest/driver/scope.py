@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchtest.driver.dialect import guard_raw
-from benchtest.driver.numbers import plain, seconds
+from benchtest.driver.numbers import plain
 from benchtest.driver.scpi import (
     NAN_THRESHOLD,
     InvalidValueError,
@@ -28,6 +28,7 @@ from benchtest.driver.scpi import (
     apply_settings,
     check_settings,
     parse_number,
+    wait_deadline,
 )
 from benchtest.driver.transport import Transport, VisaTransport
 from benchtest.values.errors import InstrumentError, InstrumentTimeoutError, ProtocolError
@@ -195,14 +196,7 @@ class ScopeInstrument(ScpiInstrument):
         """Query `command` until `finished(reply)`, pausing 2, 4, 8 ... ms between queries, at
         most `poll_interval` s; return that reply. A timeout that is no finite number of
         seconds >= 0 is refused before anything is sent."""
-        try:
-            deadline = time.monotonic() + seconds(timeout)
-        except ValueError as exc:
-            raise InvalidValueError(
-                f"refused to wait: the timeout must be a number of seconds >= 0 ({exc})",
-                role=self.role,
-                command=command,
-            ) from None
+        deadline = wait_deadline(timeout, role=self.role, command=command)
         pause = min(FIRST_POLL_PAUSE, self.poll_interval)
         while True:
             reply = self.query_value(command, parser)

@@ -9,6 +9,7 @@ supplies the transport, `*IDN?`, error-queue draining and `open()`. Commands may
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, overload
@@ -20,7 +21,7 @@ from benchtest.driver.dialect import (
     declared_source_commands,
     guard_raw,
 )
-from benchtest.driver.numbers import finite_number, plain
+from benchtest.driver.numbers import finite_number, plain, seconds
 from benchtest.driver.numbers import format_value as format_value
 from benchtest.driver.pacing import PacedTransport, Pacer
 from benchtest.driver.transport import (
@@ -44,6 +45,19 @@ NAN_THRESHOLD = 9.9e37  # 9.9E37 / 9.91E37: "no value" (Rigol invalid, Keithley 
 
 class InvalidValueError(InstrumentError, ValueError):
     """A value was refused by a driver's validator; nothing was sent."""
+
+
+def wait_deadline(timeout: object, *, role: str, command: str) -> float:
+    """The `time.monotonic()` instant `timeout` s from now. A timeout that is no finite number
+    of seconds >= 0 would wait forever or not at all: it is refused before anything is sent."""
+    try:
+        return time.monotonic() + seconds(timeout)
+    except ValueError as exc:
+        raise InvalidValueError(
+            f"refused to wait: the timeout must be a number of seconds >= 0 ({exc})",
+            role=role,
+            command=command,
+        ) from None
 
 
 # -- parsers and formatters ------------------------------------------------------------------

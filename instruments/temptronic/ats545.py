@@ -12,11 +12,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from benchtest.driver.numbers import seconds
 from benchtest.driver.properties import number
 from benchtest.driver.scpi import (
     Control,
-    InvalidValueError,
     Reading,
     ScpiInstrument,
     Setting,
@@ -24,6 +22,7 @@ from benchtest.driver.scpi import (
     declared,
     parse_int,
     strict_int_range,
+    wait_deadline,
 )
 from benchtest.driver.status import check_register, describe_esr
 from benchtest.driver.transport import Transport
@@ -129,14 +128,7 @@ class ThermoStreamATS545(ScpiInstrument):
     def wait_until_stable(self, tolerance: float, timeout: float) -> float:
         """Set the window to `tolerance`, poll TECR? until at temperature; the temperature.
         A timeout that is no finite number of seconds >= 0 is refused before anything is sent."""
-        try:
-            deadline = time.monotonic() + seconds(timeout)
-        except ValueError as exc:
-            raise InvalidValueError(
-                f"refused to wait: the timeout must be a number of seconds >= 0 ({exc})",
-                role=self.role,
-                command="TECR?",
-            ) from None
+        deadline = wait_deadline(timeout, role=self.role, command="TECR?")
         self.window = tolerance
         while not self.condition & AT_TEMPERATURE:
             if time.monotonic() >= deadline:
