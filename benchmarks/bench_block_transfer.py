@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 import pyvisa
 from loopback import receive, server_process
-from targets import arguments, exit_status, interleaved, result, summarize, timed
+from targets import arguments, exit_status, interleaved, result, sized_sample, summarize
 
 from benchtest.driver.transport import VisaTransport
 
@@ -106,32 +106,14 @@ def pyvisa_reader(port: int) -> Callable[[], int]:
     return read
 
 
-def checked(read: Callable[[], int], size: int) -> Callable[[], float]:
-    """Seconds one `read` took; a read of the wrong size ends the benchmark."""
-
-    def sample() -> float:
-        count = 0
-
-        def run() -> None:
-            nonlocal count
-            count = read()
-
-        elapsed = timed(run)
-        if count != size:
-            raise SystemExit(f"read {count} bytes, expected {size}")
-        return elapsed
-
-    return sample
-
-
 def main() -> int:
     quick = arguments(__doc__).parse_args().quick
     size, pairs = (QUICK_SIZE, QUICK_PAIRS) if quick else (SIZE, PAIRS)
     with server_process(serve, size) as port:
-        baseline = checked(raw_socket_reader(port), size)
-        ours = checked(driver_reader(port, size), size)
+        baseline = sized_sample(raw_socket_reader(port), size, "bytes")
+        ours = sized_sample(driver_reader(port, size), size, "bytes")
         times = interleaved(baseline, ours, pairs)
-        stock = [checked(pyvisa_reader(port), size)() for _ in range(2)]
+        stock = [sized_sample(pyvisa_reader(port), size, "bytes")() for _ in range(2)]
     print(f"{size / 1e6:g} MB definite-length block over loopback, {pairs} interleaved pairs")
     for label, samples in (
         ("(a) raw socket", times.baseline),

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 from loopback import receive, server_process
-from targets import arguments, exit_status, interleaved, result, summarize, timed
+from targets import arguments, exit_status, interleaved, result, sized_sample, summarize
 
 from instruments.rigol.ds1000z import RigolDS1000Z
 
@@ -120,24 +120,6 @@ def raw_socket_readout(sock: socket.socket) -> int:
     return len(samples)
 
 
-def sampler(readout: Callable[[], int], points: int) -> Callable[[], float]:
-    """Seconds one readout took; a readout of the wrong size ends the benchmark."""
-
-    def sample() -> float:
-        count = 0
-
-        def run() -> None:
-            nonlocal count
-            count = readout()
-
-        elapsed = timed(run)
-        if count != points:
-            raise SystemExit(f"read {count} points, expected {points}")
-        return elapsed
-
-    return sample
-
-
 def peak_memory(scope: RigolDS1000Z) -> int:
     tracemalloc.start()
     try:
@@ -153,8 +135,8 @@ def main() -> int:
     with server_process(serve, points) as port:
         scope = RigolDS1000Z.open(f"TCPIP::127.0.0.1::{port}::SOCKET", timeout=30.0)
         try:
-            baseline = sampler(raw_socket_client(port), points)
-            ours = sampler(lambda: len(scope.fetch_waveform(1, "max")), points)
+            baseline = sized_sample(raw_socket_client(port), points, "points")
+            ours = sized_sample(lambda: len(scope.fetch_waveform(1, "max")), points, "points")
             times = interleaved(baseline, ours, pairs)
             peak = peak_memory(scope)
         finally:

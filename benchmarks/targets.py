@@ -63,6 +63,25 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def sized_sample(action: Callable[[], int], expected: int, unit: str) -> Callable[[], float]:
+    """A sampler: seconds one `action` took; an action that returns another count than
+    `expected` (bytes, points) ends the benchmark, since its time would mean nothing."""
+
+    def sample() -> float:
+        count = 0
+
+        def run() -> None:
+            nonlocal count
+            count = action()
+
+        elapsed = timed(run)
+        if count != expected:
+            raise SystemExit(f"read {count} {unit}, expected {expected}")
+        return elapsed
+
+    return sample
+
+
 @dataclass(frozen=True)
 class Pairs:
     """Interleaved samples of a baseline and a measurement, and their per-pair ratios."""
