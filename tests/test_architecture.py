@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("benchtest.sim.simulators",),
     ("benchtest.sim",),
     ("benchtest.run",),
+    ("benchtest.review", "benchtest.export"),
     ("benchtest.report",),
     ("benchtest.plugin",),
     ("benchtest.cli",),

@@ -214,6 +214,11 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run", help="run file (.h5)")
     report.add_argument("-o", "--output", help="output HTML file (default: next to the run file)")
     report.set_defaults(handler=_report)
+
+    from benchtest.cli import characterise, compare, export
+
+    for module in (compare, characterise, export):
+        module.register(sub)
     return parser
 
 
