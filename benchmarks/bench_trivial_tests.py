@@ -6,14 +6,23 @@ NXentry, seal). A sample is one whole `python -m pytest` process (start-up, coll
 tests, the run file's close). The two alternate (bare first, then plugin first, ...) and the
 ratio is the median of the per-pair ratios. Target: <= 1.5x bare pytest (the exit status).
 
+One more run of each, after the pairs, accounts for the CPU: of the whole process, and, with the
+plugin, of the two parts that grow with the number of tests, building each test's NXentry at
+close and committing each test (its start and end events into the run file). What is left is
+the plugin's hooks and fixtures, its start-up and its collection checks.
+
     python benchmarks/bench_trivial_tests.py [--quick]
 """
 
 from __future__ import annotations
 
+import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from targets import arguments, exit_status, interleaved, result, summarize, timed
@@ -43,13 +52,75 @@ instruments:
 """
 
 
-def pytest_run(folder: Path, tests: int, *args: str) -> float:
+# Loaded only for the accounting run: thread CPU spent in the per-test parts of the plugin.
+ACCOUNTING_CONFTEST = """
+import json, os, time
+import benchtest.plugin.runner as runner
+import benchtest.storage.hdf5_writer as writer
+
+SPENT = {"entries": 0.0, "commits": 0.0}
+
+def _timed(module, name, key):
+    original = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        start = time.thread_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            SPENT[key] += time.thread_time() - start
+    setattr(module, name, wrapper)
+
+_timed(writer, "build_missing_entries", "entries")
+_timed(runner, "emit", "commits")
+
+def pytest_unconfigure(config):
+    with open(os.environ["BENCHTEST_ACCOUNTING"], "w") as out:
+        json.dump(SPENT, out)
+"""
+
+
+def cpu_seconds(action: Callable[[], object]) -> float:
+    """CPU seconds (user + system) of the child processes `action` ran."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    action()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def accounting(bare: Path, plugin: Path, tests: int, plugin_args: list[str]) -> None:
+    """Print where the plugin's CPU per test goes (one run of each, after the pairs)."""
+    spent_file = plugin / "spent.json"
+    bare_cpu = cpu_seconds(lambda: pytest_run(bare, tests, "-p", "no:benchtest"))
+    (plugin / "conftest.py").write_text(ACCOUNTING_CONFTEST, encoding="utf-8")
+    try:
+        plugin_cpu = cpu_seconds(
+            lambda: pytest_run(
+                plugin, tests, *plugin_args, env={"BENCHTEST_ACCOUNTING": str(spent_file)}
+            )
+        )
+    finally:
+        (plugin / "conftest.py").unlink()
+    spent = json.loads(spent_file.read_text(encoding="utf-8"))
+    extra = plugin_cpu - bare_cpu
+    rest = extra - spent["entries"] - spent["commits"]
+    per = 1e3 / tests
+    print(f"CPU per test (one run each): bare pytest {bare_cpu * per:.3f} ms, with plugin "
+          f"{plugin_cpu * per:.3f} ms; the plugin's {extra * per:.3f} ms are")  # fmt: skip
+    print(f"  each test's NXentry, built at close : {spent['entries'] * per:.3f} ms")
+    print(f"  each test's commit (start, end)     : {spent['commits'] * per:.3f} ms")
+    print(f"  hooks, fixtures, start-up, checks   : {rest * per:.3f} ms")
+
+
+def pytest_run(folder: Path, tests: int, *args: str, env: dict[str, str] | None = None) -> float:
     """Seconds for one pytest process in `folder` (which must pass all `tests`)."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    environment = {**os.environ, **env} if env else None
     done: list[subprocess.CompletedProcess[str]] = []
     elapsed = timed(
         lambda: done.append(
-            subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=900)
+            subprocess.run(
+                command, cwd=folder, capture_output=True, text=True, timeout=900, env=environment
+            )
         )
     )
     run = done[0]
@@ -70,11 +141,13 @@ def main() -> int:
         (bare / "conftest.py").write_text(BARE_CONFTEST, encoding="utf-8")
         (plugin / "bench.yaml").write_text(IDLE_BENCH, encoding="utf-8")
         profile = str(REPO / "dut_profiles" / "bt_ldo33.yaml")
+        plugin_args = ["--bench", "bench.yaml", "--dut", profile]
         paired = interleaved(
             lambda: pytest_run(bare, tests, "-p", "no:benchtest"),
-            lambda: pytest_run(plugin, tests, "--bench", "bench.yaml", "--dut", profile),
+            lambda: pytest_run(plugin, tests, *plugin_args),
             pairs,
         )
+        accounting(bare, plugin, tests, plugin_args)
     ours, base = summarize(paired.measured), summarize(paired.baseline)
     per_test = 1e3 / tests
     print(f"{tests} trivial tests, {pairs} pairs (alternating order, one warm-up pair dropped)")

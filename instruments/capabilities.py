@@ -8,21 +8,25 @@ checks each one against these protocols. Units are SI everywhere: V, A, s, Hz, d
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from benchtest.driver.base import Identity
+from benchtest.values.profile import CurrentProfile, ProfileChunk
 from benchtest.values.sweep import SweepResult
 from benchtest.values.waveform import Waveform
 
 __all__ = [
     "Chamber",
+    "CurrentProfile",
+    "CurrentProfiler",
     "DebugPort",
     "Identity",
     "Instrument",
     "Multimeter",
     "Oscilloscope",
     "PowerSupply",
+    "ProfileChunk",
     "SourceMeter",
     "SweepResult",
     "Waveform",
@@ -227,6 +231,31 @@ class DebugPort(Instrument, Protocol):
 
 
 @runtime_checkable
+class CurrentProfiler(Instrument, Protocol):
+    """Continuous capture of the supply current (and voltage) at a set sample rate.
+
+    A rate beyond the device, or a capture that breaks off (the device stops streaming, is
+    unplugged), raises an error; a broken capture's `CaptureError.partial` keeps the samples.
+    """
+
+    @property
+    def max_sample_rate(self) -> float:
+        """The highest sample rate the device delivers, S/s."""
+        ...
+
+    def stream(
+        self, duration: float, *, sample_rate: float, chunk_points: int = ...
+    ) -> Iterator[ProfileChunk]:
+        """`duration` s at `sample_rate` S/s as chunks of at most `chunk_points` samples, as
+        the device delivers them (current in A, voltage in V, range changes)."""
+        ...
+
+    def capture(self, duration: float, *, sample_rate: float) -> CurrentProfile:
+        """`duration` s at `sample_rate` S/s, whole, as Waveforms in A and V."""
+        ...
+
+
+@runtime_checkable
 class Chamber(Instrument, Protocol):
     """A temperature chamber or thermal forcing unit holding the DUT at a temperature (degC).
 
@@ -250,6 +279,7 @@ class Chamber(Instrument, Protocol):
 
 CAPABILITIES: dict[str, type] = {
     "Chamber": Chamber,
+    "CurrentProfiler": CurrentProfiler,
     "DebugPort": DebugPort,
     "Multimeter": Multimeter,
     "Oscilloscope": Oscilloscope,

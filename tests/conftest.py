@@ -6,6 +6,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from browser import Browser, find_chromium
+from pg_server import lab_url, postgres_server  # noqa: F401  (one PostgreSQL server per session)
 
 from benchtest import DutProfile
 from benchtest.values.events import Event
@@ -48,3 +50,12 @@ def _private_folders(
     temp = tmp_path_factory.mktemp("tmp")
     monkeypatch.setenv("TMPDIR", str(temp))
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
+    """A real headless Chromium to open reports in; the test is skipped when none is installed."""
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    return Browser(executable, tmp_path_factory.mktemp("chromium-profile"))

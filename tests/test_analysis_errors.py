@@ -45,12 +45,21 @@ def square(n: int, period_samples: int, high: int, start: int = 0) -> Waveform:
 def test_public_names_are_pinned() -> None:
     assert set(benchtest.analysis.__all__) == {
         "AnalysisError",
+        "EnergyProfile",
+        "PowerEvent",
+        "Segmentation",
         "Thresholds",
         "Transition",
+        "average_current",
         "base_level",
+        "battery_life",
+        "charge",
         "dropout_voltage",
         "duty_cycle",
+        "energy",
+        "energy_profile",
         "fall_time",
+        "find_events",
         "frequency",
         "line_regulation",
         "load_regulation",
@@ -61,12 +70,15 @@ def test_public_names_are_pinned() -> None:
         "pulse_width",
         "rise_time",
         "rms",
+        "segment_states",
         "settling_time",
+        "state_currents",
         "state_levels",
         "threshold_crossing",
         "top_level",
         "transitions",
         "undershoot",
+        "wakeup_time",
     }
     assert issubclass(AnalysisError, benchtest.BenchtestError)
 

@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("benchtest.run",),
     ("benchtest.review", "benchtest.export"),
     ("benchtest.report",),
+    ("benchtest.viewer",),
     ("benchtest.plugin",),
     ("benchtest.cli",),
 )

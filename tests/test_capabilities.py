@@ -1,4 +1,5 @@
-"""Every registered driver provides the capabilities it claims (checked on the class)."""
+"""Every registered driver provides the capabilities it claims (checked on the class), and one
+that says its safe state sends nothing sends nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 
 from benchtest.driver.base import Instrument
 from benchtest.driver.registry import driver_class, driver_names
+from benchtest.driver.scpi import ScpiInstrument
+from benchtest.driver.testing import expected_protocol
 from instruments.capabilities import CAPABILITIES, conformance_problems
 
 EXPECTED_DRIVERS = {"keithley.k2450", "rigol.ds1000z", "serial.debug_port"}
@@ -58,3 +61,27 @@ def test_a_driver_claiming_nothing_or_something_unknown_is_reported() -> None:
 
     assert conformance_problems(Silent) == ["Silent claims no capability"]
     assert conformance_problems(Dreamer) == ["Dreamer claims unknown capability 'TimeMachine'"]
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in driver_names() if not driver_class(n).safe_state_sends]
+)
+def test_a_driver_whose_safe_state_sends_nothing_sends_nothing(name: str) -> None:
+    # The pool makes such a driver safe in its own thread, trusting that it cannot hang.
+    cls = driver_class(name)
+    if issubclass(cls, ScpiInstrument):
+        with expected_protocol(cls, [], role="meta") as instrument:  # any command fails
+            instrument.safe_state()
+        return
+    instrument = cls.open("loop://", role="meta")  # a serial driver, on pyserial's loopback
+    try:
+        instrument.safe_state()
+        assert getattr(instrument, "traffic", None) == []
+    finally:
+        instrument.close()
+
+
+def test_drivers_that_source_power_are_made_safe_in_a_thread_of_their_own() -> None:
+    assert driver_class("keithley.k2450").safe_state_sends
+    assert not driver_class("rigol.ds1000z").safe_state_sends
+    assert not driver_class("serial.debug_port").safe_state_sends

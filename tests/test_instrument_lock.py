@@ -181,6 +181,27 @@ def test_lock_files_can_be_read_and_taken_by_every_user(
         lock.release()
 
 
+def test_a_held_lock_is_tried_again_soon_then_less_often_and_taken_once_let_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    holder = ResourceLock("GPIB0::7::INSTR", role="scope").acquire()
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the holder lets go during the 6th pause
+        pauses.append(seconds)
+        if len(pauses) == 6:
+            holder.release()
+
+    monkeypatch.setattr(ownership.time, "sleep", sleep)
+    waiter = ResourceLock("GPIB::7", role="scope").acquire(wait=600.0)
+    try:
+        assert waiter.held
+        first, most = ownership.FIRST_POLL_PAUSE, ownership.MAX_POLL_PAUSE
+        assert pauses == [first, 2 * first, 4 * first, most, most, most]
+    finally:
+        waiter.release()
+
+
 def test_the_holder_is_named_with_user_process_host_plan_and_time() -> None:
     with (
         ResourceLock("GPIB0::5::INSTR", role="smu", plan="pytest test_plans/ldo"),

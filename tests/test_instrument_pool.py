@@ -28,6 +28,7 @@ class RecordingInstrument(Instrument):
         self.resource = resource
         self.options = options
         self.calls: list[str] = []
+        self.threads: list[threading.Thread] = []  # the thread of each safe_state
 
     @classmethod
     def open(
@@ -46,6 +47,7 @@ class RecordingInstrument(Instrument):
 
     def safe_state(self) -> None:
         self.calls.append("safe_state")
+        self.threads.append(threading.current_thread())
         if self.role == "smu" and RecordingInstrument.behaviour == "hang":
             RELEASE.wait(10)
         if self.role == "smu" and RecordingInstrument.behaviour == "raise":
@@ -118,6 +120,51 @@ def test_a_hanging_instrument_does_not_block_the_others(
     assert not results["smu"].ok
     assert "did not finish within 1 s" in results["smu"].message
     assert results["scope"].ok
+
+
+def test_each_instrument_is_made_safe_in_a_thread_of_its_own_kept_while_it_is_open(
+    pool: tuple[InstrumentPool, list[Event]],
+) -> None:
+    instruments, _ = pool
+    smu, scope = instruments.get("smu"), instruments.get("scope")
+    for _ in range(3):
+        assert all(e.ok for e in instruments.make_safe())
+    assert len(set(smu.threads)) == len(set(scope.threads)) == 1  # the same thread each time
+    kept = smu.threads[0]
+    assert kept is not threading.current_thread() and kept is not scope.threads[0]
+    instruments.close()
+    kept.join(timeout=10)
+    assert not kept.is_alive()  # ended with its instrument's connection
+
+
+def test_an_instrument_whose_safe_state_sends_nothing_is_made_safe_in_the_calling_thread(
+    pool: tuple[InstrumentPool, list[Event]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instruments, events = pool
+    monkeypatch.setattr(RecordingInstrument, "safe_state_sends", False)
+    scope = instruments.get("scope")
+    results = instruments.make_safe()
+    assert scope.threads == [threading.current_thread()]
+    assert [(e.role, e.ok) for e in results] == [("scope", True)]
+    assert [e for e in events if isinstance(e, SafeStateApplied)] == results
+
+
+def test_an_instrument_still_hanging_is_reported_again_then_made_safe_once_it_answers(
+    pool: tuple[InstrumentPool, list[Event]],
+) -> None:
+    instruments, _ = pool
+    RecordingInstrument.behaviour = "hang"
+    smu = instruments.get("smu")
+    try:
+        for _ in range(2):  # its thread is still in the first safe_state
+            (result,) = instruments.make_safe(timeout=0.2)
+            assert not result.ok and "did not finish within 0.2 s" in result.message
+    finally:
+        RecordingInstrument.behaviour = "ok"
+        RELEASE.set()
+    (result,) = instruments.make_safe(timeout=10)  # the queued ones run, then this one
+    assert result.ok
+    assert smu.calls == ["safe_state"] * 3
 
 
 def test_close_makes_safe_then_closes(pool: tuple[InstrumentPool, list[Event]]) -> None:

@@ -283,3 +283,35 @@ def test_a_single_site_log_is_left_to_pytest(
     assert result.parseoutcomes() == {"passed": 2, "failed": 2, "skipped": 1, "rerun": 1}
     result.stdout.fnmatch_lines(["test_plan.py .FFsR. *[[]100%]"])
     assert ERASE_BELOW not in result.stdout.str()
+
+
+#: Counts how often pytest_report_teststatus is asked about each report, in the process that
+#: reports (the controller on a multi-site run).
+COUNTING_CONFTEST = """
+import collections
+ASKED = collections.Counter()
+
+def pytest_report_teststatus(report):
+    ASKED[id(report)] += 1
+
+def pytest_sessionfinish(session):
+    # The controller (or the one process) writes; an xdist worker has `workerinput`. (Not the
+    # PYTEST_XDIST_WORKER variable: it is inherited when this suite itself runs under xdist.)
+    if not hasattr(session.config, "workerinput"):
+        with open("asked.txt", "w") as f:
+            f.write(" ".join(map(str, sorted(set(ASKED.values())))))
+"""
+
+
+@pytest.mark.parametrize(
+    "sites", [("--serial-number", "U0042"), MULTI_SITE], ids=["one site", "two sites"]
+)
+def test_progress_asks_no_report_its_status_again(
+    pytester: pytest.Pytester, ldo_profile_text: str, sites: tuple[str, ...]
+) -> None:
+    # The terminal reporter asks for each report's status; progress lines take it from there.
+    pytester.makeconftest(COUNTING_CONFTEST)
+    result = _run(pytester, ldo_profile_text, *sites, "--progress", "lines")
+    assert result.parseoutcomes()["rerun"] == (2 if sites == MULTI_SITE else 1)
+    assert (pytester.path / "asked.txt").read_text() == "1"  # every report asked exactly once
+    result.stdout.fnmatch_lines(expected_lines("A U0001" if sites == MULTI_SITE else "U0042"))

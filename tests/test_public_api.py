@@ -37,12 +37,15 @@ EXPECTED_BENCHTEST = {
 }
 EXPECTED_CAPABILITIES = {
     "Chamber",
+    "CurrentProfile",
+    "CurrentProfiler",
     "DebugPort",
     "Identity",
     "Instrument",
     "Multimeter",
     "Oscilloscope",
     "PowerSupply",
+    "ProfileChunk",
     "SourceMeter",
     "SweepResult",
     "Waveform",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import report_runs
 
 from benchtest.report import write_report
 from benchtest.storage import Hdf5RunWriter
@@ -125,3 +126,23 @@ def test_ten_million_points_make_a_small_svg(tmp_path: Path) -> None:
     assert "time (ms)" in html and "vout (V)" in html
     assert "min/max envelope" in html
     assert 'text-anchor="end">3</text>' in html  # the y axis reaches the 3.2 V spike
+
+
+def test_verdict_and_failures_come_first_without_a_browser(tmp_path: Path) -> None:
+    run = report_runs.write_run(tmp_path / "f.h5", report_runs.failing_events())
+    html = write_report(run).read_text(encoding="utf-8")
+    order = [
+        html.index('<header class="banner fail">FAIL'),
+        html.index('<section id="failures">'),
+        html.index("t_rise = 7.883 µs (limits 0 s to 5 µs)"),
+        html.index("<h1>Verification report</h1>"),
+        html.index('<code id="run-sha256">'),
+        html.index('<section class="test"'),
+        html.index('<details class="log">'),
+    ]
+    assert order == sorted(order)
+    assert '<details class="long"><summary>AssertionError: vout out of limits (31 lines)' in html
+    tags = parse(html)
+    limits = [a for t, a in tags if t == "line" and a.get("class") == "limit"]
+    assert sorted(float(a["data-value"] or "nan") for a in limits) == [3.25, 3.35]
+    assert len([a for t, a in tags if t == "circle"]) == 1  # the point above 3.35 V

@@ -9,6 +9,20 @@ from __future__ import annotations
 
 from benchtest.analysis.aberrations import overshoot, settling_time, undershoot
 from benchtest.analysis.amplitude import mean, peak_to_peak, rms
+from benchtest.analysis.energy import (
+    EnergyProfile,
+    PowerEvent,
+    Segmentation,
+    average_current,
+    battery_life,
+    charge,
+    energy,
+    energy_profile,
+    find_events,
+    segment_states,
+    state_currents,
+    wakeup_time,
+)
 from benchtest.analysis.levels import base_level, state_levels, top_level
 from benchtest.analysis.pulses import duty_cycle, frequency, period, pulse_width
 from benchtest.analysis.sweeps import (
@@ -23,12 +37,21 @@ from benchtest.analysis.transitions import Transition, fall_time, rise_time, tra
 
 __all__ = [
     "AnalysisError",
+    "EnergyProfile",
+    "PowerEvent",
+    "Segmentation",
     "Thresholds",
     "Transition",
+    "average_current",
     "base_level",
+    "battery_life",
+    "charge",
     "dropout_voltage",
     "duty_cycle",
+    "energy",
+    "energy_profile",
     "fall_time",
+    "find_events",
     "frequency",
     "line_regulation",
     "load_regulation",
@@ -39,10 +62,13 @@ __all__ = [
     "pulse_width",
     "rise_time",
     "rms",
+    "segment_states",
     "settling_time",
+    "state_currents",
     "state_levels",
     "threshold_crossing",
     "top_level",
     "transitions",
     "undershoot",
+    "wakeup_time",
 ]

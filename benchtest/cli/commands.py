@@ -105,6 +105,10 @@ def _check(args: argparse.Namespace, extra: list[str]) -> int:
 def _report(args: argparse.Namespace, extra: list[str]) -> int:
     from benchtest.report import write_report
 
+    if args.verify is not None:
+        return _verify_report(args)
+    if args.run is None:
+        args.parser.error("name the run file (RUN.h5), or --verify REPORT.html [RUN.h5]")
     damage: list[str] = []
     out = write_report(Path(args.run), Path(args.output) if args.output else None, damage=damage)
     print(out)
@@ -113,6 +117,18 @@ def _report(args: argparse.Namespace, extra: list[str]) -> int:
               *(f"  {line}" for line in damage), sep="\n", file=sys.stderr)  # fmt: skip
         return 1
     return 0
+
+
+def _verify_report(args: argparse.Namespace) -> int:
+    """Check a report's own SHA-256 and, given the run file, the run file's: 0 when both match."""
+    from benchtest.report.digest import verify
+
+    if args.output:
+        args.parser.error("-o/--output writes a report; it does not go with --verify")
+    checks = verify(Path(args.verify), Path(args.run) if args.run else None)
+    for check in checks:
+        print(check.line(), file=sys.stdout if check.ok else sys.stderr)
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,6 +188,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--operator", metavar="NAME", help="operator (default: login name)")
     run.add_argument("--site", metavar="NAME", help="the site to test on a multi-site bench")
     run.add_argument("--results-dir", metavar="DIR", help="where run files go (default: results)")
+    run.add_argument("--resume", metavar="RUN.h5", help="continue a killed run (docs/resume.md)")
+    run.add_argument(
+        "--catalog", metavar="URL", help="publish the run files into this lab catalog at the end"
+    )
     run.add_argument(
         "--strict-bench",
         action="store_true",
@@ -210,14 +230,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=_check)
 
-    report = sub.add_parser("report", help="write the HTML verification report of a run file")
-    report.add_argument("run", help="run file (.h5)")
+    report = sub.add_parser(
+        "report",
+        help="write the HTML verification report of a run file, or check one (--verify)",
+        description="Write the HTML verification report of RUN.h5, or with --verify check that "
+        "REPORT.html is unchanged (its own SHA-256) and, given RUN.h5, that the run file is the "
+        "one it reports. Exit 0 when all match, 1 when one does not.",
+    )
+    report.add_argument("run", nargs="?", help="run file (.h5)")
     report.add_argument("-o", "--output", help="output HTML file (default: next to the run file)")
-    report.set_defaults(handler=_report)
+    report.add_argument(
+        "--verify",
+        metavar="REPORT.html",
+        help="check the report's SHA-256 (and the run file's, when RUN.h5 is given)",
+    )
+    report.set_defaults(handler=_report, parser=report)
 
-    from benchtest.cli import characterise, compare, export
+    from benchtest.cli import characterise, compare, export, publish, view
 
-    for module in (compare, characterise, export):
+    for module in (compare, characterise, export, view, publish):
         module.register(sub)
     return parser
 

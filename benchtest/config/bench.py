@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -67,6 +68,7 @@ class Bench:
     site: str = ""
     shared: frozenset[str] = frozenset()
     strict: bool = False
+    catalog: str = ""  # the lab catalog's postgresql:// URL, "" when the bench names none
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Bench:
@@ -100,6 +102,7 @@ class Bench:
             roles=roles,
             sites=sites,
             strict=bool(data.get("strict", False)),
+            catalog=_catalog(where, data.get("catalog", "")),
         )
 
     def for_site(self, site: str) -> Bench:
@@ -184,3 +187,20 @@ def _roles_mapping(roles: Mapping[str, RoleConfig]) -> dict[str, Any]:
             entry["calibration_due"] = cfg.calibration_due
         out[cfg.role] = entry
     return out
+
+
+def _catalog(where: str, url: str) -> str:
+    """The bench's lab catalog URL, refused when it holds a password: a bench file is kept in
+    every run file it runs, and a password must never be."""
+    try:
+        password = urlsplit(url).password if url else None
+    except ValueError as exc:
+        raise ConfigError(where, "catalog", f"not a URL: {exc}") from None
+    if password is not None:
+        raise ConfigError(
+            where,
+            "catalog",
+            "holds a password; a bench file is copied into every run file, so keep the "
+            "password in PGPASSWORD or ~/.pgpass and write the URL without it",
+        )
+    return url

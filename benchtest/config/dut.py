@@ -37,6 +37,9 @@ class Parameter:
     description: str = ""
     conditions: Mapping[str, Any] = field(default_factory=dict)
     margin: float = 0.0
+    #: How far the value may move from a baseline run (`benchtest compare`): any of
+    #: "absolute", "relative", "window", "sigma"; empty for compare's default.
+    drift: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def limits(self) -> Limits:
@@ -137,4 +140,5 @@ def _parameter(where: str, name: str, spec: Mapping[str, Any]) -> Parameter:
         description=spec.get("description", ""),
         conditions=dict(spec.get("conditions", {})),
         margin=float(spec.get("margin", 0.0)),
+        drift={kind: float(v) for kind, v in spec.get("drift", {}).items()},
     )

@@ -39,11 +39,14 @@ class Instrument:
     `driver_name` is the registry key (`keithley.k2450`); `capabilities` names the protocols
     of `instruments.capabilities` the driver provides (checked by a meta-test); `role` is the
     bench role the instrument fills, used in every error message; `guard` bounds what it may
-    source.
+    source. `safe_state_sends` is False for a driver whose `safe_state` sends nothing (a scope,
+    a meter, a debug port): it cannot hang, so the bench makes it safe without a thread of its
+    own (a meta-test checks that such a driver's safe state sends nothing).
     """
 
     driver_name: ClassVar[str] = ""
     capabilities: ClassVar[tuple[str, ...]] = ()
+    safe_state_sends: ClassVar[bool] = True
     role: str
     guard: SourceGuard
 

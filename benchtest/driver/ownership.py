@@ -37,6 +37,10 @@ SYSTEM_LOCK_DIRS = (Path("/run/lock/benchtest"), Path("/var/lock/benchtest"))
 FALLBACK_LOCK_DIR = Path("/tmp/benchtest-locks")
 #: Seconds to wait for a host name to resolve; unresolved, the name itself is the key.
 RESOLVE_TIMEOUT = 1.0
+#: Seconds between two tries of a lock that is held, doubling from the first to the most: the
+#: sites of a multi-site bench claim a shared instrument for every test, and a site that waits
+#: for it should have it within a few ms of its release, without polling it much more often.
+FIRST_POLL_PAUSE, MAX_POLL_PAUSE = 0.001, 0.005
 #: Windows locks one byte this far into the file, so the holder record before it stays readable.
 _WINDOWS_LOCK_OFFSET = 1 << 20
 _VISA = re.compile(r"(?i)^((tcpip|gpib|usb|asrl|vxi|pxi|gpib-vxi)\d*$|asrl/)")
@@ -209,6 +213,7 @@ class ResourceLock:
         """
         fd = self._open()
         deadline = time.monotonic() + wait
+        pause = FIRST_POLL_PAUSE
         while not _lock(fd):
             if time.monotonic() >= deadline:
                 os.close(fd)
@@ -218,7 +223,8 @@ class ResourceLock:
                     "one process owns an instrument at a time",
                     role=self.role,
                 )
-            time.sleep(0.02)
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(2 * pause, MAX_POLL_PAUSE)
         if not self._writable:
             os.close(fd)
             raise InstrumentError(

@@ -55,6 +55,7 @@ class ScopeInstrument(ScpiInstrument):
     """
 
     capabilities = ("Oscilloscope",)
+    safe_state_sends = False
     channel_numbers: ClassVar[tuple[int, ...]] = (1, 2, 3, 4)
     channel_class: ClassVar[type[ScpiChannel]] = ScpiChannel
     poll_interval: float = 0.05

@@ -101,7 +101,7 @@ class SourceMeterBase(ScpiInstrument):
     `channel_suffix` fills `{ch}` in the declared commands (empty for one-channel models).
     """
 
-    capabilities = ("SourceMeter",)
+    capabilities: ClassVar[tuple[str, ...]] = ("SourceMeter",)
     max_sweep_points: ClassVar[int] = 2500
     sweep_delay_adds: ClassVar[bool] = False  # a sweep's delay follows the auto source delay
     sense_class: ClassVar[type[SenseFunction]] = SenseFunction

@@ -10,6 +10,10 @@ ordinary pytest suites in the same environment are not affected.
 pytest_plugins = [
     "benchtest.plugin.configuration",  # options; loads and validates the bench and DUT files
     "benchtest.plugin.dut_sessions",  # each test's DUT; its simulators, instruments, run file
+    "benchtest.plugin.resume",  # --resume: a killed run's finished tests kept, the rest run
+    # --catalog: the run files published into the lab catalog. Listed before `sites`, so that
+    # its end-of-session hook runs after the sites' run files are merged.
+    "benchtest.plugin.lab_publish",
     "benchtest.plugin.runner",  # each test's attempts (retry), recorded, with their outcome
     "benchtest.plugin.instruments",  # bench and role fixtures, requires(), safe state
     "benchtest.plugin.measure",  # the measure fixture and soft limit failures

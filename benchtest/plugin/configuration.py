@@ -10,6 +10,7 @@ asks for no bench but collects benchtest plans stops with one message saying how
 
 from __future__ import annotations
 
+import argparse
 import getpass
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,6 +39,9 @@ class RunSettings:
     # pytest-xdist the controller process runs no test: it only gathers the sites' results.
     site: str = ""
     controller: bool = False
+    # How often a test that failed for an instrument-level error runs again, each time with a
+    # fresh connection to the instrument (--instrument-retries).
+    instrument_retries: int = 0
 
 
 SETTINGS = pytest.StashKey[RunSettings]()
@@ -78,6 +82,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="for qualification and nightly runs: a role a test requires but the bench lacks is "
         "an error, not a skip, and no instrument past its calibration due date is used (also "
         "`strict: true` in the bench file)",
+    )
+    group.addoption(
+        "--instrument-retries",
+        metavar="N",
+        type=_whole_number,
+        default=0,
+        help="run a test again, up to N times, when an instrument could not be opened or "
+        "stopped answering, each time with a fresh connection (default: 0; for unattended runs)",
     )
     parser.addini("benchtest_dut", "default DUT profile for --dut", default="")
     parser.addini(
@@ -134,6 +146,7 @@ def pytest_configure(config: pytest.Config) -> None:
         simulate=option.sim,
         site=site,
         controller=controller,
+        instrument_retries=option.instrument_retries,
     )
 
 
@@ -224,6 +237,13 @@ def _site_of_this_process(config: pytest.Config, bench: Bench) -> tuple[str, boo
         f"benchtest: {bench.path} has sites {', '.join(sites)}: choose one with --site NAME, "
         f"or test them all at once with -n {len(sites)}"
     )
+
+
+def _whole_number(text: str) -> int:
+    """A count given on the command line: a whole number from 0 to 100."""
+    if not (text.isascii() and text.isdigit()) or int(text) > 100:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 100, got {text!r}")
+    return int(text)
 
 
 def serial_number_of(option: str, site: str) -> str:

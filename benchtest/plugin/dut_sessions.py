@@ -24,6 +24,7 @@ from benchtest.config.dut import DutProfile
 from benchtest.config.files import load_validated
 from benchtest.plugin.configuration import RunSettings, settings
 from benchtest.run.plans import plan_test_id, plans_root
+from benchtest.run.resume import Resumption
 from benchtest.run.session import DutSession, RunInfo
 from benchtest.run.tally import describe
 from benchtest.values.errors import BenchtestError, ResultFileError
@@ -42,6 +43,8 @@ PLANS_ROOTS = pytest.StashKey[dict[Path, Path]]()
 PLAN_HELPERS = pytest.StashKey[set[Path]]()
 # What each run file's tests came to, by run file: its DUT session, closed.
 SUMMARIES = pytest.StashKey[dict[Path, DutSession]]()
+# The killed run the DUT session resumes (`--resume`, set by `benchtest.plugin.resume`).
+RESUME = pytest.StashKey[Resumption]()
 # benchtest's own packages: never counted as plan files, even in a source checkout.
 _PACKAGE = Path(__file__).resolve().parents[1]
 _FRAMEWORK = (_PACKAGE, _PACKAGE.parent / "instruments")
@@ -161,15 +164,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _plan_helpers(config: pytest.Config, items: Iterable[pytest.Item]) -> set[Path]:
     """The modules imported from the plans' roots that are neither test modules nor conftest
     files (helpers the plans share); gives every item its test id on the way."""
-    modules: set[Path] = set()
-    roots: set[Path] = set()
+    paths: set[Path] = set()
     for item in items:
         path = getattr(item, "path", None)
         if path is None or item.stash.get(ITEM_DUT, None) is None:
             continue
         test_id(item)
-        modules.add(Path(path).resolve())
-        roots.add(_plans_root(config, Path(path)))
+        paths.add(path)  # many tests share a module: each is resolved once, below
+    modules = {Path(path).resolve() for path in paths}
+    roots = {_plans_root(config, Path(path)) for path in paths}
     return {
         file
         for file in map(Path, _module_files())
@@ -185,14 +188,15 @@ def _session_plan_files(item: pytest.Item, dut: DutProfile) -> tuple[Path, ...]:
     files that apply to them, and the plans' shared helper modules."""
     items = item.session.items
     start = next((n for n, other in enumerate(items) if other is item), len(items))
-    modules: set[Path] = {Path(item.path).resolve()}
+    paths = {item.path}
     for other in items[start:]:
         other_dut = other.stash.get(ITEM_DUT, None)
         if other_dut is None:
             continue
         if other_dut.path != dut.path and not other.stash.get(ITEM_ANY_DUT, False):
             break
-        modules.add(Path(other.path).resolve())
+        paths.add(other.path)
+    modules = {Path(path).resolve() for path in paths}  # each module once, not once per test
     config = item.config
     conftests = {c for m in modules for c in _conftests(m, _plans_root(config, m))}
     helpers = config.stash.get(PLAN_HELPERS, set())
@@ -223,11 +227,12 @@ def _conftests(module: Path, root: Path) -> list[Path]:
 
 def _module_files() -> list[str]:
     """The files of the Python modules imported so far (resolved)."""
-    return [
-        str(Path(file).resolve())
+    files = {
+        file
         for module in list(sys.modules.values())
         if isinstance(file := getattr(module, "__file__", None), str) and file.endswith(".py")
-    ]
+    }
+    return [str(Path(file).resolve()) for file in files]
 
 
 def activate(item: pytest.Item) -> DutSession | None:
@@ -243,7 +248,7 @@ def activate(item: pytest.Item) -> DutSession | None:
     ):
         return session
     if session is not None:
-        _close(config, "passed")
+        close_active(config, "passed")
     info = RunInfo(
         results_dir=run.results_dir,
         serial_number=run.serial_number,
@@ -252,6 +257,7 @@ def activate(item: pytest.Item) -> DutSession | None:
         site=run.site,
         plans_root=_plans_root(config, item.path),
         plan_files=_session_plan_files(item, dut),
+        resume=config.stash.get(RESUME, None),
     )
     try:
         session = DutSession(run.bench, dut, info, simulate=run.simulate).start()
@@ -263,7 +269,9 @@ def activate(item: pytest.Item) -> DutSession | None:
     return session
 
 
-def _close(config: pytest.Config, outcome: str) -> None:
+def close_active(config: pytest.Config, outcome: str) -> None:
+    """Close the active DUT session (its run file finished with `outcome`, or what its
+    tests came to), if there is one."""
     session = config.stash.get(ACTIVE, None)
     if session is not None:
         del config.stash[ACTIVE]
@@ -278,7 +286,7 @@ def _close(config: pytest.Config, outcome: str) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     outcome = {0: "passed", 1: "failed", 2: "interrupted"}.get(int(exitstatus), "error")
     try:
-        _close(session.config, outcome)
+        close_active(session.config, outcome)
     except ResultFileError as exc:  # the run file failed as it closed: the summary says why
         closed = session.config.stash.get(SUMMARIES, {}).values()
         if not any(s.run_file_failure is exc for s in closed):

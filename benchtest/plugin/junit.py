@@ -6,17 +6,24 @@ turns a failure caused by bench trouble into <error> so it is not counted agains
 and links the run file through `[[ATTACHMENT|path]]` in <system-out> (GitLab, Jenkins). Each
 test suite carries what each run file's tests came to as a `benchtest.outcome` property
 ("BT-LDO33: passed, 3 skipped: no chamber on this bench (lab 3)"), so skips are not hidden
-behind a green build.
+behind a green build. A test that ended in a bench error (an instrument that could not be
+reached or stopped answering) carries a `benchtest.bench_error` property naming the role and
+the error, beside its <error>. A test that ran more than once (`retry(n)`, instrument retries)
+is one test case, its last attempt's, with the number of attempts as `benchtest.attempts`;
+every attempt is in the run file.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Generator
 from pathlib import Path
 
 import pytest
+from _pytest.junitxml import mangle_test_address  # how junitxml names a test case
 
 from benchtest.plugin.dut_sessions import active, summaries, test_id
 from benchtest.plugin.measure import MEASURE
@@ -24,7 +31,11 @@ from benchtest.plugin.measure import MEASURE
 TEST_ID = "benchtest.test_id"
 RUN_FILE = "benchtest.run_file"
 OUTCOME = "benchtest.outcome"
+BENCH_ERROR = "benchtest.bench_error"
+ATTEMPTS = "benchtest.attempts"
 BENCH_TROUBLE = pytest.StashKey[set[str]]()
+# Attempts of each test (node id) run in this process: one teardown report each.
+ATTEMPT_COUNTS = pytest.StashKey[Counter[str]]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -42,6 +53,15 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed and getattr(report, "benchtest_bench_trouble", False):
         item.config.stash.setdefault(BENCH_TROUBLE, set()).add(test_id(item))
+    if writing_xml and call.when == "teardown":
+        item.config.stash.setdefault(ATTEMPT_COUNTS, Counter())[item.nodeid] += 1
+    role = getattr(report, "benchtest_instrument", "")
+    if writing_xml and ((role and report.failed) or call.when == "setup"):
+        # Only the last attempt's bench error: an earlier one that a retry got past is gone.
+        item.user_properties[:] = [p for p in item.user_properties if p[0] != BENCH_ERROR]
+        if role and report.failed and call.excinfo is not None:
+            error = call.excinfo.value
+            item.user_properties.append((BENCH_ERROR, f"{role}: {type(error).__name__}: {error}"))
     return report
 
 
@@ -49,15 +69,34 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     xml_path = getattr(config.option, "xmlpath", None)
     if xml_path and Path(xml_path).is_file():
         outcomes = list(summaries(config).values())
-        rewrite(Path(xml_path), config.stash.get(BENCH_TROUBLE, set()), outcomes)
+        prefix = getattr(config.option, "junitprefix", None)
+        attempts = {
+            _case_name(nodeid, prefix): count
+            for nodeid, count in config.stash.get(ATTEMPT_COUNTS, Counter()).items()
+            if count > 1
+        }
+        rewrite(Path(xml_path), config.stash.get(BENCH_TROUBLE, set()), outcomes, attempts)
 
 
-def rewrite(xml_path: Path, bench_trouble: set[str], outcomes: list[str] | None = None) -> None:
-    """Turn bench-trouble failures into errors, attach each test case's run file, and give
-    each suite the `outcomes` of the run files as properties."""
+def _case_name(nodeid: str, prefix: str | None) -> tuple[str, str]:
+    """(classname, name) of the test case junitxml writes for `nodeid`."""
+    names = mangle_test_address(nodeid)
+    return ".".join(([prefix] if prefix else []) + names[:-1]), names[-1]
+
+
+def rewrite(
+    xml_path: Path,
+    bench_trouble: set[str],
+    outcomes: list[str] | None = None,
+    attempts: dict[tuple[str, str], int] | None = None,
+) -> None:
+    """Turn bench-trouble failures into errors, attach each test case's run file, keep one
+    test case per test that ran several `attempts` ((classname, name): count), and give each
+    suite the `outcomes` of the run files as properties. The file is replaced whole."""
     tree = ET.parse(xml_path)
     for suite in tree.getroot().iter("testsuite"):
         _suite_properties(suite, [(OUTCOME, outcome) for outcome in outcomes or ()])
+        _last_attempts(suite, attempts or {})
         moved = 0
         for case in suite.iter("testcase"):
             failure = case.find("failure")
@@ -73,7 +112,30 @@ def rewrite(xml_path: Path, bench_trouble: set[str], outcomes: list[str] | None 
         if moved:
             suite.set("failures", str(int(suite.get("failures", "0")) - moved))
             suite.set("errors", str(int(suite.get("errors", "0")) + moved))
-    tree.write(xml_path, encoding="utf-8", xml_declaration=True)
+    partial = xml_path.with_name(f".{xml_path.name}.part")
+    tree.write(partial, encoding="utf-8", xml_declaration=True)
+    os.replace(partial, xml_path)
+
+
+def _last_attempts(suite: ET.Element, attempts: dict[tuple[str, str], int]) -> None:
+    """For a test that ran `count` times, junitxml wrote a test case per attempt: keep the
+    last, with `benchtest.attempts`. A count that does not match (the same name from several
+    sites) is left alone."""
+    for (classname, name), count in attempts.items():
+        cases = [
+            case
+            for case in suite.findall("testcase")
+            if (case.get("classname"), case.get("name")) == (classname, name)
+        ]
+        if len(cases) != count:
+            continue
+        for earlier in cases[:-1]:
+            suite.remove(earlier)
+        properties = cases[-1].find("properties")
+        if properties is None:
+            properties = ET.Element("properties")
+            cases[-1].insert(0, properties)
+        ET.SubElement(properties, "property", name=ATTEMPTS, value=str(count))
 
 
 def _suite_properties(suite: ET.Element, pairs: list[tuple[str, str]]) -> None:

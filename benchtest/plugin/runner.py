@@ -6,21 +6,39 @@ is its last attempt's: passed if a retry passed, failed or error if every attemp
 Earlier failed attempts show as RERUN in the terminal. A failure caused by bench trouble (a
 `BenchtestError`: an instrument that did not answer, say) or in setup/teardown is an "error",
 not a verdict on the DUT.
+
+An instrument-level error (an instrument that cannot be opened, stopped answering, dropped its
+connection or garbled a reply; not one that reported an error of its own) is retried up to
+`--instrument-retries` times, each time with a fresh connection: the role's connection is
+closed and the module's fixtures are set up again, so the next attempt opens, identifies and
+configures the instrument anew. Each such attempt is recorded like any other, its message
+naming the retry. A run whose only trouble is such errors ends with exit status
+`EXIT_BENCH_ERROR` (69), so CI can tell an unreachable bench from a DUT that failed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import dataclass
 
 import pytest
 from _pytest.runner import runtestprotocol  # the one-test protocol, run once per attempt
 
-from benchtest.plugin.configuration import settings
-from benchtest.plugin.dut_sessions import activate, emit, run_file_failure, test_id
-from benchtest.values.errors import BenchtestError
+from benchtest.driver.registry import driver_class
+from benchtest.plugin.configuration import RunSettings, settings
+from benchtest.plugin.dut_sessions import activate, active, emit, run_file_failure, test_id
+from benchtest.values.errors import (
+    BenchtestError,
+    ConnectionLostError,
+    InstrumentError,
+    InstrumentReportedError,
+)
 from benchtest.values.events import TestFinished, TestStarted, utc_now
 
 RERUN = "rerun"
+#: Exit status of a run whose tests failed only because the bench could not be reached (an
+#: instrument that could not be opened or stopped answering): sysexits' EX_UNAVAILABLE.
+EXIT_BENCH_ERROR = 69
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,27 +47,34 @@ def pytest_configure(config: pytest.Config) -> None:
         "retry(n): re-run a failing test up to n more times; every attempt is recorded "
         "and the last one decides the outcome",
     )
+    # Per run (a plugin object, as pytest's own junitxml is): inert unless a test had a bench
+    # error, which only a bench run records.
+    config.pluginmanager.register(_Verdicts(), "benchtest-verdicts")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-    if settings(item.config) is None:
+    run = settings(item.config)
+    if run is None:
         return None  # not a bench run: pytest's own runner
-    retries = _retries(item)
+    budget = _Budget(_retries(item), run.instrument_retries, run.instrument_retries)
     if activate(item) is None:
         return None
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    for attempt in range(1, retries + 2):
-        last = attempt == retries + 1
+    attempt = 0
+    while True:
+        attempt += 1
         # With the real next item, each attempt tears down what the next test does not need,
         # the test's own fixtures included, so the next attempt sets them up afresh.
-        reports = _run_attempt(item, nextitem, attempt)
-        if last or not any(r.failed for r in reports):
+        reports = _run_attempt(item, nextitem, attempt, budget)
+        if budget.again is None:
             break
         for report in reports:
             if report.failed:
                 report.outcome = RERUN  # type: ignore[assignment]
             item.ihook.pytest_runtest_logreport(report=report)
+        if budget.again:  # an instrument retry: a fresh connection to each failed role
+            _fresh_connections(item, budget.again)
         item._initrequest()  # type: ignore[attr-defined]  # fresh fixtures for the next attempt
     for report in reports:
         item.ihook.pytest_runtest_logreport(report=report)
@@ -58,6 +83,60 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if failure is not None:  # a full disk: nothing more can be recorded, so stop here
         item.session.shouldstop = f"benchtest: {failure}"
     return True
+
+
+@dataclass
+class _Budget:
+    """The retries a test has left: of its `retry(n)` marker, and after instrument errors.
+
+    `decide` is called with each attempt's reports; `again` then says whether the test runs
+    once more: None when not, the roles to reconnect for an instrument retry, or an empty list
+    for a retry of the marker.
+    """
+
+    marker: int
+    instrument: int
+    instrument_total: int
+    again: list[str] | None = None
+
+    def decide(self, reports: list[pytest.TestReport]) -> str:
+        """Spend a retry on a failed attempt if one is left; what the attempt's recorded
+        message gets added ("" when the test does not run again)."""
+        self.again = None
+        failed = [r for r in reports if r.failed]
+        roles = sorted({str(r.benchtest_instrument) for r in failed if _instrument_of(r)})
+        if failed and all(_instrument_of(r) for r in failed) and self.instrument > 0:
+            self.instrument -= 1
+            self.again = roles
+            done = self.instrument_total - self.instrument
+            return (
+                f" (instrument retry {done} of {self.instrument_total}: "
+                f"a fresh connection to {', '.join(roles)})"
+            )
+        if failed and self.marker > 0:
+            self.marker -= 1
+            self.again = []
+        return ""
+
+
+def _instrument_of(report: pytest.TestReport) -> str:
+    """The role whose instrument-level error failed `report`, or ""."""
+    return str(getattr(report, "benchtest_instrument", "") or "")
+
+
+def _fresh_connections(item: pytest.Item, roles: list[str]) -> None:
+    """Close `roles`' connections and tear down the fixtures above the test (the role
+    fixtures are module-scoped), so the next attempt opens and identifies each role anew."""
+    # pytest's setup state, as its own runner uses it: tear down every node but the session,
+    # so session-scoped fixtures stay and module-scoped ones are made again.
+    try:
+        item.session._setupstate.teardown_exact(item.session)  # type: ignore[arg-type]
+    except Exception as exc:  # a fixture's teardown failed: its node is gone all the same
+        item.warn(pytest.PytestWarning(f"teardown before an instrument retry failed: {exc}"))
+    session = active(item.config)
+    if session is not None and session.pool is not None:
+        for role in roles:
+            session.pool.disconnect(role)
 
 
 def _retries(item: pytest.Item) -> int:
@@ -73,7 +152,7 @@ def _retries(item: pytest.Item) -> int:
 
 
 def _run_attempt(
-    item: pytest.Item, nextitem: pytest.Item | None, attempt: int
+    item: pytest.Item, nextitem: pytest.Item | None, attempt: int, budget: _Budget
 ) -> list[pytest.TestReport]:
     callspec = getattr(item, "callspec", None)
     conditions = dict(callspec.params) if callspec is not None else {}
@@ -86,6 +165,7 @@ def _run_attempt(
         reports = runtestprotocol(item, nextitem=nextitem, log=False)
     finally:
         outcome, message, duration = _outcome(reports) if reports else ("error", "interrupted", 0.0)
+        message += budget.decide(reports)
         finished = TestFinished(
             test_id(item), outcome, utc_now(), duration, message, attempt=attempt
         )
@@ -98,11 +178,74 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    excinfo = call.excinfo
-    report.benchtest_bench_trouble = excinfo is not None and isinstance(  # type: ignore[attr-defined]
-        excinfo.value, BenchtestError
-    )
+    error = call.excinfo.value if call.excinfo is not None else None
+    report.benchtest_bench_trouble = isinstance(error, BenchtestError)  # type: ignore[attr-defined]
+    run = settings(item.config)
+    role = instrument_level(error, run) if run is not None else ""
+    report.benchtest_instrument = role  # type: ignore[attr-defined]
     return report
+
+
+def instrument_level(error: BaseException | None, run: RunSettings) -> str:
+    """The role of the instrument whose trouble `error` is, when it is instrument-level (the
+    bench, not the DUT): an instrument that could not be opened, stopped answering, dropped
+    its connection or garbled a reply. "" for anything else: an error the instrument reported
+    itself (it was reached), and on the DUT's own debug port anything but a port that is gone
+    or cannot be opened (a console that is silent or garbled is the DUT's)."""
+    if not isinstance(error, InstrumentError) or isinstance(error, InstrumentReportedError):
+        return ""
+    role = error.role or "?"
+    if _is_debug_port(run, role):
+        lost = isinstance(error, ConnectionLostError) or isinstance(
+            error.__cause__, ConnectionLostError
+        )
+        return role if lost else ""
+    return role
+
+
+def _is_debug_port(run: RunSettings, role: str) -> bool:
+    if role not in run.bench.roles:
+        return False
+    try:
+        return "DebugPort" in driver_class(run.bench.roles[role].driver).capabilities
+    except BenchtestError:
+        return False
+
+
+class _Verdicts:
+    """Which tests failed for bench errors only, and which for anything else (a DUT failure,
+    a plan error): the run's exit status is EXIT_BENCH_ERROR when only the first kind did."""
+
+    def __init__(self) -> None:
+        self.bench_errors: set[str] = set()
+        self.other_failures: set[str] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.outcome == RERUN or not report.failed:
+            return
+        if _instrument_of(report):
+            self.bench_errors.add(report.nodeid)
+        else:
+            self.other_failures.add(report.nodeid)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.other_failures.add(report.nodeid)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        failed_tests = session.exitstatus == pytest.ExitCode.TESTS_FAILED
+        if failed_tests and self.bench_errors and not self.other_failures:
+            session.exitstatus = EXIT_BENCH_ERROR
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.bench_errors:
+            terminalreporter.write_line(
+                f"benchtest: {len(self.bench_errors)} test(s) ended in a bench error (an "
+                "instrument that could not be reached or stopped answering), not a DUT verdict"
+                + ("" if self.other_failures else f"; exit status {EXIT_BENCH_ERROR}"),
+                yellow=True,
+            )
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:

@@ -3,7 +3,8 @@
 The run file is read with `benchtest.results`, turned into plain rows here, and rendered by the
 Jinja2 template `templates/report.html.j2` with autoescaping on, so every string from the run
 (test ids, messages, instrument identities, the DUT profile) is escaped. Nothing in the page
-refers to the network: CSS is inline and plots are inline SVG.
+refers to the network: CSS is inline and plots are inline SVG. The verdict and the failures
+come first; the report carries the run file's SHA-256 and its own (see `digest`).
 """
 
 from __future__ import annotations
@@ -12,23 +13,30 @@ import datetime as dt
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 import numpy.typing as npt
 
 from benchtest.__about__ import __version__
+from benchtest.report.digest import PLACEHOLDER, RULE, file_sha256, seal
+from benchtest.report.markers import Recorded, edge_marks
 from benchtest.report.plot import Plot, family_plot, sweep_plot, waveform_plot
+from benchtest.report.profile_notes import is_profile, profile_notes
 from benchtest.report.units import format_eng
-from benchtest.results import Run, TestRecord, open_run
+from benchtest.results import Run, StoredWaveform, TestRecord, open_run
 from benchtest.run.tally import describe
 from benchtest.values.errors import ResultFileError
 from benchtest.values.events import ConfigSnapshot, utc_now
 
 #: What reading a damaged part of a run file may raise while a plot is drawn.
 _UNREADABLE = (ResultFileError, OSError, KeyError, ValueError, RuntimeError)
+
+#: Waveforms up to this many points are read into memory once, for their plot and their marks.
+READ_ONCE = 1 << 22
 
 _OUTCOMES = ("passed", "failed", "error", "skipped", "incomplete")
 
@@ -166,12 +174,38 @@ def _config(snapshot: ConfigSnapshot | None) -> dict[str, str] | None:
     }
 
 
+def _recorded(measurements: npt.NDArray[Any]) -> list[Recorded]:
+    """The test's measurements, for matching against the marks of its waveforms."""
+
+    def limit(value: Any) -> float | None:
+        number = float(value)
+        return number if np.isfinite(number) else None
+
+    return [
+        Recorded(str(m["name"]), float(m["value"]), str(m["unit"]), limit(m["low"]),
+                 limit(m["high"]))
+        for m in measurements
+    ]  # fmt: skip
+
+
+def _waveform(wf: StoredWaveform, recorded: list[Recorded]) -> Plot:
+    """A waveform's plot with its first edge marked. A record of up to READ_ONCE points is read
+    once, for both; a longer one is read block by block by each, so memory stays bounded."""
+    codes = wf.codes[...] if len(wf) <= READ_ONCE else None
+    if is_profile(wf.group):  # a current profile: its states and events, no edge marks
+        plot = waveform_plot(wf, None, codes=codes)
+        return replace(plot, notes=(*plot.notes, *profile_notes(wf.group)))
+    return waveform_plot(wf, edge_marks(wf, recorded, codes=codes), codes=codes)
+
+
 def _section(test: TestRecord) -> TestSection:
-    """A test's rows and plots: its waveforms, then its sweeps, then its families of curves;
-    a plot whose data cannot be read (a damaged file) is named in `unreadable` instead."""
+    """A test's rows and plots: its waveforms (first edge marked), then its sweeps, then its
+    families of curves; a plot whose data cannot be read (a damaged file) is named in
+    `unreadable` instead."""
     section = TestSection(test, _rows(test.measurements), [])
+    recorded = _recorded(test.measurements)
     drawings: list[tuple[str, Callable[[], Plot]]] = [
-        *((name, lambda w=w: waveform_plot(w)) for name, w in test.waveforms.items()),
+        *((name, lambda w=w: _waveform(w, recorded)) for name, w in test.waveforms.items()),
         *((name, lambda s=s: sweep_plot(s)) for name, s in test.sweeps.items()),
         *((name, lambda f=f: family_plot(f)) for name, f in test.families.items()),
     ]
@@ -183,9 +217,30 @@ def _section(test: TestRecord) -> TestSection:
     return section
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A test that did not pass, as the summary at the top lists it."""
+
+    section: TestSection
+    failing: list[MeasurementRow]  # its measurements outside their limits
+
+
+_NOT_PASSED = ("failed", "error", "incomplete")
+
+
+def _failures(sections: list[TestSection]) -> list[Failure]:
+    return [
+        Failure(s, [m for m in s.rows if m.outcome == "fail"])
+        for s in sections
+        if s.record.outcome in _NOT_PASSED
+    ]
+
+
 def report_context(run: Run) -> dict[str, Any]:
-    """Everything the template shows, as plain values."""
+    """Everything the template shows, as plain values. The report's digest field holds the
+    placeholder: `seal` fills it in once the page is rendered."""
     counts = Counter(t.outcome for t in run.tests)
+    size, sha256 = _identity(run.path)
     sections = [_section(t) for t in run.tests]
     unreadable = [f"{s.record.id}: {note}" for s in sections for note in s.unreadable]
     banner, banner_class, outcome_line = _headline(run, verdict(run))
@@ -200,8 +255,15 @@ def report_context(run: Run) -> dict[str, Any]:
         "counts": [(o, counts[o]) for o in _OUTCOMES if counts[o] or o in ("passed", "failed")],
         "total": len(run.tests),
         "tests": sections,
+        "failures": _failures(sections),
+        "run_file": run.path.name,
+        "run_size": size,
+        "run_sha256": sha256,
+        "report_sha256": PLACEHOLDER,
+        "digest_rule": RULE,
         "instruments": _instruments(run),
         "safe_state_log": run.safe_state_log,
+        "unsafe": [e for e in run.safe_state_log if not e["ok"]],
         "dut_profile": _config(run.dut_profile),
         "bench_file": _config(run.bench_file),
         "problems": [*run.problems, *unreadable],
@@ -222,9 +284,24 @@ _ENV = jinja2.Environment(
 )
 
 
+def _identity(path: Path) -> tuple[int, str]:
+    """The run file's size in bytes and SHA-256, as the report prints them."""
+    try:
+        return path.stat().st_size, file_sha256(path)
+    except OSError as exc:
+        raise ResultFileError(f"{path}: cannot read the run file to hash it: {exc}") from exc
+
+
+def _sealed(context: dict[str, Any]) -> bytes:
+    """The rendered report as UTF-8 bytes with its own digest filled in."""
+    html = _ENV.get_template("report.html.j2").render(context)
+    # errors="replace": text of a damaged file that is not valid UTF-8 is shown as U+FFFD
+    return seal(html.encode("utf-8", errors="replace"))
+
+
 def render_report(run: Run) -> str:
-    """The report of the open `run` as HTML text."""
-    return _ENV.get_template("report.html.j2").render(report_context(run))
+    """The report of the open `run` as HTML text (with its digest, as `write_report` writes)."""
+    return _sealed(report_context(run)).decode("utf-8")
 
 
 def write_report(
@@ -244,15 +321,14 @@ def write_report(
     target = source.with_suffix(".html") if out_path is None else Path(out_path)
     with open_run(source) as run:
         context = report_context(run)
-        html = _ENV.get_template("report.html.j2").render(context)
+        data = _sealed(context)
     if damage is not None and context["damaged"]:
         damage += [p for p in context["problems"] if "damaged" in p]
         damage.append(f"still readable: {context['readable']}")
     partial = target.with_name(target.name + ".part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        # errors="replace": text of a damaged file that is not valid UTF-8 is shown as U+FFFD
-        partial.write_text(html, encoding="utf-8", errors="replace")
+        partial.write_bytes(data)
         partial.replace(target)
     except OSError as exc:  # a full disk, a folder without write permission
         partial.unlink(missing_ok=True)

@@ -5,29 +5,65 @@ date incrementally: a file is read again only when its size or modification time
 It answers the questions trend plots and baseline comparisons start from, such as all values
 of a parameter for a part between two dates by serial number, or the pass rate per plan per
 night. A file that cannot be read is skipped, and the reason is kept (`Catalog.skipped`).
+It also keeps the folder's named baselines (`promote_baseline`, `baseline`): every promotion
+is kept, and the newest promotion of a name is that name's baseline.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.results.catalog_sql import SCHEMA, VALUES_DTYPE
+from benchtest.results.catalog_sql import (
+    BASELINES,
+    CATALOG_VERSION,
+    MIGRATIONS,
+    PRAGMAS,
+    SCHEMA,
+    VALUES_DTYPE,
+    statements,
+)
+from benchtest.results.lab_catalog import (
+    Baseline as Baseline,  # re-exported: it was defined here first
+)
+from benchtest.results.lab_catalog import (
+    Moment,
+    NightlyValues,
+    iso_seconds,
+    moment_seconds,
+)
 from benchtest.results.records import Closing
 from benchtest.results.run import Run, open_run
 from benchtest.runfile.tables import decode_table
-from benchtest.values.errors import ResultFileError
+from benchtest.values.errors import BenchtestError, ResultFileError
 
 INDEX_NAME = ".benchtest-catalog.sqlite3"
+#: What a baseline name may be made of: it is typed on command lines and shown in reports.
+BASELINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+#: Run outcomes a baseline may not have: its record is not whole.
+_NOT_A_BASELINE = ("damaged", "incomplete")
 
-Moment = datetime | date | str | float | None
+
+class BaselineError(BenchtestError):
+    """A baseline that cannot be promoted or found: names the baseline, the file and why."""
+
+
+def check_baseline_name(name: str) -> None:
+    """Refuse a baseline name that is not 1 to 100 letters, digits, '_', '.' or '-'."""
+    if not BASELINE_NAME.fullmatch(name):
+        raise BaselineError(
+            f"baseline name {name!r}: use 1 to 100 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
 
 
 class IndexReport(NamedTuple):
@@ -53,28 +89,6 @@ class PassRate(NamedTuple):
     rate: float  # passed / (passed + failed + errors); NaN when none ran
 
 
-def _seconds(moment: Moment, default: float) -> float:
-    """Seconds since the epoch (UTC) of a datetime, date (midnight UTC), ISO text or number."""
-    if moment is None:
-        return default
-    if isinstance(moment, float | int):
-        return float(moment)
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    if not isinstance(moment, datetime):
-        moment = datetime(moment.year, moment.month, moment.day)
-    if moment.tzinfo is None:  # naive times are UTC, like every time in a run file
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def _iso_seconds(text: str) -> float | None:
-    try:
-        return datetime.fromisoformat(text).timestamp() if text else None
-    except ValueError:
-        return None
-
-
 class Catalog(Closing):
     """The run files under `folder`, indexed; `update()` runs on creation unless told not to."""
 
@@ -91,13 +105,57 @@ class Catalog(Closing):
         self.night_starts_at_hour = night_starts_at_hour
         try:
             self._db = sqlite3.connect(self.index_path)
-            self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise ResultFileError(
                 f"{self.index_path}: cannot open the catalog index: {exc}"
             ) from exc
+        try:
+            self._db.executescript(PRAGMAS)
+            self._bring_up_to_date()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise ResultFileError(
+                f"{self.index_path}: cannot open the catalog index: {exc}"
+            ) from exc
+        except BaseException:
+            self._db.close()
+            raise
         if update:
             self.update()
+
+    def _bring_up_to_date(self) -> None:
+        """Create the index's tables, or migrate an older index; refuse a newer one."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")  # one process creates or migrates, the others wait
+        try:
+            made = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'catalog'"
+            ).fetchone()
+            row = db.execute("SELECT MAX(version) FROM catalog").fetchone() if made else None
+            version = None if row is None or row[0] is None else int(row[0])
+            if version is None:
+                for statement in statements(SCHEMA + BASELINES):
+                    db.execute(statement)
+                db.execute("INSERT INTO catalog VALUES (?)", (CATALOG_VERSION,))
+            elif version > CATALOG_VERSION:
+                raise ResultFileError(
+                    f"{self.index_path}: the catalog index is of version {version}, newer than "
+                    f"this benchtest reads (up to {CATALOG_VERSION}); upgrade benchtest"
+                )
+            elif version < CATALOG_VERSION:
+                for step in range(version, CATALOG_VERSION):
+                    for statement in statements(MIGRATIONS[step]):
+                        db.execute(statement)
+                db.execute("UPDATE catalog SET version = ?", (CATALOG_VERSION,))
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+
+    @property
+    def version(self) -> int:
+        """The version of the index's layout (`catalog_sql.CATALOG_VERSION` once open)."""
+        return int(self._db.execute("SELECT MAX(version) FROM catalog").fetchone()[0])
 
     # -- indexing ---------------------------------------------------------------------------
 
@@ -163,7 +221,7 @@ class Catalog(Closing):
 
     def _insert_run(self, path: str, run: Run) -> int:
         meta = run.metadata
-        start = _iso_seconds(str(meta.get("start_time", "")))
+        start = iso_seconds(str(meta.get("start_time", "")))
         cursor = self._db.execute(
             "INSERT INTO runs (path, run_id, part, serial, lot, station, operator, start, "
             "start_time, end_time, outcome, schema_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -205,7 +263,7 @@ class Catalog(Closing):
             "r.path FROM measurements m JOIN runs r ON r.id = m.run "
             "WHERE m.name = ? AND m.time >= ? AND m.time < ?"
         )
-        args: list[Any] = [parameter, _seconds(start, -np.inf), _seconds(end, np.inf)]
+        args: list[Any] = [parameter, moment_seconds(start, -np.inf), moment_seconds(end, np.inf)]
         for column, value in (("m.part", part), ("m.serial", serial)):
             if value is not None:
                 sql += f" AND {column} = ?"
@@ -224,7 +282,7 @@ class Catalog(Closing):
             "SUM(t.outcome = 'skipped'), SUM(t.outcome = 'incomplete') "
             "FROM tests t JOIN runs r ON r.id = t.run WHERE r.start >= ? AND r.start < ?"
         )
-        args: list[Any] = [shift, _seconds(start, -np.inf), _seconds(end, np.inf)]
+        args: list[Any] = [shift, moment_seconds(start, -np.inf), moment_seconds(end, np.inf)]
         if part is not None:
             sql += " AND r.part = ?"
             args.append(part)
@@ -235,6 +293,31 @@ class Catalog(Closing):
             rate = passed / judged if judged else float("nan")
             result.append(PassRate(night, plan, passed, failed, errors, skipped, incomplete, rate))
         return result
+
+    def nightly(
+        self,
+        parameter: str,
+        part: str | None = None,
+        bench: str | None = None,
+        start: Moment = None,
+        end: Moment = None,
+    ) -> list[NightlyValues]:
+        """The lab's history of `parameter`: its values by part, bench (station) and night of
+        the runs started in [start, end), with how many were out of limits."""
+        sql = (
+            "SELECT r.part, r.station, date(r.start, 'unixepoch', ?) AS night, COUNT(m.value), "
+            "AVG(m.value), MIN(m.value), MAX(m.value), SUM(m.outcome = 'fail') "
+            "FROM measurements m JOIN runs r ON r.id = m.run "
+            "WHERE m.name = ? AND r.start >= ? AND r.start < ?"
+        )
+        args: list[Any] = [f"-{self.night_starts_at_hour} hours", parameter]
+        args += [moment_seconds(start, -np.inf), moment_seconds(end, np.inf)]
+        for column, value in (("r.part", part), ("r.station", bench)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        sql += " GROUP BY r.part, r.station, night ORDER BY r.part, r.station, night"
+        return [nightly_row(row) for row in self._db.execute(sql, args)]
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
@@ -247,8 +330,133 @@ class Catalog(Closing):
         sql = "SELECT path, part, serial, start_time FROM runs ORDER BY start"
         yield from self._db.execute(sql)
 
+    # -- baselines --------------------------------------------------------------------------
+
+    def promote_baseline(
+        self,
+        name: str,
+        run: str | os.PathLike[str],
+        *,
+        note: str = "",
+        by: str | None = None,
+        when: datetime | None = None,
+    ) -> Baseline:
+        """Make the run file `run` (a file under the folder) the baseline called `name`.
+
+        The earlier promotions of `name` are kept (`baseline_history`); this one is the newest
+        and so the baseline of that name from now on. A file the catalog cannot read, or whose
+        run is damaged or incomplete, is refused with a BaselineError saying why.
+        """
+        check_baseline_name(name)
+        key = self._key_of(Path(run))
+        self.update()
+        row = self._db.execute(
+            "SELECT r.run_id, r.part, r.serial, r.start_time, r.outcome, f.problem "
+            "FROM files f LEFT JOIN runs r ON r.id = f.run WHERE f.path = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            raise BaselineError(f"{run}: not a run file (.h5 or .hdf5) of {self.folder}")
+        run_id, part, serial, start_time, outcome, problem = row
+        if run_id is None or outcome in _NOT_A_BASELINE:
+            reason = problem or f"its run is {outcome}"
+            raise BaselineError(f"{run}: cannot be the baseline {name!r}: {reason}")
+        moment = (when or datetime.now(UTC)).astimezone(UTC).isoformat()
+        who = by if by is not None else _login()
+        baseline = Baseline(name, key, run_id, part, serial, start_time, moment, who, note)
+        try:
+            with self._db:
+                self._db.execute(
+                    "INSERT INTO baselines (name, path, run_id, part, serial, start_time, "
+                    "promoted, promoted_by, note) VALUES (?,?,?,?,?,?,?,?,?)",
+                    baseline,
+                )
+        except sqlite3.Error as exc:
+            raise ResultFileError(
+                f"{self.index_path}: cannot record the baseline {name!r}: {exc}"
+            ) from exc
+        return baseline
+
+    def _key_of(self, run: Path) -> str:
+        """The catalog's name of the file `run`: its path relative to the folder."""
+        try:
+            relative = run.resolve().relative_to(self.folder.resolve())
+        except ValueError:
+            raise BaselineError(
+                f"{run}: not under the catalog folder {self.folder}; a baseline is a run file "
+                "of that folder (move it there, or name the folder that holds it)"
+            ) from None
+        return relative.as_posix()
+
+    def baseline(self, name: str) -> Baseline:
+        """The newest promotion of `name`; a BaselineError naming the known ones if none."""
+        sql = f"SELECT {_BASELINE_COLUMNS} FROM baselines WHERE name = ? ORDER BY id DESC"
+        row = self._db.execute(sql, (name,)).fetchone()
+        if row is None:
+            known = ", ".join(b.name for b in self.baselines()) or "none yet"
+            raise BaselineError(
+                f"no baseline called {name!r} in the catalog of {self.folder} (known: {known})"
+            )
+        return Baseline(*row)
+
+    def baseline_path(self, name: str) -> Path:
+        """The run file of the baseline `name`, checked to be the run that was promoted."""
+        baseline = self.baseline(name)
+        path = self.folder / baseline.path
+        self.update()
+        row = self._db.execute("SELECT run_id FROM runs WHERE path = ?", (baseline.path,))
+        found = row.fetchone()
+        if found is None:
+            raise BaselineError(
+                f"baseline {name!r} (promoted {baseline.promoted}): its run file {path} is "
+                "gone or cannot be read; promote another run"
+            )
+        if found[0] != baseline.run_id:
+            raise BaselineError(
+                f"baseline {name!r}: {path} now holds run {found[0]!r}, not the promoted run "
+                f"{baseline.run_id!r}; promote the run again to use it"
+            )
+        return path
+
+    def baselines(self) -> list[Baseline]:
+        """The baseline of every name (its newest promotion), by name."""
+        sql = (
+            f"SELECT {_BASELINE_COLUMNS} FROM baselines WHERE id IN "
+            "(SELECT MAX(id) FROM baselines GROUP BY name) ORDER BY name"
+        )
+        return [Baseline(*row) for row in self._db.execute(sql)]
+
+    def baseline_history(self, name: str | None = None) -> list[Baseline]:
+        """Every promotion (of `name`, or of all names), oldest first."""
+        sql = f"SELECT {_BASELINE_COLUMNS} FROM baselines"
+        rows = self._db.execute(
+            sql + (" WHERE name = ? ORDER BY id" if name is not None else " ORDER BY id"),
+            (name,) if name is not None else (),
+        )
+        return [Baseline(*row) for row in rows]
+
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
+
+
+_BASELINE_COLUMNS = "name, path, run_id, part, serial, start_time, promoted, promoted_by, note"
+
+
+def nightly_row(row: tuple[Any, ...]) -> NightlyValues:
+    """A `NightlyValues` from a query's row (part, bench, night, count, mean, min, max,
+    failed); an aggregate over no value is NaN."""
+    part, bench, night, count, *stats, failed = row
+    mean, low, high = (float("nan") if v is None else float(v) for v in stats)
+    return NightlyValues(str(part), str(bench), str(night), int(count), mean, low, high,
+                         int(failed or 0))  # fmt: skip
+
+
+def _login() -> str:
+    """The user's login name, or "" where there is none (a container without a passwd entry)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""

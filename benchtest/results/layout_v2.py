@@ -57,12 +57,22 @@ def _with_journal(raw: npt.NDArray[Any], parts: list[list[Any]]) -> npt.NDArray[
         return raw
     merged = np.zeros(max(len(raw), max(p for p, _ in placed) + 1), dtype=raw.dtype)
     merged[: len(raw)] = raw
+    fixed = [n for n, name in enumerate(raw.dtype.names or ()) if raw.dtype[name].kind == "S"]
     for position, row in placed:
         try:
-            merged[position] = row
+            merged[position] = _utf8(row, fixed) if fixed else row
         except (TypeError, ValueError, OverflowError):
             continue  # a value of the wrong type: the row stays unmarked, its test torn
     return merged
+
+
+def _utf8(row: tuple[Any, ...], fixed: list[int]) -> tuple[Any, ...]:
+    """`row` with the text of its fixed-length columns as UTF-8 (numpy would use ASCII)."""
+    values = list(row)
+    for index in fixed:
+        if isinstance(values[index], str):
+            values[index] = values[index].encode()
+    return tuple(values)
 
 
 def _stop_note(note: Any) -> str:

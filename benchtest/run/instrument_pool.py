@@ -1,14 +1,18 @@
 """The instruments of a bench, opened on first use and made safe together.
 
 `InstrumentPool` opens each role's driver lazily with the DUT's absolute-maximum guard, and
-`make_safe` returns every opened instrument to its safe state, each in its own thread with its
-own timeout, so one instrument that hangs cannot keep the others from being made safe.
+`make_safe` returns every opened instrument to its safe state, each in its own thread (kept
+while the instrument is open) with its own timeout, so one instrument that hangs cannot keep the
+others from being made safe; one whose safe state sends nothing (`safe_state_sends` off) is made
+safe in the calling thread, as it cannot hang.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import queue
 import threading
 import time
 import warnings
@@ -73,7 +77,9 @@ class InstrumentPool:
         self._emit = emit
         self.shared_wait = shared_wait
         self._open: dict[str, Instrument] = {}
-        self._locks: dict[str, ResourceLock] = {}
+        self._locks: dict[str, ResourceLock] = {}  # the claims held, by role
+        self._claims: dict[str, ResourceLock] = {}  # every role's claim, held or not
+        self._workers: dict[str, _Worker] = {}  # the safe-state thread of each open role
         self._lock = threading.Lock()
 
     @property
@@ -121,7 +127,10 @@ class InstrumentPool:
         shared = role in self.bench.shared
         # Sites claim a shared instrument by its bench-file name; everything else by address.
         claim = cfg.claim if shared else cfg.resource
-        lock = ResourceLock(claim, role=role).acquire(self.shared_wait if shared else 0.0)
+        lock = self._claims.get(role)
+        if lock is None:  # made once: a shared role is claimed again for every test
+            lock = self._claims[role] = ResourceLock(claim, role=role)
+        lock.acquire(self.shared_wait if shared else 0.0)
         try:
             instrument = cls.open(
                 cfg.resource, role=role, guard=self.dut.guard_for(role), **options
@@ -175,12 +184,12 @@ class InstrumentPool:
             finally:
                 finished[role].set()
 
-        threads = [
-            threading.Thread(target=apply, args=item, name=f"safe-state-{item[0]}", daemon=True)
-            for item in opened
-        ]
-        for thread in threads:
-            thread.start()
+        for role, instrument in opened:
+            if instrument.safe_state_sends:
+                self._submit(role, instrument, functools.partial(apply, role, instrument))
+        for role, instrument in opened:
+            if not instrument.safe_state_sends:  # sends nothing, so it cannot hang: no thread
+                apply(role, instrument)
         interrupt = _wait_all(list(finished.values()), time.monotonic() + timeout)
         events = [
             results.get(role)
@@ -195,6 +204,21 @@ class InstrumentPool:
             raise interrupt
         return events
 
+    def _submit(self, role: str, instrument: Instrument, job: Callable[[], None]) -> None:
+        """Run `job` in the thread of `role`'s instrument: its own, kept while it is open (a
+        thread started for every test costs more than the safe state itself); a one-off
+        thread for an instrument no longer open."""
+        with self._lock:
+            kept = self._open.get(role) is instrument
+            worker = self._workers.get(role) if kept else None
+            if worker is None:
+                worker = _Worker(f"safe-state-{role}")
+                if kept:
+                    self._workers[role] = worker
+        worker.submit(job)
+        if not kept:
+            worker.stop()
+
     def close(self) -> list[SafeStateApplied]:
         """Make everything safe, then close every connection (also after an interrupt)."""
         try:
@@ -206,15 +230,42 @@ class InstrumentPool:
         """Let the other sites have the shared instruments (after `make_safe`)."""
         self._disconnect([role for role in self._open if role in self.bench.shared])
 
+    def disconnect(self, role: str) -> None:
+        """Close `role`'s connection and let go of its claim (after `make_safe`): the next
+        `get` opens it afresh and identifies it again (a retry after an instrument error)."""
+        self._disconnect([role])
+
     def _disconnect(self, roles: list[str]) -> None:
         with self._lock:
             opened = [self._open.pop(role) for role in roles if role in self._open]
             locks = [self._locks.pop(role) for role in roles if role in self._locks]
+            workers = [self._workers.pop(role) for role in roles if role in self._workers]
+        for worker in workers:
+            worker.stop()  # once its last job is done
         for instrument in opened:
             with contextlib.suppress(Exception):  # a connection already gone needs no closing
                 instrument.close()
         for lock in locks:
             lock.release()
+
+
+class _Worker:
+    """A daemon thread that runs the jobs it is given, one after the other, until stopped."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def stop(self) -> None:
+        """End the thread once the jobs submitted so far are done."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job()
 
 
 def _wait_all(events: list[threading.Event], deadline: float) -> KeyboardInterrupt | None:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from _pytest.outcomes import Failed  # what pytest.fail raises; pytest does not export the name
 
+from benchtest.analysis.energy import EnergyProfile
 from benchtest.config.dut import DutProfile
+from benchtest.run.profiles import capture_profile, record_profile, stream_profile
+from benchtest.runfile.schema import NAME_BYTES, UNIT_BYTES
 from benchtest.values.curves import as_points, check_family, judge_sweep
 from benchtest.values.errors import MeasurementError
 from benchtest.values.events import (
@@ -26,8 +29,12 @@ from benchtest.values.events import (
     WaveformRecorded,
 )
 from benchtest.values.measurement import Limits, Measurement, Outcome
+from benchtest.values.profile import CurrentProfile, ProfileChunk
 from benchtest.values.sweep import SweepResult
 from benchtest.values.waveform import Waveform
+
+if TYPE_CHECKING:
+    from instruments.capabilities import CurrentProfiler
 
 
 class MarginalWarning(UserWarning):
@@ -139,6 +146,66 @@ class Measure:
             )
         self._emit(WaveformRecorded(self.test_id, name, waveform, description))
 
+    def profile(
+        self,
+        name: str,
+        profile: CurrentProfile,
+        description: str = "",
+        *,
+        analysis: EnergyProfile | None = None,
+    ) -> None:
+        """Record a current profile (A and V) with the segmentation and per-event values of
+        `analysis` beside it (see `benchtest.run.profiles`)."""
+        record_profile(
+            self._emit, self.test_id, name, profile, description=description, analysis=analysis
+        )
+
+    def capture(
+        self,
+        name: str,
+        profiler: CurrentProfiler,
+        duration: float,
+        *,
+        sample_rate: float,
+        analyse: Callable[[CurrentProfile], EnergyProfile] | None = None,
+        description: str = "",
+    ) -> tuple[CurrentProfile, EnergyProfile | None]:
+        """Capture `duration` s from `profiler`, stored chunk by chunk as it streams (a capture
+        that breaks off is kept up to the break), and return it with `analyse(capture)`,
+        stored beside it (see `benchtest.run.profiles.capture_profile`)."""
+        return capture_profile(
+            self._emit,
+            self.test_id,
+            name,
+            profiler,
+            duration,
+            sample_rate=sample_rate,
+            description=description,
+            analyse=analyse,
+        )
+
+    def stream_profile(
+        self,
+        name: str,
+        chunks: Iterable[ProfileChunk],
+        *,
+        sample_rate: float,
+        voltage: bool = True,
+        description: str = "",
+    ) -> int:
+        """Store a capture chunk by chunk while it streams (`profiler.stream(...)`); returns
+        the samples stored. A stream that breaks off is kept up to the break, then its error
+        goes on."""
+        return stream_profile(
+            self._emit,
+            self.test_id,
+            name,
+            chunks,
+            sample_rate=sample_rate,
+            voltage=voltage,
+            description=description,
+        )
+
     def sweep(
         self,
         name: str,
@@ -222,7 +289,19 @@ class Measure:
     def failures(self) -> list[Measurement]:
         return [m for m in self.recorded if m.failed]
 
-    def _limits(
+    def _limits(self, name: str, *inline: Any) -> Limits:
+        """The limits of `name` (see `_judged_limits`), once its name and unit are known to
+        fit the run file's columns."""
+        limits = self._judged_limits(name, *inline)
+        for what, text, room in (("name", name, NAME_BYTES), ("unit", limits.unit, UNIT_BYTES)):
+            if len(text.encode()) > room:
+                raise MeasurementError(
+                    f"{self.test_id}: measurement {name!r}: its {what} {text!r} is longer than "
+                    f"the {room} bytes (UTF-8) a run file keeps for it"
+                )
+        return limits
+
+    def _judged_limits(
         self,
         name: str,
         unit: str | None,

@@ -31,6 +31,7 @@ from benchtest.values.errors import ResultFileError
 from benchtest.values.events import ConfigSnapshot, RunFinished, RunStarted, utc_now
 
 if TYPE_CHECKING:
+    from benchtest.run.resume import Resumption
     from benchtest.sim.process import SimulatorProcess
     from benchtest.storage.hdf5_writer import Hdf5RunWriter
 
@@ -48,6 +49,8 @@ class RunInfo:
     # The plan files that ran (test modules, their conftests, helpers they import); none
     # given: every .py file under `plans_root`.
     plan_files: tuple[Path, ...] = ()
+    # A killed run this one resumes: its header is taken, its finished tests replayed first.
+    resume: Resumption | None = None
 
 
 class DutSession:
@@ -127,13 +130,16 @@ class DutSession:
     def _open_run_file(self) -> None:
         from benchtest.storage.hdf5_writer import Hdf5RunWriter
 
-        started = datetime.now(UTC)
+        resume = self.info.resume
+        plans = self._plans()
+        if resume is not None:  # checked before the new run file exists
+            plans = _resumed_plans(resume, plans, self.dut)
+        started = datetime.fromisoformat(resume.point.start_time) if resume else datetime.now(UTC)
         path = self._run_path(started)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = Hdf5RunWriter(path)
+        self._writer = Hdf5RunWriter(path, attributes=resume.point.attributes if resume else None)
         self.run_file = path
         self.recorder.subscribe(self._writer)
-        plans = self._plans()
         self.recorder.emit(
             RunStarted(
                 run_id=uuid.uuid4().hex,
@@ -155,6 +161,14 @@ class DutSession:
                 plans_manifest=plans.manifest,
             )
         )
+        if resume is not None:
+            from benchtest.run.resume import replay, retire
+
+            writer = self._writer
+            emit, store = self.recorder.emit, writer.handle
+            replay(resume.point, resume.test_ids, emit, store, writer.codec.name)
+            writer.commit()
+            retire(resume.point)
 
     @property
     def run_file_failure(self) -> ResultFileError | None:
@@ -177,6 +191,20 @@ class DutSession:
         unit = f"_{self.info.serial_number}" if self.info.serial_number else ""
         unit += f"_site-{self.info.site}" if self.info.site else ""
         return new_run_path(self.info.results_dir, started, f"{self.dut.name}{unit}")
+
+
+def _resumed_plans(resume: Resumption, now: PlanIdentity, dut: DutProfile) -> PlanIdentity:
+    """The plans of a resumed run: the killed run's, once the DUT profile and every plan
+    file that runs now are found unchanged."""
+    from benchtest.run.resume import check_plans, check_profile
+
+    check_profile(resume.point, dut.name, dut.sha256)
+    check_plans(resume.point, now.manifest)
+    point = resume.point
+    return PlanIdentity(
+        commit=point.plans_commit, dirty=point.plans_dirty, root=point.plans_root,
+        sha256=point.plans_sha256, manifest=point.plans_manifest,
+    )  # fmt: skip
 
 
 def new_run_path(results_dir: Path, started: datetime, name: str) -> Path:

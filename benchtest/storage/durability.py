@@ -5,7 +5,8 @@ process. Reaching the disk (surviving a power cut) takes an fsync, about 0.3-0.8
 default a background thread does it, at most every `BACKGROUND_INTERVAL` seconds, so no test
 waits for it and a run of many short tests does not spend a core on back-to-back fsyncs (which
 also stall the next commit's writes). `"always"` fsyncs inside every commit; `"never"` leaves
-it to the OS (bulk generation).
+it to the OS (bulk generation): no fsync of the file, of its seal, nor of the folder that
+holds its new name (`fsync_directory`), none of which a killed process needs.
 """
 
 from __future__ import annotations

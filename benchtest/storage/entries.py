@@ -86,16 +86,22 @@ class EntryBuilder:
         return name
 
     def build(
-        self, file: h5py.File, name: str, test: Mapping[str, Any], table: npt.NDArray[Any]
+        self,
+        file: h5py.File,
+        name: str,
+        test_id: str,
+        outcome: str,
+        message: str,
+        table: npt.NDArray[Any],
     ) -> None:
-        """The NXentry `name` of the finished test `test` (a row of /summary/tests)."""
-        template = self._template(str(test["outcome"]))
-        h5py.h5o.copy(self._templates.id, template, file.id, name.encode())
-        group = _Wrapped(h5py.h5g.open(file.id, name.encode()))
-        attrs = {"test_id": str(test["test_id"])}
-        if test["message"]:
-            attrs["message"] = str(test["message"])
-        set_attrs(group, attrs)
+        """The NXentry `name` of the finished test `test_id`, with its measurement `table`."""
+        template = self._template(outcome)
+        encoded = name.encode()
+        h5py.h5o.copy(self._templates.id, template, file.id, encoded)
+        group = _Wrapped(h5py.h5g.open(file.id, encoded))
+        set_attrs(
+            group, {"test_id": test_id, "message": message} if message else {"test_id": test_id}
+        )
         write_table(group, table)
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
 """The events of a run: what the runner emits and the recorder's subscribers store.
 
 They arrive in this order: RunStarted, then per test TestStarted, MeasurementRecorded /
-WaveformRecorded / SweepRecorded / WaveformFamilyRecorded..., TestFinished;
+WaveformRecorded / SweepRecorded / WaveformFamilyRecorded / a profile stream
+(`benchtest.values.streams`)..., TestFinished;
 InstrumentIdentified and SafeStateApplied whenever they happen; RunFinished last. Nothing
 downstream reads instrument state: everything it knows arrives as one of these.
 """
@@ -17,6 +18,11 @@ import numpy as np
 import numpy.typing as npt
 
 from benchtest.values.measurement import Limits, Measurement
+from benchtest.values.streams import (
+    ProfileChunkRecorded,
+    ProfileStreamFinished,
+    ProfileStreamStarted,
+)
 from benchtest.values.waveform import Waveform
 
 
@@ -151,6 +157,9 @@ Event = (
     | WaveformRecorded
     | SweepRecorded
     | WaveformFamilyRecorded
+    | ProfileStreamStarted
+    | ProfileChunkRecorded
+    | ProfileStreamFinished
     | TestFinished
     | SafeStateApplied
     | RunFinished

@@ -65,6 +65,7 @@ class ScpiMultimeter(ScpiInstrument):
 
     capabilities = ("Multimeter",)
     driver_name = "generic.scpi_dmm"
+    safe_state_sends = False
 
     reading = Reading(":READ?", "Trigger and read the configured function", parser=parse_number)
 

@@ -8,7 +8,7 @@ replace the trigger model (`:SOURce:SWEep:<function>:LINear|LIST`), run with `:I
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from benchtest.driver.dialect import SourceCommand
 from benchtest.driver.properties import switch
@@ -30,6 +30,7 @@ from benchtest.driver.source_meter import (
 from benchtest.driver.sweeps import Function, SweepPlan, parse_points
 from benchtest.values.errors import InstrumentError
 from benchtest.values.sweep import SweepResult
+from instruments.keithley.k2450_capture import Keithley2450Capture
 
 if TYPE_CHECKING:
     from instruments.capabilities import SourceMeter
@@ -37,10 +38,11 @@ if TYPE_CHECKING:
 BUFFER = '"defbuffer1"'
 
 
-class Keithley2450(SourceMeterBase):
-    """Keithley 2450 SourceMeter (native SCPI). Implements `SourceMeter`."""
+class Keithley2450(Keithley2450Capture, SourceMeterBase):
+    """Keithley 2450 SourceMeter (native SCPI). Implements `SourceMeter` and, through its
+    fast reading buffer, `CurrentProfiler` (`k2450_capture`)."""
 
-    capabilities = ("SourceMeter",)
+    capabilities: ClassVar[tuple[str, ...]] = ("SourceMeter", "CurrentProfiler")
     driver_name = "keithley.k2450"
     max_sweep_points = 100_000  # the default capacity of defbuffer1
     # Raw commands guarded beyond the declared properties: levels, lists, limits, sweeps

@@ -8,7 +8,7 @@ programmed in the source subsystem, run on `AINT` triggers by `:INITiate (@1)`, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from benchtest.driver.classic_smu import ClassicSourceMeter
 from benchtest.driver.properties import number, switch
@@ -19,6 +19,7 @@ from benchtest.driver.transport import Transport
 from benchtest.values.errors import InstrumentError
 from benchtest.values.ratings import NO_GUARD, SourceGuard
 from benchtest.values.sweep import SweepResult
+from instruments.keysight.b2900_capture import KeysightB2900Capture
 
 if TYPE_CHECKING:
     from instruments.capabilities import SourceMeter
@@ -34,11 +35,11 @@ class B2900Sense(SenseFunction):
     )
 
 
-class KeysightB2900(ClassicSourceMeter):
+class KeysightB2900(KeysightB2900Capture, ClassicSourceMeter):
     """One channel of a Keysight B2900 SMU (option `channel`, default 1). Implements
-    `SourceMeter`."""
+    `SourceMeter` and, sampling on its acquire timer, `CurrentProfiler` (`b2900_capture`)."""
 
-    capabilities = ("SourceMeter",)
+    capabilities: ClassVar[tuple[str, ...]] = ("SourceMeter", "CurrentProfiler")
     driver_name = "keysight.b2900"
     driver_options = ("channel",)
     sense_class = B2900Sense

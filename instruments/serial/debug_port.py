@@ -68,6 +68,7 @@ class SerialDebugPort(Instrument):
 
     capabilities = ("DebugPort",)
     driver_name = "serial.debug_port"
+    safe_state_sends = False
 
     def __init__(
         self,

@@ -39,6 +39,10 @@ class McuModel(DutModel):
         "idd_reset",
         "wakeup_sleep",
         "wakeup_deepsleep",
+        "wake_period",
+        "active_time",
+        "idd_radio",
+        "radio_time",
     )
 
     vdd_nominal: float = 3.0  # V at which the mode currents hold
@@ -57,6 +61,11 @@ class McuModel(DutModel):
     wake_threshold: float = 0.7  # fraction of VDD the wake pin must exceed
     idd_noise: float = 0.0  # A rms on the idd net
     vdd_noise: float = 0.0  # V rms on the vdd and wake nets
+    # The firmware's periodic wake-up, as a current profiler sees it (`power_profile`):
+    wake_period: float = 0.1  # s from one wake-up to the next
+    active_time: float = 1e-3  # s awake after each wake-up (the current rise to going back)
+    idd_radio: float = 0.0  # A during the radio burst within each wake-up (0: no burst)
+    radio_time: float = 0.0  # s of the radio burst
 
     def mode_current(self, mode: str, vdd: float) -> float:
         """IDD in `mode` at `vdd`, A."""

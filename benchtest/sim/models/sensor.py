@@ -28,7 +28,9 @@ class SensorModel(DutModel):
     """One sensor unit: degC, volts, amperes and seconds."""
 
     kind = "sensor"
-    non_negative = ("noise_rms", "lsb", "t_conversion", "idd_active", "idd_standby")
+    non_negative = (
+        "noise_rms", "lsb", "t_conversion", "idd_active", "idd_standby", "conversion_period",
+    )  # fmt: skip
 
     offset: float  # degC
     gain_error: float = 0.0  # degC per degC from the reference temperature
@@ -44,6 +46,7 @@ class SensorModel(DutModel):
     por_hysteresis: float = 0.1  # V
     current_tau: float = 20e-6  # s
     idd_noise: float = 0.0  # A rms on the idd net
+    conversion_period: float = 0.1  # s between conversions when it converts continuously
 
     def error(self, temperature: float, vdd: float) -> float:
         """Systematic error of a reading at `temperature` degC and `vdd`, degC."""

@@ -25,6 +25,7 @@ from benchtest.sim.server.scpi import (
     parse_float,
 )
 from benchtest.sim.server.timing import KEYSIGHT_B2900
+from benchtest.sim.simulators.b2900_acquire import TimerAcquisition
 from benchtest.sim.simulators.classic_sweep import ClassicSweep
 from benchtest.sim.simulators.smu import NOT_A_NUMBER, SourceMeterServer
 
@@ -70,6 +71,8 @@ class KeysightB2900(SourceMeterServer):
     # -- commands ----------------------------------------------------------------------------
 
     def register(self) -> None:
+        # first: its :SENSe:FUNCtion:ON takes several functions (current profiling)
+        TimerAcquisition(self, elements=lambda: self._elements).register()
         self.register_source(":SOURce[1]:FUNCtion[:MODE]")
         for function, field, low, high in (
             ("CURRent", "current_limit", 1e-12, self.max_current),

@@ -1,0 +1,1 @@
+"""Jetperch Joulescope energy analyzer drivers (through the `joulescope` package)."""

@@ -1,0 +1,1 @@
+"""Qoitech Otii power analyzer drivers (through the `otii-tcp-client` package)."""
