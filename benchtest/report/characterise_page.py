@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 import numpy.typing as npt
 
 from benchtest.__about__ import __version__
 from benchtest.report.plot import Tick, nice_ticks
+from benchtest.report.templating import TEMPLATES
 from benchtest.report.units import format_eng, scale_for
 from benchtest.review.characterise import Characterisation, Row, SweepBand
 from benchtest.review.characterise_table import write_atomically
@@ -271,19 +271,9 @@ def page_context(result: Characterisation, title: str = "") -> dict[str, Any]:
     }
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("benchtest.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render_page(result: Characterisation, title: str = "") -> str:
     """The characterisation page as HTML text."""
-    return _environment().get_template("characterise.html.j2").render(**page_context(result, title))
+    return TEMPLATES.get_template("characterise.html.j2").render(**page_context(result, title))
 
 
 def write_page(result: Characterisation, path: str | os.PathLike[str], title: str = "") -> Path:

@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from benchtest.__about__ import __version__
 from benchtest.report.plot import Tick, nice_ticks
+from benchtest.report.templating import TEMPLATES
 from benchtest.report.units import format_eng, scale_for
 from benchtest.review.compare import Comparison, ParameterChange, Readings, RunSide
 from benchtest.review.trend import Trend, TrendPoint
@@ -241,20 +240,11 @@ def page_context(comparison: Comparison, trends: list[Trend], notes: list[str]) 
     }
 
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("benchtest.report", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
 def render_compare_page(
     comparison: Comparison, trends: list[Trend], notes: list[str] | None = None
 ) -> str:
     """The page of `comparison` with `trends` as HTML text."""
-    return _ENV.get_template("compare.html.j2").render(
+    return TEMPLATES.get_template("compare.html.j2").render(
         page_context(comparison, trends, notes or [])
     )
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 import numpy.typing as npt
 
@@ -26,6 +25,7 @@ from benchtest.report.digest import PLACEHOLDER, RULE, file_sha256, seal
 from benchtest.report.markers import Recorded, edge_marks
 from benchtest.report.plot import Plot, family_plot, sweep_plot, waveform_plot
 from benchtest.report.profile_notes import is_profile, profile_notes
+from benchtest.report.templating import TEMPLATES
 from benchtest.report.units import format_eng
 from benchtest.results import Run, StoredWaveform, TestRecord, open_run
 from benchtest.run.tally import describe
@@ -275,15 +275,6 @@ def report_context(run: Run) -> dict[str, Any]:
     }
 
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("benchtest.report", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
 def _identity(path: Path) -> tuple[int, str]:
     """The run file's size in bytes and SHA-256, as the report prints them."""
     try:
@@ -294,7 +285,7 @@ def _identity(path: Path) -> tuple[int, str]:
 
 def _sealed(context: dict[str, Any]) -> bytes:
     """The rendered report as UTF-8 bytes with its own digest filled in."""
-    html = _ENV.get_template("report.html.j2").render(context)
+    html = TEMPLATES.get_template("report.html.j2").render(context)
     # errors="replace": text of a damaged file that is not valid UTF-8 is shown as U+FFFD
     return seal(html.encode("utf-8", errors="replace"))
 
