@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from as_user import in_a_child_as
 
 from benchtest import open_instrument
 from benchtest.cli.discovery import check_bench, scan
@@ -273,28 +274,13 @@ def shared_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 
 
 def as_another_user(uid: int, resource: str) -> str:
-    """What taking `resource`'s lock gives in a process of user `uid` (forked, so that it needs
-    no access to the Python installation): "taken", or the error."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: become the other user, try, report, leave without cleaning up
-        try:
-            os.close(read)
-            os.setgid(uid)
-            os.setuid(uid)
-            try:
-                ResourceLock(resource, role="dmm").acquire().release()
-                told = "taken"
-            except Exception as exc:  # reported to the parent, whatever it is
-                told = f"{type(exc).__name__} {exc}"
-            os.write(write, told.encode("utf-8"))
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        told = pipe.read().decode("utf-8")
-    os.waitpid(pid, 0)
-    return told
+    """What taking `resource`'s lock gives in a process of user `uid`: "taken", or the error."""
+
+    def take() -> str:
+        ResourceLock(resource, role="dmm").acquire().release()
+        return "taken"
+
+    return in_a_child_as(uid, take, lambda exc: f"{type(exc).__name__} {exc}")
 
 
 @pytest.mark.skipif(

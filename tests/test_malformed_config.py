@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from as_user import in_a_child_as
 
 from benchtest import Bench, ConfigError, DutProfile
 from benchtest.cli.discovery import check_bench
@@ -362,25 +363,11 @@ def load_as_nobody(kind: str, path: Path) -> str:
 
 
 def _in_a_child_as_nobody(kind: str, path: Path) -> str:
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: become nobody, load, report, leave without cleaning up
-        try:
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            try:
-                load(kind, path)
-                told = "loaded"
-            except Exception as exc:  # reported to the parent, whatever it is
-                told = f"{type(exc).__name__}: {exc}"
-            os.write(write, told.encode("utf-8"))
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        told = pipe.read().decode("utf-8")
-    os.waitpid(pid, 0)
-    return told
+    def step() -> str:
+        load(kind, path)
+        return "loaded"
+
+    return in_a_child_as(NOBODY, step, lambda exc: f"{type(exc).__name__}: {exc}")
 
 
 def test_an_unreadable_file_is_one_config_error_for_root_too(tmp_path: Path) -> None:

@@ -4,24 +4,13 @@ or a catalog query; printed, and written as HTML (`-o`) and CSV (`--csv`)."""
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
+from benchtest.cli.arguments import positive_number
 from benchtest.review.stats import DEFAULT_CPK_MIN
 
 _FILTERS = ("part", "plan", "lot", "serial", "since", "until")
-
-
-def _cpk(text: str) -> float:
-    """A minimum Cpk: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, e.g. 1.67, got {text!r}")
-    return value
 
 
 def _characterise(args: argparse.Namespace, extra: list[str]) -> int:
@@ -72,7 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--csv", metavar="FILE", help="write the table as CSV to FILE")
     parser.add_argument(
         "--cpk-min",
-        type=_cpk,
+        type=positive_number("a number > 0, e.g. 1.67"),
         default=DEFAULT_CPK_MIN,
         metavar="CPK",
         help=f"flag rows with Cpk below this (default {DEFAULT_CPK_MIN}; automotive: 1.67)",

@@ -7,12 +7,12 @@ the command line. Errors from benchtest end the command with one clear line and 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from benchtest.__about__ import __version__
+from benchtest.cli.arguments import positive_number
 from benchtest.values.errors import BenchtestError
 
 
@@ -49,17 +49,6 @@ def _host_port(text: str) -> str:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT (port 1-65535), got {text!r}")
     return text
-
-
-def _seconds(text: str) -> float:
-    """A positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
 
 
 def _scan(args: argparse.Namespace, extra: list[str]) -> int:
@@ -207,7 +196,10 @@ def _parser() -> argparse.ArgumentParser:
         "--no-identify", action="store_true", help="list resources without asking *IDN?"
     )
     scan.add_argument(
-        "--timeout", type=_seconds, default=1.0, help="seconds to wait for each instrument"
+        "--timeout",
+        type=positive_number("a number of seconds > 0"),
+        default=1.0,
+        help="seconds to wait for each instrument",
     )
     scan.add_argument(
         "--lan", action="store_true", help="also discover LAN instruments (VXI-11 broadcast, mDNS)"
