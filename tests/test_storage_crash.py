@@ -24,7 +24,7 @@ from benchtest.results import open_run
 
 TESTS = 60
 POINTS = 20_000
-TRIALS = 20
+TRIALS = 8
 
 CHILD = f"""
 import os, sys

@@ -33,6 +33,7 @@ from benchtest.results.records import Closing, Table, as_table, attr, plain
 from benchtest.results.test_record import TestRecord
 from benchtest.runfile import schema
 from benchtest.runfile.codecs import CODECS
+from benchtest.runfile.commit_log import LoggedReader, read_log
 from benchtest.runfile.tables import decode_table, read_table_noting
 from benchtest.values.errors import ResultFileError
 from benchtest.values.events import ConfigSnapshot
@@ -319,9 +320,17 @@ def open_run(path: str | Path, *, verify: bool = True) -> Run:
 
 def _open(path: Path) -> tuple[h5py.File, int | None]:
     """The open file, and the length HDF5 recorded when the file is shorter (it is then
-    read as if padded with zeros to that length). A file longer than its superblock says (a
-    writer killed before the superblock of its last flush, or the space it had claimed) is
-    read with its real length as the end (see `padded`)."""
+    read as if padded with zeros to that length). A killed writer's file whose commit log
+    holds a complete commit is read with the log applied (`runfile.commit_log`). A file
+    longer than its superblock says (the space a writer had claimed, or a file written
+    before the commit log, killed before the superblock of its last flush) is read with its
+    real length as the end (see `padded`)."""
+    logged = read_log(path)
+    if logged:  # killed after writing a commit's log: read the file as the commit left it
+        try:
+            return h5py.File(LoggedReader(path, logged), "r"), None
+        except OSError as exc:
+            raise ResultFileError(unopenable(path, _first_line(exc))) from exc
     with path.open("rb") as raw:
         recorded = recorded_end(raw.read(SUPERBLOCK_HEAD))
     size = path.stat().st_size

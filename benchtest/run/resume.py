@@ -22,6 +22,7 @@ from typing import Any
 from benchtest.results.run import Run, open_run
 from benchtest.results.test_record import TestRecord
 from benchtest.runfile.codecs import GZIP
+from benchtest.runfile.commit_log import fold_log
 from benchtest.runfile.schema import INCOMPLETE
 from benchtest.storage.hdf5_writer import StoredWaveformCopied, WriterEvent
 from benchtest.values.errors import ResultFileError
@@ -253,6 +254,7 @@ def retire(point: ResumePoint) -> Path:
     target = point.retired_path
     if target.exists():
         raise ResumeError(f"cannot keep {point.path} as {target}: that file exists")
+    fold_log(point.path)  # its last commit, if the kill left it in the log, goes into the file
     os.replace(point.path, target)
     return target
 

@@ -67,7 +67,11 @@ NOTE_BYTES = 4096
 class JournalWriter:
     """Appends records to a journal dataset; `restart()` starts a new cycle at byte 0."""
 
-    def __init__(self, dataset: h5py.Dataset, direct: bool = hasattr(os, "pwrite")) -> None:
+    def __init__(
+        self, dataset: h5py.Dataset, fd: int | None = None, *, direct: bool = True
+    ) -> None:
+        """`fd`: the file's descriptor for writing records in place (found from a sec2 file);
+        without it, or without `direct`, records are written through HDF5."""
         self._id = dataset.id
         self._file_space = dataset.id.get_space()
         self.capacity = int(dataset.shape[0])
@@ -75,8 +79,10 @@ class JournalWriter:
         self._position = 0
         self._seq = 0
         self._fd: int | None = None
-        if direct and dataset.file.driver == "sec2":
-            self._fd = dataset.file.id.get_vfd_handle()
+        if fd is None and dataset.file.driver == "sec2":
+            fd = dataset.file.id.get_vfd_handle()
+        if direct and fd is not None and hasattr(os, "pwrite"):
+            self._fd = fd
             self._offset = dataset.id.get_offset()
 
     def write(self, record: dict[str, Any], *, reserved: bool = False) -> bool:

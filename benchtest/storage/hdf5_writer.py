@@ -31,6 +31,7 @@ from benchtest.runfile.codecs import Codec, codec
 from benchtest.runfile.journal import JournalWriter
 from benchtest.runfile.seal import seal_file
 from benchtest.runfile.tables import Appender, table_rows
+from benchtest.storage.committed_file import CommittedFile
 from benchtest.storage.curve_groups import write_family, write_sweep
 from benchtest.storage.durability import SYNC_MODES, Sync, Syncer, fsync_directory
 from benchtest.storage.entries import complete_entry, create_entry, set_attrs
@@ -127,6 +128,7 @@ class Hdf5RunWriter:
             raise ValueError(f"unknown sync mode {sync!r}; use one of {', '.join(SYNC_MODES)}")
         self._sync_mode: Sync = sync
         self._file: h5py.File | None = None
+        self._committed: CommittedFile
         self._closed = False
         self._running: dict[str, RunningTest] = {}
         self._count = 0
@@ -183,20 +185,23 @@ class Hdf5RunWriter:
             raise ResultFileError(f"{self.path}: RunStarted arrived twice")
         self.codec.filter_args()  # a missing plugin fails here, before the file exists
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = file = create_run_file(
+        self._file, self._committed = file, committed = create_run_file(
             self.path,
             partial(self._write_header, event),
             sync=self._sync_mode != "never",
             manifest=bool(event.plans_manifest),
         )
         self._seal_offset = file[schema.SUMMARY][schema.SEAL].id.get_offset()
-        self._space = SpaceClaim(file)
-        self._running_marker = file[schema.SUMMARY][schema.RUNNING]
-        self._journal = JournalWriter(file[schema.SUMMARY][schema.JOURNAL])
+        self._space = SpaceClaim(file, committed.fd)
+        self._running_marker = marker = file[schema.SUMMARY][schema.RUNNING]
+        journal = file[schema.SUMMARY][schema.JOURNAL]
+        for dataset in (marker, journal):  # records of their own: written in place at once
+            committed.write_through(dataset.id.get_offset(), dataset.id.get_storage_size())
+        self._journal = JournalWriter(journal, fd=committed.fd)
         for group, name in _TABLES:
             self._tables[name] = Appender(file[group][name])
         self._batch.reset(self._tables)
-        self._syncer = Syncer(file.id.get_vfd_handle(), self._sync_mode)
+        self._syncer = Syncer(committed.fd, self._sync_mode)
         file.flush()
         self._syncer.request()
         if self._sync_mode != "never":
@@ -404,17 +409,26 @@ class Hdf5RunWriter:
                 file.flush()
                 end = self._space.release() if self._space is not None else None
                 file.close()
+                self._committed.close()  # the last commit; its log goes
                 return end
             except (OSError, RuntimeError) as exc:
                 stopped_before = self.failure is not None
                 error = self._stop(exc, "closing the run file")
                 self._hdf5_failed = True
-                abandon(file)
+                self._abandon(file)
                 if not stopped_before:
                     raise error from exc
                 return None
-        abandon(file)
+        self._abandon(file)
         return None
+
+    def _abandon(self, file: h5py.File) -> None:
+        """Close without committing what HDF5 still writes: the file stays as last committed
+        (and a complete log beside it finishes that commit for readers)."""
+        self._committed.discard()
+        abandon(file)
+        with contextlib.suppress(OSError):
+            self._committed.close()
 
     def _seal(self, end: int) -> None:
         """Cut the claimed space off the closed file and seal it."""

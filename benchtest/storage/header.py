@@ -34,6 +34,7 @@ from benchtest.runfile.codecs import Codec
 from benchtest.runfile.journal import create_journal
 from benchtest.runfile.seal import create_seal
 from benchtest.runfile.tables import create_table
+from benchtest.storage.committed_file import CommittedFile
 from benchtest.storage.lowlevel import rewrite_attrs, rewrite_text, set_attrs, write_text
 from benchtest.values.errors import ResultFileError
 from benchtest.values.events import ConfigSnapshot, RunStarted, utc_now
@@ -59,9 +60,10 @@ def create_file(path: Path) -> h5py.File:
 
 def create_run_file(
     path: Path, fill: Callable[[h5py.File], None], *, sync: bool, manifest: bool = False
-) -> h5py.File:
+) -> tuple[h5py.File, CommittedFile]:
     """The new run file `path`, holding the skeleton (`manifest`: the one with a plans
-    manifest) and what `fill` wrote, open for writing.
+    manifest) and what `fill` wrote, open for writing through a `CommittedFile` (returned
+    too: the writer's commits and its raw writes go through it).
 
     The file is made in memory (HDF5's core driver, from a copy of the skeleton), and its
     bytes are written with plain file I/O under a temporary name in the same folder
@@ -91,9 +93,14 @@ def create_run_file(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    committed = CommittedFile(path, sync=sync)
     try:
-        return h5py.File(h5py.h5f.open(str(path).encode(), h5py.h5f.ACC_RDWR, fapl=_access()))
+        fapl = _access()
+        fapl.set_fileobj_driver(h5py.h5fd.fileobj_driver, committed)
+        fid = h5py.h5f.open(repr(committed).encode(), h5py.h5f.ACC_RDWR, fapl=fapl)
+        return h5py.File(fid), committed
     except OSError as exc:
+        committed.close()
         raise ResultFileError(f"{path}: cannot open the new run file: {exc}") from exc
 
 

@@ -34,11 +34,11 @@ class SpaceRefusedError(OSError):
 
 
 class SpaceClaim:
-    """Claims file space of the open HDF5 `file` ahead of HDF5's writes."""
+    """Claims file space of the open HDF5 `file` (its descriptor `fd`) ahead of HDF5's writes."""
 
-    def __init__(self, file: h5py.File) -> None:
+    def __init__(self, file: h5py.File, fd: int) -> None:
         self._id = file.id
-        self._fd: int | None = file.id.get_vfd_handle() if hasattr(os, "posix_fallocate") else None
+        self._fd: int | None = fd if hasattr(os, "posix_fallocate") else None
         self._claimed = 0  # file offset up to which space is allocated
 
     def claim(self, needed: int) -> None:
