@@ -17,13 +17,13 @@ Both read only; the file itself is never changed.
 
 from __future__ import annotations
 
-import io
 import re
 import struct
 from pathlib import Path
-from typing import Any
 
 import h5py
+
+from benchtest.runfile.commit_log import LoggedReader
 
 _STORED_EOF = re.compile(r"truncated file: eof = (\d+).*stored_eof = (\d+)")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -32,46 +32,10 @@ SUPERBLOCK_HEAD = 48
 _MASK = 0xFFFFFFFF
 
 
-class PaddedReader(io.RawIOBase):
+def padded_reader(path: Path, size: int, head: bytes = b"") -> LoggedReader:
     """A read-only binary file that appears `size` bytes long, zeros after its real end, with
     `head` (when given) in place of its first bytes."""
-
-    def __init__(self, path: Path, size: int, head: bytes = b"") -> None:
-        self._raw = path.open("rb")
-        self._size = size
-        self._head = head
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = base + offset
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        start = self._position
-        wanted = max(0, min(len(view), self._size - start))
-        self._raw.seek(start)
-        got = self._raw.readinto(view[:wanted]) or 0
-        view[got:wanted] = bytes(wanted - got)
-        if start < len(self._head):  # the replaced first bytes
-            stop = min(len(self._head), start + wanted)
-            view[: stop - start] = self._head[start:stop]
-        self._position += wanted
-        return wanted
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
+    return LoggedReader(path, [(0, head)] if head else [], size)
 
 
 def stored_size(error: OSError) -> int | None:
@@ -82,7 +46,7 @@ def stored_size(error: OSError) -> int | None:
 
 def open_padded(path: Path, size: int) -> h5py.File:
     """`path` opened read-only as if it were `size` bytes long."""
-    return h5py.File(PaddedReader(path, size), "r")
+    return h5py.File(padded_reader(path, size), "r")
 
 
 def _eof_field(head: bytes) -> tuple[int, bool] | None:
@@ -115,7 +79,7 @@ def open_extended(path: Path, size: int) -> h5py.File:
     struct.pack_into("<Q", head, offset, size)
     if checksummed:
         struct.pack_into("<I", head, 44, lookup3(bytes(head[:44])))
-    return h5py.File(PaddedReader(path, size, bytes(head)), "r")
+    return h5py.File(padded_reader(path, size, bytes(head)), "r")
 
 
 def _rot(x: int, k: int) -> int:

@@ -102,13 +102,16 @@ def end_of(entries: Iterable[Entry]) -> int:
 
 
 class LoggedReader(io.RawIOBase):
-    """A run file read as if its commit log had been applied (read only; the file and the
-    log stay as they are). For h5py's file-object driver."""
+    """A run file read as if its commit log's `entries` had been applied (read only; the
+    file and the log stay as they are), `size` bytes long when given (zeros past the file's
+    real end). For h5py's file-object driver."""
 
-    def __init__(self, path: Path, entries: Sequence[Entry]) -> None:
+    def __init__(self, path: Path, entries: Sequence[Entry], size: int | None = None) -> None:
         self._raw = path.open("rb")
         self._entries = list(entries)
-        self._size = max(os.fstat(self._raw.fileno()).st_size, end_of(self._entries))
+        if size is None:
+            size = max(os.fstat(self._raw.fileno()).st_size, end_of(self._entries))
+        self._size = size
         self._position = 0
 
     def readable(self) -> bool:
