@@ -6,12 +6,19 @@ NXentry, seal). A sample is one whole `python -m pytest` process (start-up, coll
 tests, the run file's close). The two alternate (bare first, then plugin first, ...) and the
 ratio is the median of the per-pair ratios. Target: <= 1.5x bare pytest (the exit status).
 
+Both sides keep their modules' bytecode, as an installed package does, in a folder of the
+benchmark's own (`PYTHONPYCACHEPREFIX`), filled by the warm-up pair. An environment that sets
+`PYTHONDONTWRITEBYTECODE` (as the development one does) otherwise compiles benchtest's modules
+from source, and pytest rewrites the plugin's asserts, in every process (~0.1 s, which bare
+pytest, all of it compiled in site-packages, does not pay); `--no-bytecode-cache` keeps the
+environment as it is.
+
 One more run of each, after the pairs, accounts for the CPU: of the whole process, and, with the
 plugin, of the two parts that grow with the number of tests, building each test's NXentry at
 close and committing each test (its start and end events into the run file). What is left is
 the plugin's hooks and fixtures, its start-up and its collection checks.
 
-    python benchmarks/bench_trivial_tests.py [--quick]
+    python benchmarks/bench_trivial_tests.py [--quick] [--no-bytecode-cache]
 """
 
 from __future__ import annotations
@@ -87,15 +94,17 @@ def cpu_seconds(action: Callable[[], object]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def accounting(bare: Path, plugin: Path, tests: int, plugin_args: list[str]) -> None:
+def accounting(
+    bare: Path, plugin: Path, tests: int, plugin_args: list[str], env: dict[str, str]
+) -> None:
     """Print where the plugin's CPU per test goes (one run of each, after the pairs)."""
     spent_file = plugin / "spent.json"
-    bare_cpu = cpu_seconds(lambda: pytest_run(bare, tests, "-p", "no:benchtest"))
+    bare_cpu = cpu_seconds(lambda: pytest_run(bare, tests, "-p", "no:benchtest", env=env))
     (plugin / "conftest.py").write_text(ACCOUNTING_CONFTEST, encoding="utf-8")
     try:
         plugin_cpu = cpu_seconds(
             lambda: pytest_run(
-                plugin, tests, *plugin_args, env={"BENCHTEST_ACCOUNTING": str(spent_file)}
+                plugin, tests, *plugin_args, env={**env, "BENCHTEST_ACCOUNTING": str(spent_file)}
             )
         )
     finally:
@@ -111,15 +120,15 @@ def accounting(bare: Path, plugin: Path, tests: int, plugin_args: list[str]) -> 
     print(f"  hooks, fixtures, start-up, checks   : {rest * per:.3f} ms")
 
 
-def pytest_run(folder: Path, tests: int, *args: str, env: dict[str, str] | None = None) -> float:
-    """Seconds for one pytest process in `folder` (which must pass all `tests`)."""
+def pytest_run(folder: Path, tests: int, *args: str, env: dict[str, str]) -> float:
+    """Seconds for one pytest process in `folder` (which must pass all `tests`), with the
+    environment `env`."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
-    environment = {**os.environ, **env} if env else None
     done: list[subprocess.CompletedProcess[str]] = []
     elapsed = timed(
         lambda: done.append(
             subprocess.run(
-                command, cwd=folder, capture_output=True, text=True, timeout=900, env=environment
+                command, cwd=folder, capture_output=True, text=True, timeout=900, env=env
             )
         )
     )
@@ -129,11 +138,29 @@ def pytest_run(folder: Path, tests: int, *args: str, env: dict[str, str] | None 
     return elapsed
 
 
+def environment(root: Path, *, bytecode_cache: bool) -> dict[str, str]:
+    """The pytest processes' environment: this one, with a bytecode cache under `root`
+    unless told not to (see the module docstring)."""
+    if not bytecode_cache:
+        return dict(os.environ)
+    kept = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**kept, "PYTHONPYCACHEPREFIX": str(root / "bytecode")}
+
+
 def main() -> int:
-    options = arguments(__doc__).parse_args()
+    parser = arguments(__doc__)
+    parser.add_argument(
+        "--no-bytecode-cache",
+        dest="bytecode_cache",
+        action="store_false",
+        help="run pytest in this environment as it is (with PYTHONDONTWRITEBYTECODE set, "
+        "every process compiles benchtest's modules anew)",
+    )
+    options = parser.parse_args()
     tests, pairs = (50, 2) if options.quick else (5_000, 7)
     with tempfile.TemporaryDirectory(prefix="benchtest-trivial-") as name:
         root = Path(name)
+        env = environment(root, bytecode_cache=options.bytecode_cache)
         bare, plugin = root / "bare", root / "plugin"
         for folder in (bare, plugin):
             folder.mkdir()
@@ -143,14 +170,16 @@ def main() -> int:
         profile = str(REPO / "dut_profiles" / "bt_ldo33.yaml")
         plugin_args = ["--bench", "bench.yaml", "--dut", profile]
         paired = interleaved(
-            lambda: pytest_run(bare, tests, "-p", "no:benchtest"),
-            lambda: pytest_run(plugin, tests, *plugin_args),
+            lambda: pytest_run(bare, tests, "-p", "no:benchtest", env=env),
+            lambda: pytest_run(plugin, tests, *plugin_args, env=env),
             pairs,
         )
-        accounting(bare, plugin, tests, plugin_args)
+        accounting(bare, plugin, tests, plugin_args, env)
     ours, base = summarize(paired.measured), summarize(paired.baseline)
     per_test = 1e3 / tests
-    print(f"{tests} trivial tests, {pairs} pairs (alternating order, one warm-up pair dropped)")
+    cached = "bytecode cached" if options.bytecode_cache else "environment as it is"
+    print(f"{tests} trivial tests, {pairs} pairs (alternating order, one warm-up pair dropped), "
+          f"{cached}")  # fmt: skip
     print(f"bare pytest : {base.text(per_test, 'ms per test')}")
     print(f"with plugin : {ours.text(per_test, 'ms per test')}")
     met = result(
@@ -161,7 +190,7 @@ def main() -> int:
         TARGET,
         at_least=False,
         included="whole pytest processes: start-up, collection, each test's crash-safe commit, "
-        "and the run file's close (NXentry per test, seal)",
+        f"and the run file's close (NXentry per test, seal); {cached}",
     )
     return exit_status([met])
 

@@ -58,6 +58,7 @@ def test_public_names_are_pinned() -> None:
         "duty_cycle",
         "energy",
         "energy_profile",
+        "energy_profile_chunked",
         "fall_time",
         "find_events",
         "frequency",

@@ -263,7 +263,7 @@ def test_the_jenkinsfile_parses_into_bench_stages_with_label_lock_and_junit() ->
     assert re.search(r"agent\s+none", pipeline.body)
     assert re.search(r"cron\('H 22 \* \* \*'\)", pipeline.one("triggers").body)
     stages = jenkins_stages(pipeline)
-    assert set(stages) == {"lab3-b2", "sim-bench"}
+    assert set(stages) == {"lab3-b2", "sim-bench", "sim-bench-windows"}
     assert check_jenkins_bench_stage(stages["lab3-b2"]) == []
     steps = stages["lab3-b2"].one("steps").body
     assert "status == 69" in steps and "bench error" in steps  # told apart from a regression

@@ -18,7 +18,8 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_sim_bench_loads_with_its_roles(sim_bench_text: str, tmp_path: Path) -> None:
     bench = Bench.load(write(tmp_path, "sim.yaml", sim_bench_text))
-    assert list(bench.roles) == ["smu", "scope", "uart", "psu", "dmm", "load", "chamber"]
+    roles = ["smu", "scope", "uart", "psu", "dmm", "load", "profiler", "chamber"]
+    assert list(bench.roles) == roles
     assert bench.roles["smu"].driver == "keithley.k2450"
     assert bench.simulated_roles == list(bench.roles)
     assert all(r.resource.startswith(SIM_SCHEME) for r in bench.roles.values())

@@ -39,7 +39,7 @@ def test_check_talks_to_every_role_and_warns_about_calibration(
     assert (
         [r.role for r in results]
         == list(bench.roles)
-        == ["smu", "scope", "uart", "psu", "dmm", "load", "chamber"]
+        == ["smu", "scope", "uart", "psu", "dmm", "load", "profiler", "chamber"]
     )
     assert all(r.ok for r in results), results
     by_role = {r.role: r for r in results}
@@ -72,7 +72,8 @@ def test_check_of_simulated_roles_without_sim_says_what_to_do() -> None:
 def test_check_command_with_sim_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(REPO / "benches" / "sim.yaml"), "--sim"]) == 0
     out = capsys.readouterr().out
-    assert out.count("ok  ") == 7 and "MODEL 2450" in out and "ATS-545" in out
+    assert out.count("ok  ") == 8 and "MODEL 2450" in out and "ATS-545" in out
+    assert "SIMULATED CURRENT PROFILER" in out
 
 
 def test_check_command_rejects_a_bad_bench_file(

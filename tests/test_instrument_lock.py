@@ -354,7 +354,7 @@ def test_check_command_names_the_holder(
     with stopped_at_the_end(holding(resources["scope"])) as holder:
         assert main(["check", str(path)]) == 1
     out = capsys.readouterr().out
-    assert f"in use by process {holder.pid} " in out and "1 of 7 roles failed: scope" in out
+    assert f"in use by process {holder.pid} " in out and "1 of 8 roles failed: scope" in out
 
 
 def test_scan_does_not_talk_to_a_held_instrument(

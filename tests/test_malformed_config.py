@@ -26,6 +26,7 @@ from benchtest import Bench, ConfigError, DutProfile
 from benchtest.cli.discovery import check_bench
 from benchtest.config import files
 from benchtest.config.files import MAX_FILE_BYTES, MAX_VALUES
+from benchtest.driver.library_profiler import LibraryProfiler
 from benchtest.driver.registry import driver_class, driver_names
 from benchtest.driver.scpi import ScpiInstrument
 
@@ -571,6 +572,8 @@ def test_the_bench_schema_allows_exactly_the_options_each_driver_takes(driver: s
     cls = driver_class(driver)
     if issubclass(cls, ScpiInstrument):
         taken = {*cls._OPTIONS, *cls.driver_options}
+    elif issubclass(cls, LibraryProfiler):
+        taken = set(cls.driver_options)
     else:  # the debug port
         taken = {"baudrate", *importlib.import_module(cls.__module__).OPTIONS}
     taken -= FROM_THE_DUT_PROFILE

@@ -7,6 +7,7 @@ buffer. Every conversation fails on an unexpected command and on replies left un
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from benchtest.driver.testing import Exchange, expected_protocol
 from benchtest.sim import SimulatedBench
 from benchtest.sim.models.mcu import McuModel
 from benchtest.sim.testing import wait_until
-from benchtest.values.errors import ConnectionLostError, InstrumentError
+from benchtest.values.errors import ConnectionLostError, InstrumentError, InstrumentReportedError
 from benchtest.values.profile import CaptureError
 from instruments.capabilities import CurrentProfiler, conformance_problems
 from instruments.keithley.k2450 import Keithley2450
@@ -37,7 +38,11 @@ def rows(*columns: npt.ArrayLike) -> str:
     return ",".join(f"{v:.6E}" for v in table.ravel())
 
 
-def k2450_setup(count: int, nplc: str = "0.025", range_: str = "0.01") -> list[Exchange]:
+def k2450_setup(
+    count: int, nplc: str = "0.025", range_: str = "0.01", delay: str = "0.000333333"
+) -> list[Exchange]:
+    """The set-up at 1000 S/s on a 50 Hz line: 0.5 ms aperture, and a delay for the rest of
+    each 1 ms after the 0.167 ms overhead."""
     return [
         (":SYSTem:LFRequency?", "50"),
         (':SENSe:FUNCtion "CURRent"', None),
@@ -47,7 +52,7 @@ def k2450_setup(count: int, nplc: str = "0.025", range_: str = "0.01") -> list[E
         (":SOURce:VOLTage:READ:BACK ON", None),
         (f':TRACe:POINts {count},"defbuffer1"', None),
         (':TRACe:CLEar "defbuffer1"', None),
-        (f':TRIGger:LOAD "SimpleLoop",{count},0,"defbuffer1"', None),
+        (f':TRIGger:LOAD "SimpleLoop",{count},{delay},"defbuffer1"', None),
         (":SYSTem:ERRor?", OK_2450),
         (":INITiate", None),
     ]
@@ -97,6 +102,22 @@ def test_k2450_refuses_a_rate_it_cannot_do_before_sending_anything() -> None:
     ):
         smu.capture(1.0, sample_rate=10_000)
     assert info.value.role == "smu"
+
+
+def test_k2450_refuses_a_rate_beyond_its_fastest_reading_at_the_line_frequency() -> None:
+    # 3000 readings/s need 60 Hz: at 50 Hz 0.01 PLC is 200 us, plus the overhead
+    with (
+        expected_protocol(Keithley2450, [(":SYSTem:LFRequency?", "50")], role="smu") as smu,
+        pytest.raises(InstrumentError, match=r"beyond the 2450 at 50 Hz .* at most 2727"),
+    ):
+        smu.capture(0.1, sample_rate=3000)
+    conversation = [*k2450_setup(300, nplc="0.01", delay="0.0")]
+    conversation[0] = (":SYSTem:LFRequency?", "60")
+    conversation += [(':TRACe:ACTual? "defbuffer1"', "300"), k2450_data(1, 300, 1 / 3000)]
+    conversation += [(":SYSTem:ERRor?", OK_2450)]
+    with expected_protocol(Keithley2450, conversation, role="smu") as smu:
+        smu.current_range = 1e-2
+        assert len(smu.capture(0.1, sample_rate=3000)) == 300
 
 
 def test_k2450_reading_slower_than_asked_is_an_error_and_aborts() -> None:
@@ -229,3 +250,76 @@ def test_b2900_captures_the_simulated_mcu_over_a_real_socket() -> None:
     assert profile_.voltage is not None
     assert np.mean(profile_.voltage.values) == pytest.approx(3.0, rel=1e-3)
     assert profile_.ranges.tolist() == [(0, 10e-3)]
+
+
+def k2450_on_the_mcu(resource: str = "sim://smu") -> tuple[SimulatedBench, dict[str, object]]:
+    profile = yaml.safe_load(MCU_PROFILE.read_text(encoding="utf-8"))
+    bench = {"schema_version": 1, "instruments": {"smu": {"driver": "keithley.k2450",
+                                                         "resource": resource}}}  # fmt: skip
+    return SimulatedBench(profile, bench), profile
+
+
+def test_k2450_captures_the_simulated_mcu_wakeups_over_a_real_socket() -> None:
+    """The simulated 2450 runs the SimpleLoop the driver loads: readings at the commanded
+    rate (the time stamps say so), each the mean of the MCU's current over its aperture, on
+    the fixed range (beyond it: 9.9E37, read as NaN)."""
+    sim, profile = k2450_on_the_mcu()
+    model = McuModel.from_mapping(profile["model"])  # type: ignore[arg-type]
+    dut = DutProfile.load(MCU_PROFILE)
+    with (
+        sim,
+        open_instrument("keithley.k2450", sim.addresses["smu"], role="smu",
+                        guard=dut.guard_for("smu")) as opened,
+    ):  # fmt: skip
+        assert isinstance(opened, Keithley2450)
+        smu = opened
+        smu.source_voltage(3.0, current_limit=20e-3)
+        smu.output_on()
+        smu.current_range, smu.poll_interval = 10e-3, 0.0
+        profile_ = smu.capture(1.0, sample_rate=1000)
+        smu.current_range = 1e-6  # the wake-ups overflow the 1 uA range
+        clipped = smu.capture(0.2, sample_rate=1000)
+    assert len(profile_) == 1000 and profile_.current.dt == pytest.approx(1e-3)
+    assert profile_.settings["measured_interval"] == pytest.approx(1e-3, rel=1e-6)
+    assert profile_.settings["trigger_delay"] == pytest.approx(1e-3 - 0.5e-3 - 1.6667e-4, 1e-3)
+    values = profile_.current.values
+    sleep = model.mode_current("deepsleep", 3.0)
+    # 2 ms awake in every 20 ms: 2 or 3 readings' 0.5 ms apertures of every 20 touch it
+    assert 0.1 <= np.mean(values > 50e-6) <= 0.15
+    asleep = values[values < 10e-6]
+    assert np.mean(asleep) == pytest.approx(sleep, rel=0.05)  # 200 nA noise, averaged
+    assert np.max(values) <= model.idd_radio * 1.01
+    assert profile_.voltage is not None and np.all(profile_.voltage.values == 3.0)
+    assert profile_.ranges.tolist() == [(0, 0.01)]
+    assert np.isnan(clipped.current.values).sum() >= 10  # wake-ups beyond the range
+    assert np.nanmax(clipped.current.values) < 1.05e-6
+
+
+def test_k2450_fills_its_buffer_as_it_reads_with_real_timing() -> None:
+    sim, _ = k2450_on_the_mcu("sim://smu?timing=real")
+    with sim, open_instrument("keithley.k2450", sim.addresses["smu"], role="smu") as opened:
+        assert isinstance(opened, Keithley2450)
+        opened.current_range = 10e-3
+        opened.poll_interval = 0.02
+        chunks = list(opened.stream(0.15, sample_rate=1000))
+        opened.write(":INITiate", check=False)  # the same loop again, waited for
+        started = time.monotonic()
+        assert opened.query("*OPC?") == "1"
+        waited = time.monotonic() - started
+        stored = opened.query(':TRACe:ACTual? "defbuffer1"')
+    assert sum(len(c) for c in chunks) == 150 and len(chunks) >= 3  # read while it filled
+    assert 0.12 < waited < 1.0 and stored == "150"  # *OPC? answers once the loop is done
+
+
+def test_k2450_a_buffer_it_cannot_hold_is_its_error_and_the_capture_never_starts() -> None:
+    """A driver that asks for more readings than a 2450 buffer holds (1 000 000) gets the
+    instrument's -222 from the error queue, naming the set-up, before :INITiate is sent."""
+    sim, _ = k2450_on_the_mcu()
+    with sim, open_instrument("keithley.k2450", sim.addresses["smu"], role="smu") as opened:
+        assert isinstance(opened, Keithley2450)
+        opened.current_range = 10e-3
+        opened.max_capture_points = 2_000_000  # told wrong about the instrument
+        with pytest.raises(InstrumentReportedError, match=r"-222.*:TRACe:POINts 1200000") as info:
+            opened.capture(600.0, sample_rate=2000)
+        assert info.value.role == "smu"
+        assert opened.query(':TRACe:ACTual? "defbuffer1"') == "0"  # nothing ran

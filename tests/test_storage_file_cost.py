@@ -253,14 +253,18 @@ def test_sync_never_does_not_fsync_the_folder(
 def test_entries_are_built_at_close_only_for_tests_that_have_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_plain_test: bool
 ) -> None:
-    calls: list[bool] = []
-    build = finalize.build_missing_entries
+    calls: list[list[str]] = []
+    build = finalize.build_entries
 
-    def recording(file: h5py.File, set_default: bool) -> None:
-        calls.append(set_default)
-        build(file, set_default)
+    def recording(file: h5py.File, tests: np.ndarray, rows: np.ndarray, first: int) -> None:
+        calls.append([str(entry) for entry in tests["entry"]])
+        build(file, tests, rows, first)
 
-    monkeypatch.setattr(hdf5_writer, "build_missing_entries", recording)
+    def reading_back(*args: object, **kwargs: object) -> None:
+        pytest.fail("the last batch's tests are built from their rows, not read back")
+
+    monkeypatch.setattr(hdf5_writer, "build_entries", recording)
+    monkeypatch.setattr(hdf5_writer, "build_missing_entries", reading_back)
     path = tmp_path / "run.h5"
     wave = Waveform(np.arange(1000, dtype=np.int16), dt=1e-6, scale=1e-3)
     with Hdf5RunWriter(path, compression="fast") as writer:
@@ -272,7 +276,8 @@ def test_entries_are_built_at_close_only_for_tests_that_have_none(
                 writer(WaveformRecorded(test_id, "ch1", wave))
             writer(Finished(test_id, "passed", T0, 1.0))
         writer(RunFinished(T0, "passed"))
-    assert calls == ([False] if with_plain_test else [])  # @default: the first waveform's
+    plain = [[schema.entry_name(1, "plan.py::test_0")]]
+    assert calls == (plain if with_plain_test else [])  # @default: the first waveform's
     with h5py.File(path, "r") as f:
         entries = [name for name in f if name.startswith("t")]
         assert len(entries) == 3

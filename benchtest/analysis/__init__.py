@@ -23,6 +23,7 @@ from benchtest.analysis.energy import (
     state_currents,
     wakeup_time,
 )
+from benchtest.analysis.energy_stream import energy_profile_chunked
 from benchtest.analysis.levels import base_level, state_levels, top_level
 from benchtest.analysis.pulses import duty_cycle, frequency, period, pulse_width
 from benchtest.analysis.sweeps import (
@@ -50,6 +51,7 @@ __all__ = [
     "duty_cycle",
     "energy",
     "energy_profile",
+    "energy_profile_chunked",
     "fall_time",
     "find_events",
     "frequency",

@@ -189,14 +189,17 @@ def segment_states(
     states: Sequence[str] = DEFAULT_STATES,
     thresholds: Sequence[float] | None = None,
     min_duration: float = 0.0,
+    hysteresis: float = 0.0,
 ) -> Segmentation:
     """Split `current` into power states, lowest current first.
 
     `thresholds` (A, increasing, one fewer than `states`) set the bands; without them the
     levels are the fullest bins of a histogram of log(current) at least `MIN_LEVEL_RATIO`
     apart, and the thresholds the geometric means of adjacent levels (fewer levels than
-    states: the lowest states are used). Runs shorter than `min_duration` s join the run
-    before them (the first run: the one after).
+    states: the lowest states are used). With `hysteresis` h (a fraction, 0 <= h < 1) a
+    threshold t is crossed upwards at t (1 + h) and downwards below t (1 - h); a sample
+    between keeps the side the last one outside the band was on (`state_labels`). Runs
+    shorter than `min_duration` s join the run before them (the first run: the one after).
     """
     trace = as_trace(current)
     names = tuple(str(s) for s in states)
@@ -207,11 +210,53 @@ def segment_states(
         names = names[: len(bounds) + 1]
     else:
         bounds = _checked_thresholds(thresholds, len(names))
-    labels = np.searchsorted(np.asarray(bounds, dtype=np.float64), trace.values, side="right")
-    starts, codes = _runs(labels.astype(np.int8))
+    labels, _ = state_labels(trace.values, bounds, checked_hysteresis(hysteresis, bounds))
+    starts, codes = _runs(labels)
     starts, codes = _absorb_short(starts, codes, len(trace), min_duration / trace.dt)
     segments = _segments(trace, starts, codes, names)
     return Segmentation(names, tuple(bounds), segments, trace.t0, trace.dt, len(trace))
+
+
+def state_labels(
+    values: FloatArray,
+    bounds: Sequence[float],
+    hysteresis: float = 0.0,
+    before: Sequence[bool] | None = None,
+) -> tuple[npt.NDArray[np.int8], tuple[bool, ...]]:
+    """The state index of each sample (how many thresholds it is above), and for each
+    threshold the side the last sample is on. With `hysteresis` a sample inside a threshold's
+    band keeps the side of the last sample outside it; `before` is that side for the samples
+    before `values` (a chunk's predecessor), else the first sample's side of the threshold."""
+    edges = np.asarray(bounds, dtype=np.float64)
+    if not hysteresis or not len(values):
+        labels = np.zeros(len(values), dtype=np.int8)
+        for level in edges.tolist():  # counted in int8: no index array as large as the trace
+            labels += values >= level
+        return labels, tuple(bool(values[-1] >= t) for t in edges) if len(values) else ()
+    labels = np.zeros(len(values), dtype=np.int8)
+    sides = []
+    for k, level in enumerate(edges.tolist()):
+        above = values >= level * (1 + hysteresis)
+        outside = above | (values < level * (1 - hysteresis))
+        last = np.where(outside, np.arange(len(values)), -1)
+        np.maximum.accumulate(last, out=last)
+        start = bool(values[0] >= level) if before is None else bool(before[k])
+        side = np.where(last >= 0, above[np.maximum(last, 0)], start)
+        labels += side.astype(np.int8)
+        sides.append(bool(side[-1]))
+    return labels, tuple(sides)
+
+
+def checked_hysteresis(hysteresis: float, bounds: Sequence[float]) -> float:
+    """`hysteresis` when it is a fraction 0 <= h < 1 whose bands do not overlap."""
+    h = float(hysteresis)
+    if not (math.isfinite(h) and 0 <= h < 1):
+        raise AnalysisError(f"hysteresis must be a fraction within [0, 1), got {hysteresis!r}")
+    if any(a * (1 + h) >= b * (1 - h) for a, b in itertools.pairwise(bounds)):
+        raise AnalysisError(
+            f"hysteresis {h:g} makes the bands of thresholds {tuple(bounds)!r} overlap"
+        )
+    return h
 
 
 def _checked_thresholds(thresholds: Sequence[float], count: int) -> tuple[float, ...]:
@@ -523,11 +568,16 @@ def energy_profile(
     min_duration: float = 0.0,
     settle: float = 0.0,
     tail: float | None = None,
+    hysteresis: float = 0.0,
 ) -> EnergyProfile:
     """Segmentation, state currents, events and periods of one trace (see each function)."""
     trace = as_trace(current)
     segmentation = segment_states(
-        current, states=states, thresholds=thresholds, min_duration=min_duration
+        current,
+        states=states,
+        thresholds=thresholds,
+        min_duration=min_duration,
+        hysteresis=hysteresis,
     )
     found = (
         find_events(current, segmentation, voltage=voltage, tail=tail, settle=settle)

@@ -52,16 +52,23 @@ def _host_port(text: str) -> str:
 
 
 def _scan(args: argparse.Namespace, extra: list[str]) -> int:
-    from benchtest.cli.discovery import scan
+    from benchtest.cli.discovery import scan_report
 
-    found = scan(
-        identify=not args.no_identify, timeout=args.timeout, lan=args.lan, sockets=args.socket
+    report = scan_report(
+        identify=not args.no_identify,
+        timeout=args.timeout,
+        lan=args.lan,
+        sockets=args.socket,
+        visa_library=args.visa_library,
     )
-    if not found:
+    if not report.found:
         print("no VISA resources or serial ports found")
-    for item in found:
+    for item in report.found:
         detail = item.identity or item.problem
         print(f"{item.kind:<7} {item.resource:<40} {detail}")
+    print("\nInterfaces searched:")
+    for status in report.interfaces:
+        print(*(f"  {line}" for line in status.lines()), sep="\n")
     return 0
 
 
@@ -69,14 +76,14 @@ def _check(args: argparse.Namespace, extra: list[str]) -> int:
     from benchtest.cli.discovery import check_bench
 
     if not args.sim:
-        bench, results = check_bench(args.bench, args.dut)
+        bench, results = check_bench(args.bench, args.dut, visa_library=args.visa_library)
     else:
         from benchtest.config.assets import DEMO_DUT, asset
         from benchtest.sim.process import SimulatorProcess
 
         dut = args.dut or asset(DEMO_DUT)
         with SimulatorProcess(dut=dut, bench=args.bench) as simulator:
-            bench, results = check_bench(simulator.bench_path, dut)
+            bench, results = check_bench(simulator.bench_path, dut, visa_library=args.visa_library)
     print(f"bench {bench.name!r} ({args.bench}): {len(bench.roles)} roles")
     for result in results:
         status = "ok  " if result.ok else "FAIL"
@@ -118,6 +125,13 @@ def _verify_report(args: argparse.Namespace) -> int:
     for check in checks:
         print(check.line(), file=sys.stdout if check.ok else sys.stderr)
     return 0 if all(check.ok for check in checks) else 1
+
+
+VISA_LIBRARY_HELP = (
+    "the VISA library to talk through, instead of the bench file's visa_library: @py "
+    "(pyvisa-py, the default), @ivi (NI-VISA, Keysight IO Libraries), the path of a VISA "
+    "shared library, or FILE.yaml@sim (pyvisa-sim)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -187,6 +201,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a role a test requires but the bench lacks is an error, not a skip; no "
         "instrument past its calibration due date (for qualification and nightly runs)",
     )
+    run.add_argument("--visa-library", metavar="LIBRARY", help=VISA_LIBRARY_HELP)
     run.set_defaults(handler=_run, parser=run)
 
     scan = sub.add_parser(
@@ -212,6 +227,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="also try a raw SCPI socket (repeatable), e.g. 192.168.1.20:5025",
     )
+    scan.add_argument(
+        "--visa-library",
+        metavar="LIBRARY",
+        help="the VISA library to search with: @py (pyvisa-py, the default), @ivi (NI-VISA, "
+        "Keysight IO Libraries) or the path of a VISA shared library",
+    )
     scan.set_defaults(handler=_scan)
 
     check = sub.add_parser("check", help="validate a bench file and talk to every instrument in it")
@@ -220,6 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--sim", action="store_true", help="serve the bench's sim:// roles with the simulated bench"
     )
+    check.add_argument("--visa-library", metavar="LIBRARY", help=VISA_LIBRARY_HELP)
     check.set_defaults(handler=_check)
 
     report = sub.add_parser(

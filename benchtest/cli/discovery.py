@@ -3,8 +3,9 @@
 `scan` lists the USB and GPIB instruments pyvisa-py finds and asks each for `*IDN?`; LAN
 discovery (VXI-11 broadcast, mDNS) only when asked, since it sends to the whole network, and
 explicit `host:port` raw sockets. Serial ports are listed without being written to (an
-unknown serial device may not like it). `check` validates a bench file and talks to every
-instrument in it through its driver. Both take each instrument's lock first: an instrument
+unknown serial device may not like it). It also says which interfaces it could search, and
+what would let it search the others (`interfaces`). `check` validates a bench file and talks
+to every instrument in it through its driver. Both take each instrument's lock first: an instrument
 another process holds is reported with its holder and is not sent a single byte.
 """
 
@@ -15,12 +16,15 @@ import datetime as dt
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
+from benchtest.cli.interfaces import InterfaceStatus, pyvisa_py_statuses, vendor_statuses
 from benchtest.config.bench import Bench
 from benchtest.config.dut import DutProfile
 from benchtest.driver.ownership import ResourceLock
 from benchtest.driver.registry import driver_class, open_instrument
+from benchtest.driver.visa_library import parse_visa_library, resource_manager
 from benchtest.values.errors import BenchtestError
 from benchtest.values.ratings import NO_GUARD
 
@@ -39,34 +43,92 @@ class Found:
     problem: str = ""
 
 
+@dataclass(frozen=True)
+class ScanReport:
+    """What `scan` found, and which interfaces it could search (and why not the others)."""
+
+    found: list[Found]
+    interfaces: list[InterfaceStatus]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "found": [asdict(item) for item in self.found],
+            "interfaces": [status.to_dict() for status in self.interfaces],
+        }
+
+
 def scan(
     *,
     identify: bool = True,
     timeout: float = 1.0,
     lan: bool = False,
     sockets: Sequence[str] = (),
+    visa_library: str | None = None,
 ) -> list[Found]:
     """Instruments and serial ports on this machine; `*IDN?` of each unless `identify` is off.
 
     `lan` adds VXI-11/HiSLIP discovery on the network; `sockets` ("host:port") are raw SCPI
-    sockets to try, e.g. an instrument at a known address or a simulator.
+    sockets to try, e.g. an instrument at a known address or a simulator. `visa_library` is
+    the VISA library to search with (`--visa-library`; pyvisa-py when None).
     """
-    interfaces = {"USB", "GPIB", *(["TCPIP"] if lan else [])}
-    names = [*_visa_resource_names(interfaces)]
-    names += [f"TCPIP::{host}::{port}::SOCKET" for host, port in map(_host_port, sockets)]
-    found: list[Found] = []
-    if names:
-        import pyvisa
+    return scan_report(
+        identify=identify, timeout=timeout, lan=lan, sockets=sockets, visa_library=visa_library
+    ).found
 
-        manager = pyvisa.ResourceManager("@py")
-        try:
-            for name in names:
-                found.append(
-                    _identify_visa(manager, name, timeout) if identify else Found("visa", name)
-                )
-        finally:
-            manager.close()
-    return [*found, *_serial_ports()]
+
+def scan_report(
+    *,
+    identify: bool = True,
+    timeout: float = 1.0,
+    lan: bool = False,
+    sockets: Sequence[str] = (),
+    visa_library: str | None = None,
+) -> ScanReport:
+    """`scan`, with a status per interface: searched how, or why not and what would enable it
+    (for pyvisa-py; another VISA library searched what it supports)."""
+    addresses = [_host_port(text) for text in sockets]
+    # A library that is missing or will not load: a VisaLibraryError naming --visa-library.
+    manager = resource_manager(parse_visa_library(visa_library or "@py", field="--visa-library"))
+    try:
+        ports = [*_serial_ports()]
+        if _is_pyvisa_py(manager):
+            interfaces = pyvisa_py_statuses(lan=lan, ports=len(ports))
+            names = _visa_resource_names({"USB", "GPIB", *(["TCPIP"] if lan else [])})
+        else:
+            interfaces = vendor_statuses(_library_name(manager), lan=lan, ports=len(ports))
+            names = _vendor_resource_names(manager, lan)
+        names += [f"TCPIP::{host}::{port}::SOCKET" for host, port in addresses]
+        found = [
+            _identify_visa(manager, name, timeout) if identify else Found("visa", name)
+            for name in names
+        ]
+    finally:
+        manager.close()
+    return ScanReport([*found, *ports], interfaces)
+
+
+def _is_pyvisa_py(manager: Any) -> bool:
+    return type(manager.visalib).__module__.split(".", 1)[0] == "pyvisa_py"
+
+
+def _library_name(manager: Any) -> str:
+    """The VISA library's file (`/usr/lib/libvisa.so`), or its backend package (`pyvisa_sim`)."""
+    path = str(getattr(manager.visalib, "library_path", "") or "")
+    return path if path not in ("", "unset") else type(manager.visalib).__module__.split(".")[0]
+
+
+def _vendor_resource_names(manager: Any, lan: bool) -> list[str]:
+    """What a vendor VISA library lists (serial ports aside: pyserial lists those); its TCPIP
+    resources only with `lan`, as for pyvisa-py."""
+    try:
+        names = list(manager.list_resources("?*::INSTR"))
+    except Exception:  # nothing found is an error in some VISA libraries
+        return []
+    return [
+        name
+        for name in names
+        if not name.upper().startswith("ASRL") and (lan or not name.upper().startswith("TCPIP"))
+    ]
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -147,6 +209,7 @@ def check_bench(
     dut_path: str | os.PathLike[str] | None = None,
     *,
     today: dt.date | None = None,
+    visa_library: str | None = None,
 ) -> tuple[Bench, list[RoleCheck]]:
     """Validate the bench file, then open each role's driver and ask for its identity.
 
@@ -156,6 +219,8 @@ def check_bench(
     instrument is touched.
     """
     bench = Bench.load(bench_path)
+    if visa_library:  # --visa-library: instead of the bench file's
+        bench = bench.with_visa_library(visa_library)
     dut = DutProfile.load(dut_path) if dut_path else None
     today = today or dt.date.today()
     results = []

@@ -3,7 +3,9 @@
 `Bench.load(path)` validates the file against its schema and checks that every driver is
 registered and every resource is well formed (a VISA resource, a port in range), so a bad
 bench stops the run before any instrument is touched. A `sim://` resource names an
-instrument of the simulated bench; `with_resources` swaps in real addresses.
+instrument of the simulated bench; `with_resources` swaps in real addresses. `visa_library`
+(top level, or a VISA role's own option) chooses the VISA library its VISA roles are opened
+through; it reaches each driver as its `visa_library` option, naming where it was set.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import yaml
 
 from benchtest.config.files import LoadedFile, load_validated
 from benchtest.driver.ownership import resource_key
-from benchtest.driver.registry import driver_names
+from benchtest.driver.registry import driver_class, driver_names
+from benchtest.driver.scpi import ScpiInstrument
+from benchtest.driver.visa_library import VisaLibrary, parse_visa_library
 from benchtest.values.errors import ConfigError
 
 SIM_SCHEME = "sim://"
+LIBRARY_OPTION = "visa_library"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class Bench:
     shared: frozenset[str] = frozenset()
     strict: bool = False
     catalog: str = ""  # the lab catalog's postgresql:// URL, "" when the bench names none
+    # The VISA library of every VISA role without one of its own; None: pyvisa-py, the default
+    visa_library: VisaLibrary | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Bench:
@@ -79,9 +86,14 @@ class Bench:
         data = loaded.data
         known = set(driver_names())
         where = str(loaded.path)
-        roles = _roles(where, "instruments", data.get("instruments", {}), known)
+        library = None
+        if LIBRARY_OPTION in data:
+            library = parse_visa_library(
+                data[LIBRARY_OPTION], folder=loaded.path.parent, path=where
+            )
+        roles = _roles(where, "instruments", data.get("instruments", {}), known, library)
         sites = {
-            site: _roles(where, f"sites.{site}.instruments", spec["instruments"], known)
+            site: _roles(where, f"sites.{site}.instruments", spec["instruments"], known, library)
             for site, spec in data.get("sites", {}).items()
         }
         for site, site_roles in sites.items():
@@ -103,6 +115,23 @@ class Bench:
             sites=sites,
             strict=bool(data.get("strict", False)),
             catalog=_catalog(where, data.get("catalog", "")),
+            visa_library=library,
+        )
+
+    def with_visa_library(self, setting: str, *, field: str = "--visa-library") -> Bench:
+        """A copy whose VISA roles without a library of their own use `setting` (a path
+        relative to the working folder), as if the bench file's top-level `visa_library`
+        said so; a failure names `field` (the command-line option) instead of the file."""
+        library = parse_visa_library(setting, field=field)
+        where = str(self.path)
+        return replace(
+            self,
+            roles=_with_library(where, "instruments", self.roles, library),
+            sites={
+                site: _with_library(where, f"sites.{site}.instruments", roles, library)
+                for site, roles in self.sites.items()
+            },
+            visa_library=library,
         )
 
     def for_site(self, site: str) -> Bench:
@@ -137,6 +166,8 @@ class Bench:
         mapping: dict[str, Any] = {"schema_version": 1, "name": self.name, "station": self.station}
         if self.strict:
             mapping["strict"] = True
+        if self.visa_library is not None:  # resolved: the mapping may be written elsewhere
+            mapping[LIBRARY_OPTION] = self.visa_library.setting
         if self.roles:
             mapping["instruments"] = _roles_mapping(self.roles)
         if self.sites:
@@ -150,7 +181,11 @@ class Bench:
 
 
 def _roles(
-    where: str, field_path: str, specs: Mapping[str, Any], known: set[str]
+    where: str,
+    field_path: str,
+    specs: Mapping[str, Any],
+    known: set[str],
+    library: VisaLibrary | None,
 ) -> dict[str, RoleConfig]:
     roles: dict[str, RoleConfig] = {}
     for role, spec in specs.items():
@@ -167,22 +202,77 @@ def _roles(
             raise ConfigError(
                 where, f"{field_path}.{role}.resource", f"{spec['resource']!r}: {exc}"
             ) from None
-        roles[role] = RoleConfig(
+        options = dict(spec.get("options", {}))
+        if LIBRARY_OPTION in options:
+            options[LIBRARY_OPTION] = parse_visa_library(
+                options[LIBRARY_OPTION],
+                folder=Path(where).parent,
+                path=where,
+                field=f"{field_path}.{role}.options.{LIBRARY_OPTION}",
+            )
+        cfg = RoleConfig(
             role=role,
             driver=spec["driver"],
             resource=spec["resource"],
-            options=dict(spec.get("options", {})),
+            options=options,
             calibration_due=spec.get("calibration_due"),
         )
+        roles[role] = _role_with_library(where, field_path, cfg, library)
     return roles
+
+
+def _with_library(
+    where: str, field_path: str, roles: Mapping[str, RoleConfig], library: VisaLibrary
+) -> dict[str, RoleConfig]:
+    return {
+        name: _role_with_library(where, field_path, cfg, library) for name, cfg in roles.items()
+    }
+
+
+def _own_library(cfg: RoleConfig) -> VisaLibrary | str | None:
+    """The VISA library the role's own options name (not the bench's, given to every role): as
+    its bench file said, or a setting given in Python."""
+    own = cfg.options.get(LIBRARY_OPTION)
+    if isinstance(own, VisaLibrary) and own.field.endswith(f".options.{LIBRARY_OPTION}"):
+        return own
+    return own if isinstance(own, str) else None
+
+
+def _role_with_library(
+    where: str, field_path: str, cfg: RoleConfig, library: VisaLibrary | None
+) -> RoleConfig:
+    """`cfg` with its VISA library in its options: its own, else `library` (the bench's) for a
+    VISA driver; each knows where the role's resource is named, for its messages."""
+    own = _own_library(cfg)
+    if isinstance(own, str):  # given in Python: the driver takes it as it is
+        return cfg
+    if own is not None:
+        library = own
+    elif library is None or not issubclass(driver_class(cfg.driver), ScpiInstrument):
+        return cfg
+    resource_field = f"{field_path}.{cfg.role}.resource"
+    if library.backend == "sim" and cfg.simulated:
+        raise ConfigError(
+            where,
+            resource_field,
+            f"{cfg.claim} is served by benchtest's simulated bench over TCP, which "
+            f"{library.describe()} cannot reach; name a resource the pyvisa-sim file defines, "
+            "or give this role visa_library: '@py' in its options",
+        )
+    located = replace(library, resource_field=f"{where}: {resource_field}")
+    return replace(cfg, options={**cfg.options, LIBRARY_OPTION: located})
 
 
 def _roles_mapping(roles: Mapping[str, RoleConfig]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for cfg in roles.values():
         entry: dict[str, Any] = {"driver": cfg.driver, "resource": cfg.resource}
-        if cfg.options:
-            entry["options"] = dict(cfg.options)
+        options = {name: value for name, value in cfg.options.items() if name != LIBRARY_OPTION}
+        own = _own_library(cfg)
+        if own is not None:  # the bench's library is written at the top
+            options[LIBRARY_OPTION] = str(own)
+        if options:
+            entry["options"] = options
         if cfg.calibration_due:
             entry["calibration_due"] = cfg.calibration_due
         out[cfg.role] = entry

@@ -61,7 +61,7 @@ class BufferedCapture(ScpiInstrument, ProfilerBase):
         commands = self.capture_commands(count, float(sample_rate))
         for command in commands:
             self.write(command, check=False)
-        self.check_errors(after=commands[-1])
+        self.check_errors(after="the capture set-up: " + "; ".join(commands))
         return self._run(count, float(sample_rate), int(chunk_points))
 
     def _run(self, count: int, sample_rate: float, chunk_points: int) -> Iterator[ProfileChunk]:

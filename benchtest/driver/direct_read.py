@@ -6,11 +6,13 @@ block transfer far below what the loopback or a LAN delivers. For a block payloa
 buffer (the numpy array a waveform keeps), so a multi-megabyte waveform costs one pass over the
 socket and no copy after it. A block's header and terminator, the commands before it and text
 replies (`read_line`) take the same short path, bypassing pyvisa-py's layers; a wait is one
-blocking `recv` bounded by SO_RCVTIMEO.
+blocking `recv` bounded by SO_RCVTIMEO. It is an optimisation of that one kind of session
+only (`pyvisa_py_socket`); every other session is read through PyVISA's public API.
 """
 
 from __future__ import annotations
 
+import functools
 import select
 import socket
 import struct
@@ -29,6 +31,34 @@ _TIMEVAL = struct.Struct("@ll")
 _NO_TIMEOUT = _TIMEVAL.pack(0, 0)
 
 
+def pyvisa_py_socket(resource: Any) -> tuple[Any, socket.socket] | None:
+    """(session, TCP socket) of a pyvisa-py TCPIP SOCKET resource; None for every other session
+    (another VISA library, another interface, a closed session)."""
+    classes = _pyvisa_py_classes()
+    if classes is None or not isinstance(getattr(resource, "visalib", None), classes[0]):
+        return None
+    try:
+        session = resource.visalib.sessions.get(resource.session)
+    except Exception:  # closed: the ordinary read path reports it
+        return None
+    sock = getattr(session, "interface", None)
+    pending = getattr(session, "_pending_buffer", None)
+    if not isinstance(session, classes[1]) or not isinstance(sock, socket.socket):
+        return None
+    return (session, sock) if isinstance(pending, bytearray) else None
+
+
+@functools.cache
+def _pyvisa_py_classes() -> tuple[type, type] | None:
+    """pyvisa-py's library and TCPIP SOCKET session classes; None without pyvisa-py."""
+    try:
+        from pyvisa_py.highlevel import PyVisaLibrary
+        from pyvisa_py.tcpip import TCPIPSocketSession
+    except ImportError:
+        return None
+    return PyVisaLibrary, TCPIPSocketSession
+
+
 class PeerClosedError(OSError):
     """The instrument closed the connection part-way through a payload."""
 
@@ -43,15 +73,8 @@ class DirectReader:
     @classmethod
     def of(cls, resource: Any) -> DirectReader | None:
         """The reader for a pyvisa-py `::SOCKET` resource; None for any other kind of session."""
-        try:
-            session = resource.visalib.sessions.get(resource.session)
-        except Exception:  # not pyvisa-py, or closed: use the ordinary read path
-            return None
-        sock = getattr(session, "interface", None)
-        pending = getattr(session, "_pending_buffer", None)
-        if not isinstance(sock, socket.socket) or not isinstance(pending, bytearray):
-            return None
-        return cls(session, sock)
+        found = pyvisa_py_socket(resource)
+        return cls(*found) if found is not None else None
 
     def read_into(self, out: memoryview, timeout: float, total: float) -> int:
         """Fill `out` (a writable byte view) from the session; return how many bytes arrived,

@@ -10,7 +10,7 @@ install. A library error during a capture (the USB device gone, the server close
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -41,6 +41,11 @@ class LibraryProfiler(ProfilerBase, Instrument):
     sample_rates: ClassVar[Sequence[float]] = ()
     vendor: ClassVar[str] = ""
     model: ClassVar[str] = ""
+    #: The resource's scheme (`joulescope://<serial>`) and what follows it, for messages.
+    scheme: ClassVar[str] = ""
+    resource_syntax: ClassVar[str] = ""
+    #: The constructor keywords a bench file's `options` may set.
+    driver_options: ClassVar[tuple[str, ...]] = ("stall_timeout",)
 
     def __init__(self, device: Any, *, role: str = "", guard: SourceGuard = NO_GUARD) -> None:
         super().__init__(role=role, guard=guard)
@@ -93,3 +98,27 @@ class LibraryProfiler(ProfilerBase, Instrument):
         cls, resource: str, *, role: str = "", guard: SourceGuard = NO_GUARD, **options: Any
     ) -> LibraryProfiler:
         raise NotImplementedError
+
+    @classmethod
+    def resource_target(cls, resource: str, role: str) -> str:
+        """What follows `<scheme>://` in `resource`; an error showing the syntax otherwise."""
+        prefix = f"{cls.scheme}://"
+        text = str(resource).strip()
+        if not text.lower().startswith(prefix) or any(c.isspace() for c in text):
+            raise InstrumentError(
+                f"a {cls.model} resource reads {cls.resource_syntax}, not {resource!r}",
+                role=role or resource,
+            )
+        return text[len(prefix) :]
+
+    @classmethod
+    def checked_options(cls, options: Mapping[str, Any], role: str) -> dict[str, Any]:
+        """`options` when the driver takes each of them; an error naming the unknown ones."""
+        unknown = sorted(set(options) - set(cls.driver_options))
+        if unknown:
+            raise InstrumentError(
+                f"unknown option(s) {', '.join(unknown)} for driver {cls.driver_name!r}; "
+                f"known: {', '.join(cls.driver_options)}",
+                role=role,
+            )
+        return dict(options)

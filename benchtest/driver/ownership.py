@@ -127,6 +127,11 @@ def _url_key(text: str, resolve: bool) -> str:
         return f"tcp://{_host_key(url.hostname, resolve)}:{_port(port)}"
     if scheme == "spy" and url.path:
         return _serial_key(url.path)
+    if scheme == "prologix":  # GPIB behind a Prologix adapter: ValueError when malformed
+        from benchtest.driver.prologix import PrologixAddress
+
+        address = PrologixAddress.parse(text)
+        return f"prologix://{_host_key(address.host, resolve)}:{address.port}/{address.gpib}"
     return text.lower()
 
 
@@ -227,9 +232,14 @@ class ResourceLock:
             pause = min(2 * pause, MAX_POLL_PAUSE)
         if not self._writable:
             os.close(fd)
+            fix = (  # Windows: files under ProgramData are writable by their creator only
+                f'grant every user Modify on its folder: icacls "{self.path.parent}" '
+                "/grant *S-1-5-32-545:(OI)(CI)M /T"
+                if sys.platform == "win32"
+                else "let its owner remove it, or make it mode 666"
+            )
             raise InstrumentError(
-                f"the lock file {self.path} of {self.resource} is not writable by {_user()}: "
-                "let its owner remove it, or make it mode 666",
+                f"the lock file {self.path} of {self.resource} is not writable by {_user()}: {fix}",
                 role=self.role,
             )
         self._fd = fd
@@ -238,6 +248,7 @@ class ResourceLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            _unlock(self._fd)
             os.close(self._fd)  # closing the file drops the OS lock
             self._fd = None
 
@@ -327,6 +338,18 @@ def _lock(fd: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def _unlock(fd: int) -> None:
+    """Drop the OS lock before the file is closed. Windows releases the byte-range lock of a
+    closed file only "when resources allow" (LockFileEx), so a process that claims the
+    instrument right after would find it still taken; flock goes with the close."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        with contextlib.suppress(OSError):
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
 def _command_line() -> str:

@@ -24,6 +24,7 @@ from benchtest.driver.dialect import (
 from benchtest.driver.numbers import finite_number, plain, seconds
 from benchtest.driver.numbers import format_value as format_value
 from benchtest.driver.pacing import PacedTransport, Pacer
+from benchtest.driver.prologix import PrologixTransport, is_prologix
 from benchtest.driver.transport import (
     ERROR_QUERY,
     Transport,
@@ -418,6 +419,7 @@ class ScpiInstrument(Instrument):
     timeout: ClassVar[float] = 5.0
     block_terminators: ClassVar[int] = 1
     command_interval: ClassVar[float] = 0.0
+    visa_library: ClassVar[str | None] = None  # None: pyvisa-py (benchtest.driver.visa_library)
     error_query: ClassVar[str | None] = ERROR_QUERY
     driver_options: ClassVar[tuple[str, ...]] = ()
     source_commands: ClassVar[tuple[SourceCommand, ...]] = ()
@@ -427,6 +429,7 @@ class ScpiInstrument(Instrument):
         "write_termination",
         "block_terminators",
         "command_interval",
+        "visa_library",
     )
 
     def __init__(
@@ -440,10 +443,12 @@ class ScpiInstrument(Instrument):
     def open(
         cls, resource: str, *, role: str = "", guard: SourceGuard = NO_GUARD, **options: Any
     ) -> Self:
-        """Connect through PyVISA (pyvisa-py), then run `on_connect()`.
+        """Connect through PyVISA (pyvisa-py, or the `visa_library` option's), then run
+        `on_connect()`.
 
         Options: `timeout` (s), `read_termination`, `write_termination`, `block_terminators`,
-        `command_interval` (s, paces every exchange) and the driver's own `driver_options`.
+        `command_interval` (s, paces every exchange), `visa_library` and the driver's own
+        `driver_options`.
         """
         known = (*cls._OPTIONS, *cls.driver_options)
         unknown = sorted(set(options) - set(known))
@@ -455,13 +460,17 @@ class ScpiInstrument(Instrument):
             )
         settings = {name: options.get(name, getattr(cls, name)) for name in cls._OPTIONS}
         interval = float(settings.pop("command_interval"))
-        transport: Transport = VisaTransport.open(
-            resource,
-            role=role or resource,
-            error_query=cls.error_query or ERROR_QUERY,
-            query_delay=interval,
-            **settings,
-        )
+        transport: Transport
+        if is_prologix(resource):  # GPIB behind a Prologix adapter (docs/connectivity.md)
+            transport = PrologixTransport.open(resource, role=role or resource, **settings)
+        else:
+            transport = VisaTransport.open(
+                resource,
+                role=role or resource,
+                error_query=cls.error_query or ERROR_QUERY,
+                query_delay=interval,
+                **settings,
+            )
         if interval > 0:
             transport = PacedTransport(transport, Pacer(interval))
         own = {name: options[name] for name in cls.driver_options if name in options}

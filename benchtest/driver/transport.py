@@ -1,15 +1,23 @@
-"""Byte transport to a message-based instrument: PyVISA (pyvisa-py backend) with exact block reads.
+"""Byte transport to a message-based instrument: PyVISA on any VISA library, exact block reads.
 
 `VisaTransport` writes commands, reads text replies and IEEE 488.2 definite-length blocks, and
 turns every low-level failure into the benchtest error tree (timeout, lost connection, protocol
 error), naming the role, the command and what arrived. `Transport` is the protocol drivers see,
 so tests can hand them a scripted transport instead (`benchtest.driver.testing.expected_protocol`).
 
+Every read goes through PyVISA's public API (`read_bytes`, `visalib.read`, the termination and
+END attributes), so it works unchanged on pyvisa-py, the vendor's IVI VISA and pyvisa-sim, over
+raw sockets, VXI-11, HiSLIP, USBTMC and GPIB. On a pyvisa-py TCPIP SOCKET session only, block
+payloads and text replies are taken straight from its socket (`DirectReader`), which pyvisa-py's
+4 KB reads would otherwise slow down several times.
+
 What it promises (docs/adding-a-driver.md, "What the protocol layer promises"): an exchange that
 did not end cleanly (a timeout, a protocol error, a lost connection, an interrupt) leaves the
 session out of step, and the next exchange first brings it back (`resync`: a device clear, or a
-new connection where the session has none), so a late reply is never read as the answer to a
-later query; one reply is bounded in time and in size.
+new connection where the session has none or its clear fails), so a late reply is never read as
+the answer to a later query; one reply is bounded in time and in size. A library's own failure
+(pyvisa-py's HiSLIP client raises RuntimeError when the server drops the connection) is a lost
+connection like any other.
 """
 
 from __future__ import annotations
@@ -27,7 +35,14 @@ from typing import Any, Protocol, Self, runtime_checkable
 import pyvisa
 from pyvisa import constants
 
-from benchtest.driver.direct_read import DirectReader
+from benchtest.driver.direct_read import DirectReader, pyvisa_py_socket
+from benchtest.driver.visa_library import (
+    VisaLibrary,
+    as_visa_library,
+    cannot_open,
+    library_of,
+    open_resource,
+)
 from benchtest.values.errors import (
     ConnectionLostError,
     InstrumentError,
@@ -40,12 +55,16 @@ ERROR_QUERY = ":SYSTem:ERRor?"
 MAX_HEADER_ECHO = 256  # bytes tolerated before the '#' of a block (a legacy command-header echo)
 FLUSH_QUIET, FLUSH_LIMIT = 0.05, 2.0  # s: discarding the rest of a malformed reply
 OPEN_TIMEOUT = 10_000  # ms to connect when the session's timeout is infinite
+MIN_TIMEOUT = 0.001  # s: the shortest timeout a session is given (VISA's 0 means "never wait")
 MAX_REPLY = 16 * 1024 * 1024  # bytes of one text reply (its termination not yet seen)
 MAX_BLOCK = 1024 * 1024 * 1024  # bytes a block header may announce
+PAYLOAD_CHUNK = 256 * 1024  # bytes: the most one payload read asks for, if chunk_size is less
+READ_SLICE = 0.05  # s: how much of a block payload one read asks for, at the rate seen so far
 MIN_BLOCK_RATE = 100_000.0  # B/s a block must keep up on average, after its first timeout
 MAX_QUEUED_ERRORS = 64  # an error queue that never reaches code 0 is itself a protocol error
 _ERROR_REPLY = re.compile(r"\s*([+-]?\d+)(?:\s*[,\s]\s*(.*?))?\s*", re.DOTALL)
 _SUPPRESS_END = constants.ResourceAttribute.suppress_end_enabled
+_TERMCHAR_EN = constants.ResourceAttribute.termchar_enabled
 _REPLY_ENDED = {
     constants.StatusCode.success,  # END (EOI)
     constants.StatusCode.success_termination_character_read,
@@ -139,7 +158,9 @@ class VisaTransport:
     another `timeout` after that, holding at most `max_reply` bytes; a block may announce at
     most `max_block` bytes and must arrive at MIN_BLOCK_RATE on average. After any exchange
     that did not end cleanly the session is out of step, and the next one first calls
-    `resync()`.
+    `resync()`. `library` is the VISA library a reconnection opens the resource through (by
+    default the one that opened it). `direct_socket` off keeps a pyvisa-py SOCKET session on
+    PyVISA's public API too, as every other session is.
     """
 
     def __init__(
@@ -151,17 +172,24 @@ class VisaTransport:
         error_query: str = ERROR_QUERY,
         max_reply: int = MAX_REPLY,
         max_block: int = MAX_BLOCK,
+        library: VisaLibrary | None = None,
+        direct_socket: bool = True,
     ) -> None:
         if block_terminators not in (0, 1, 2):
             raise ValueError(f"block_terminators must be 0, 1 or 2, got {block_terminators!r}")
         self._resource = resource
-        self.role = role or str(getattr(resource, "resource_name", ""))
+        self._name = str(getattr(resource, "resource_name", ""))  # read while it is open
+        self._reopen_with: dict[str, Any] | None = None  # the settings of the last reconnection
+        self.role = role or self._name
         self.block_terminators = block_terminators
         self.error_query = error_query
         self.max_reply = max_reply
         self.max_block = max_block
+        self.library = library
+        self.direct_socket = direct_socket
         self.in_step = True  # False from the start of an exchange until it ended cleanly
         self._closed = False
+        self._unsupported: set[constants.ResourceAttribute] = set()  # by this kind of session
 
     @classmethod
     def open(
@@ -175,33 +203,54 @@ class VisaTransport:
         block_terminators: int = 1,
         error_query: str = ERROR_QUERY,
         query_delay: float = 0.0,
+        visa_library: VisaLibrary | str | None = None,
+        direct_socket: bool = True,
     ) -> Self:
-        """Open `resource_name` (e.g. `TCPIP::127.0.0.1::5555::SOCKET`) with pyvisa-py.
+        """Open `resource_name` (e.g. `TCPIP::127.0.0.1::5555::SOCKET`) through `visa_library`
+        (`benchtest.driver.visa_library`; pyvisa-py when None).
 
         `query_delay` (s) is PyVISA's pause between a query's write and the read of its reply.
         """
         name = role or resource_name
+        library = as_visa_library(visa_library)
         resource = _open_resource(
-            pyvisa.ResourceManager("@py"),
+            library,
             resource_name,
             name,
             read_termination=read_termination,
             write_termination=write_termination,
-            timeout=timeout * 1000.0,
+            timeout=_visa_timeout(timeout),
             query_delay=query_delay,
         )
         return cls(
-            resource, role=name, block_terminators=block_terminators, error_query=error_query
+            resource,
+            role=name,
+            block_terminators=block_terminators,
+            error_query=error_query,
+            library=library,
+            direct_socket=direct_socket,
         )
 
     @property
     def timeout(self) -> float:
-        """Read timeout in seconds."""
-        return float(self._resource.timeout) / 1000.0
+        """Read timeout in seconds (at least MIN_TIMEOUT). While a reconnection that failed
+        has left the session closed, the one the next reconnection opens it with."""
+        try:
+            return float(self._resource.timeout) / 1000.0
+        except pyvisa.errors.InvalidSession:
+            if self._reopen_with is None:
+                raise ConnectionLostError("connection is closed", role=self.role) from None
+            return float(self._reopen_with["timeout"]) / 1000.0
 
     @timeout.setter
     def timeout(self, seconds: float) -> None:
-        self._resource.timeout = seconds * 1000.0
+        milliseconds = _visa_timeout(seconds)
+        try:
+            self._resource.timeout = milliseconds
+        except pyvisa.errors.InvalidSession:
+            if self._reopen_with is None:
+                raise ConnectionLostError("connection is closed", role=self.role) from None
+            self._reopen_with["timeout"] = milliseconds
 
     def write(self, command: str) -> None:
         with self._exchange(command):
@@ -252,7 +301,7 @@ class VisaTransport:
         """Each of `commands` as its own program message: one send on a pyvisa-py socket
         (`direct`), one write each (a message with END) on any other session."""
         resource = self._resource
-        if direct is None:
+        if direct is None:  # a write each, through PyVISA
             for command in commands:
                 resource.write(command)
             return
@@ -262,24 +311,37 @@ class VisaTransport:
     def resync(self) -> None:
         """Bring the session back in step: nothing of an earlier reply may be read later.
 
-        A session with a device clear (VXI-11, HiSLIP, USBTMC, GPIB) is cleared and its input
-        drained; a raw `::SOCKET` has none, so it is closed and opened again (a late reply goes
-        to the closed connection). Raises ConnectionLostError when that fails; the session
-        then stays out of step and the next exchange tries again.
+        A session with a device clear (VXI-11, HiSLIP, USBTMC, GPIB) is cleared, and its input
+        drained unless the clear itself discards the reply under way (VXI-11, HiSLIP); a raw
+        `::SOCKET` has none, so it is closed and opened again (a late reply goes to the closed
+        connection), as is a session whose clear fails. Raises ConnectionLostError when that
+        fails; the session then stays out of step and the next exchange tries again.
         """
         self.in_step = False
         if self._closed:
             raise ConnectionLostError("connection is closed", role=self.role)
-        if _is_socket(self._resource):
+        if _is_socket(self._name) or not self._cleared():
             self._reconnect()
-        else:
-            try:
-                self._resource.clear()
-            except (pyvisa.Error, NotImplementedError, OSError):
-                self._reconnect()
-            else:
-                self._discard_input()
         self.in_step = True
+
+    def _cleared(self) -> bool:
+        """Device clear, then drain what still arrives where the clear leaves that possible;
+        False when the session has no clear or the clear failed: pyvisa-py's HiSLIP clear
+        expects its acknowledgement as the next message, so reply data still on its way (a
+        late reply, the rest of a reply a timeout broke off mid-message) fails it, as does a
+        lost connection."""
+        resource = self._resource
+        try:
+            resource.clear()
+            if not _clear_discards_reply(resource):
+                self._discard_input()
+        except (pyvisa.Error, OSError, NotImplementedError):
+            return False
+        except RuntimeError as exc:
+            if not _raised_by_library(exc, resource):
+                raise
+            return False
+        return True
 
     def check_errors(self, *, after: str = "") -> None:
         """Drain the SCPI error queue; raise InstrumentReportedError if it held anything."""
@@ -287,23 +349,30 @@ class VisaTransport:
 
     def close(self) -> None:
         self._closed = True  # for good: no resync opens it again
-        with suppress(pyvisa.Error, OSError):
+        with suppress(pyvisa.Error, OSError, RuntimeError):  # a broken session closes anyway
             self._resource.close()
 
     def _reconnect(self) -> None:
-        """Close the session and open the same resource with the same settings."""
+        """Close the session and open the same resource, through the same VISA library, with
+        the same settings (after a reconnection that failed, those it was tried with)."""
         old = self._resource
-        name = str(old.resource_name)
-        settings = {
-            "read_termination": old.read_termination,
-            "write_termination": old.write_termination,
-            "timeout": old.timeout,
-            "query_delay": float(getattr(old, "query_delay", 0.0) or 0.0),
-        }
-        manager = getattr(old, "_resource_manager", None) or pyvisa.ResourceManager("@py")
-        with suppress(pyvisa.Error, OSError):
+        with suppress(pyvisa.errors.InvalidSession):  # closed by the failed reconnection
+            self._reopen_with = {
+                "read_termination": old.read_termination,
+                "write_termination": old.write_termination,
+                "timeout": old.timeout,
+                "query_delay": float(getattr(old, "query_delay", 0.0) or 0.0),
+            }
+        if self._reopen_with is None:
+            raise ConnectionLostError("connection is closed", role=self.role)
+        # A resource opened elsewhere (no `library`) is opened again through its own library.
+        manager = None if self.library else pyvisa.ResourceManager(old.visalib)
+        with suppress(pyvisa.Error, OSError, RuntimeError):
             old.close()
-        self._resource = _open_resource(manager, name, self.role, **settings)
+        library = self.library or library_of(old.visalib)
+        self._resource = _open_resource(
+            library, self._name, self.role, manager=manager, **self._reopen_with
+        )
 
     @contextmanager
     def _exchange(self, command: str) -> Iterator[None]:
@@ -343,7 +412,7 @@ class VisaTransport:
         On a pyvisa-py socket the chunk is taken straight from the line (what pyvisa-py
         buffered first), as pyvisa-py would take it, without its layers."""
         resource = self._resource
-        direct = DirectReader.of(resource)
+        direct = DirectReader.of(resource) if self.direct_socket else None
         termination = resource.read_termination
         if direct is not None and termination:
             ending = termination.encode(resource.encoding)
@@ -359,19 +428,21 @@ class VisaTransport:
         self, command: str, deadline: float, received: bytearray
     ) -> tuple[bytearray, bool]:
         """The next chunk of a reply that has begun, by `deadline` (time.monotonic()); the
-        deadline, or a stall of a whole timeout, is a ProtocolError: the reply is incomplete."""
-        timeout = self._resource.timeout
-        remaining = (deadline - time.monotonic()) * 1000.0
-        late = f"reply did not end within {timeout / 1000.0:g} s of its first bytes"
+        deadline, or a stall of a whole timeout, is a ProtocolError: the reply is incomplete.
+        The read waits what is left until the deadline, but at least MIN_TIMEOUT."""
+        timeout = self._resource.timeout  # ms, restored afterwards
+        ordinary = timeout / 1000.0
+        remaining = deadline - time.monotonic()
+        late = f"reply did not end within {ordinary:g} s of its first bytes"
         if remaining <= 0:
             raise self._incomplete(late, command, received)
-        self._resource.timeout = min(remaining, timeout)
+        self._resource.timeout = _visa_timeout(min(remaining, ordinary))
         try:
             return self._read_some()
         except pyvisa.VisaIOError as exc:
             if exc.error_code != constants.StatusCode.error_timeout or self._peer_closed():
                 raise
-            problem = late if remaining < timeout else "reply stopped"
+            problem = late if remaining < ordinary else "reply stopped"
             raise self._incomplete(problem, command, received) from None
         finally:
             self._resource.timeout = timeout
@@ -388,14 +459,16 @@ class VisaTransport:
 
     def _block_reading(self) -> tuple[DirectReader | None, float]:
         """What a block read uses throughout: the direct reader of a pyvisa-py socket (None for
-        other sessions) and the read timeout in s, looked up once."""
-        return DirectReader.of(self._resource), self.timeout
+        other sessions, and with `direct_socket` off) and the read timeout in s, looked up
+        once."""
+        direct = DirectReader.of(self._resource) if self.direct_socket else None
+        return direct, self.timeout
 
     def _read_block_header(self, command: str, direct: DirectReader | None, wait: float) -> int:
         """The payload length a definite-length block header announces. On a pyvisa-py socket a
-        well-formed header is taken in one look at the line; anything else (a command-header
-        echo first, a header split across packets, a malformed one) is read byte by byte,
-        through PyVISA in exact-count mode."""
+        well-formed header is taken in one look at the line. Through PyVISA (exact-count
+        reads, no termination character) `#` and the digit count come in one read and the
+        digits in another; a command-header echo before the `#` is read byte by byte."""
         if direct is not None:
             head = direct.peek(2 + 9, wait)
             if not head:
@@ -405,12 +478,17 @@ class VisaTransport:
                 direct.skip(size)
                 return self._announced(command, head[:size])
         with self._raw_reads():
-            return self._read_header_bytewise(command)
+            return self._read_header_visa(command)
 
-    def _read_header_bytewise(self, command: str) -> int:
-        seen = self._read_until_hash(command)
-        digit = self._read_exact(1, command, "block header truncated", seen)
-        seen += digit
+    def _read_header_visa(self, command: str) -> int:
+        # Two bytes first, not more: a reply may be just "0" + LF, and a read that asks for
+        # more than comes waits out its whole timeout. Fewer come back when the reply ended.
+        seen = self._read_exact(2, command, None, b"", partial=True)
+        if seen[:1] != b"#":
+            seen = self._read_until_hash(command, seen)
+        if len(seen) == seen.index(b"#") + 1:
+            seen += self._read_exact(1, command, "block header truncated", seen)
+        digit = seen[-1:]
         if not digit.isdigit():
             raise ProtocolError(
                 "block header: digit count is not a digit",
@@ -449,19 +527,18 @@ class VisaTransport:
             )
         return int(digits)
 
-    def _read_until_hash(self, command: str) -> bytes:
-        seen = b""
-        while len(seen) <= MAX_HEADER_ECHO:
+    def _read_until_hash(self, command: str, seen: bytes = b"") -> bytes:
+        """The reply through its '#' (and what `seen` holds of it already, read byte by byte
+        past it: an echo of the command header, up to MAX_HEADER_ECHO bytes, may come first)."""
+        while b"#" not in seen and b"\n" not in seen and len(seen) <= MAX_HEADER_ECHO:
             problem = "reply ended before a '#' block header" if seen else None
-            byte = self._read_exact(1, command, problem, seen)
-            seen += byte
-            if byte == b"#":
-                return seen
-            if byte == b"\n":
-                break
-        raise ProtocolError(
-            "expected a '#' block header", role=self.role, command=command, received=seen
-        )
+            seen += self._read_exact(1, command, problem, seen)
+        hashed, newline = seen.find(b"#"), seen.find(b"\n")
+        if hashed < 0 or 0 <= newline < hashed:
+            raise ProtocolError(
+                "expected a '#' block header", role=self.role, command=command, received=seen
+            )
+        return seen
 
     def _read_payload(
         self, command: str, out: memoryview, length: int, direct: DirectReader | None, wait: float
@@ -473,28 +550,47 @@ class VisaTransport:
             return
         got = direct.read_into(out, wait, wait + len(out) / MIN_BLOCK_RATE)
         if got < len(out):
-            raise ProtocolError(
-                f"block truncated: header announced {length} bytes, "
-                f"{got} arrived within the time allowed",
-                role=self.role,
-                command=command,
-                received=bytes(out[max(0, got - 40) : got]),
-            )
+            raise self._truncated(command, out, got, length)
 
     def _read_payload_visa(self, command: str, out: memoryview, length: int) -> None:
-        got = 0
+        """Fill `out` through PyVISA's `visalib.read`, each piece copied once, into `out`.
+
+        A read asks for what arrives in READ_SLICE s at the rate the reads so far arrived at,
+        up to the session's `chunk_size` (at least PAYLOAD_CHUNK), never past the payload: a
+        library that waits for a read's whole count while bytes keep trickling in (pyvisa-py)
+        cannot hold it past the block's time by more than one such slice. A library that drops
+        the bytes of a read its timeout ends (VXI-11, HiSLIP) makes the count a truncated
+        block reports a lower bound."""
+        resource = self._resource
+        read, session = resource.visalib.read, resource.session
+        chunk = max(int(resource.chunk_size), PAYLOAD_CHUNK)
+        got, count = 0, 1
         deadline = time.monotonic() + self._block_time(len(out))
-        while got < len(out):
-            problem = (
-                f"block truncated: header announced {length} bytes, "
-                f"{got} arrived within the time allowed"
-            )
-            if time.monotonic() > deadline:
-                raise ProtocolError(problem, role=self.role, command=command)
-            tail = bytes(out[max(0, got - 40) : got])
-            piece = self._read_exact(len(out) - got, command, problem, tail, partial=True)
-            out[got : got + len(piece)] = piece
-            got += len(piece)
+        with resource.ignore_warning(*_CHUNK_WARNINGS):
+            while got < len(out):
+                started = time.monotonic()
+                if started > deadline:
+                    raise self._truncated(command, out, got, length)
+                try:
+                    piece, _ = read(session, min(count, len(out) - got))
+                except pyvisa.VisaIOError as exc:
+                    timed_out = exc.error_code == constants.StatusCode.error_timeout
+                    if not timed_out or self._peer_closed():
+                        raise
+                    raise self._truncated(command, out, got, length) from None
+                out[got : got + len(piece)] = piece
+                got += len(piece)
+                rate = len(piece) / max(time.monotonic() - started, 1e-6)
+                count = min(chunk, max(1, int(rate * READ_SLICE)))
+
+    def _truncated(self, command: str, out: memoryview, got: int, length: int) -> ProtocolError:
+        return ProtocolError(
+            f"block truncated: header announced {length} bytes, "
+            f"{got} arrived within the time allowed",
+            role=self.role,
+            command=command,
+            received=bytes(out[max(0, got - 40) : got]),
+        )
 
     def _block_time(self, length: int) -> float:
         """The most a block payload of `length` bytes may take: a timeout, then MIN_BLOCK_RATE."""
@@ -549,39 +645,54 @@ class VisaTransport:
         return data
 
     def _discard_input(self) -> None:
-        """Read and drop whatever is still arriving, until the line is quiet for FLUSH_QUIET s."""
+        """Read and drop whatever is still arriving, for at most FLUSH_LIMIT s: until the line
+        is quiet for FLUSH_QUIET s, a read fails, or a read comes back empty without waiting
+        (a session with nothing asked of it may answer so, as pyvisa-py's HiSLIP does). A
+        broken session (OSError, the library's RuntimeError) is left to the caller."""
         timeout = self._resource.timeout
-        self._resource.timeout = FLUSH_QUIET * 1000.0
+        self._resource.timeout = _visa_timeout(FLUSH_QUIET)
         deadline = time.monotonic() + FLUSH_LIMIT
         try:
             while time.monotonic() < deadline:
-                self._resource.read_bytes(1 << 16, break_on_termchar=True)
-        except (pyvisa.VisaIOError, OSError):
+                if not self._resource.read_bytes(1 << 16, break_on_termchar=True):
+                    break
+        except pyvisa.VisaIOError:
             pass
         finally:
             self._resource.timeout = timeout
 
     @contextmanager
     def _raw_reads(self) -> Iterator[None]:
-        """Exact-count reads: no termination-character scanning, and a read that stalls
-        returns what has arrived (END not suppressed) so a truncated block can be measured."""
+        """Exact-count reads: no termination-character scanning (`read_termination` None turns
+        VI_ATTR_TERMCHAR_EN off, which a VXI-11 read passes on to the instrument: with it on,
+        every LF byte of a block would end a device_read), and a read that stalls returns what
+        has arrived (END not suppressed) so a truncated block can be measured. Afterwards the
+        session's termination settings are as they were, VI_ATTR_TERMCHAR_EN included."""
         termination = self._resource.read_termination
+        termchar_enabled = self._get_attribute(_TERMCHAR_EN)
         suppress_end = self._get_attribute(_SUPPRESS_END)
         self._resource.read_termination = None
-        self._set_attribute(_SUPPRESS_END, False)
+        self._set_attribute(_SUPPRESS_END, False if suppress_end is not None else None)
         try:
             yield
         finally:
             self._resource.read_termination = termination
+            self._set_attribute(_TERMCHAR_EN, termchar_enabled)
             self._set_attribute(_SUPPRESS_END, suppress_end)
 
     def _get_attribute(self, attribute: constants.ResourceAttribute) -> Any:
-        with suppress(pyvisa.Error, NotImplementedError):
+        """The attribute's value; None when the session has no such attribute (asked once:
+        some libraries log every refusal with a traceback)."""
+        if attribute in self._unsupported:
+            return None
+        try:
             return self._resource.get_visa_attribute(attribute)
-        return None
+        except (pyvisa.Error, NotImplementedError):
+            self._unsupported.add(attribute)
+            return None
 
     def _set_attribute(self, attribute: constants.ResourceAttribute, value: Any) -> None:
-        if value is not None:
+        if value is not None and attribute not in self._unsupported:
             with suppress(pyvisa.Error, NotImplementedError):
                 self._resource.set_visa_attribute(attribute, value)
 
@@ -598,6 +709,14 @@ class VisaTransport:
                 "connection is closed", role=self.role, command=command
             ) from exc
         except OSError as exc:
+            raise ConnectionLostError(
+                f"connection lost: {exc}", role=self.role, command=command
+            ) from exc
+        except RuntimeError as exc:
+            # pyvisa-py's HiSLIP client raises RuntimeError, not a VISA status, when the
+            # server drops the connection or the message framing is lost: the session is gone
+            if isinstance(exc, NotImplementedError) or not _raised_by_library(exc, self._resource):
+                raise
             raise ConnectionLostError(
                 f"connection lost: {exc}", role=self.role, command=command
             ) from exc
@@ -649,36 +768,65 @@ def _header_size(head: bytes) -> int:
 
 def _socket_of(resource: Any) -> socket.socket | None:
     """The TCP socket behind a pyvisa-py `::SOCKET` resource, or None for any other session."""
-    try:
-        session = resource.visalib.sessions.get(resource.session)
-    except (AttributeError, pyvisa.Error):
-        return None
-    sock = getattr(session, "interface", None)
-    return sock if isinstance(sock, socket.socket) else None
+    found = pyvisa_py_socket(resource)
+    return found[1] if found is not None else None
 
 
-def _is_socket(resource: Any) -> bool:
+def _is_socket(resource_name: str) -> bool:
     """A raw `::SOCKET` session: no device clear in its protocol."""
-    return str(getattr(resource, "resource_name", "")).upper().endswith("::SOCKET")
+    return resource_name.upper().endswith("::SOCKET")
 
 
-def _open_resource(manager: Any, name: str, role: str, **settings: Any) -> Any:
-    """Open `name` through `manager` with `settings` (timeout in ms); ConnectionLostError
-    naming `role` when it cannot be opened. A `::SOCKET` gets TCP_NODELAY, NI-VISA's default:
-    without it a write that follows a write (a setting, then its error-queue query) waits
-    ~40 ms for a delayed ACK, and pyvisa-py 0.8 cannot set VI_ATTR_TCPIP_NODELAY."""
+def _clear_discards_reply(resource: Any) -> bool:
+    """A VXI-11 or HiSLIP session (interface TCPIP, class INSTR): its device clear is a protocol
+    operation (VXI-11's device_clear call, HiSLIP's clear sequence) after which nothing of the
+    reply under way arrives, so there is nothing to drain."""
+    try:
+        interface, kind = resource.interface_type, resource.resource_class
+    except (pyvisa.Error, NotImplementedError, AttributeError):
+        return False
+    return bool(interface == constants.InterfaceType.tcpip and kind == "INSTR")
+
+
+def _raised_by_library(exc: BaseException, resource: Any) -> bool:
+    """Whether `exc` was raised inside the VISA library (PyVISA or the backend `resource` uses:
+    pyvisa-py, pyvisa-sim), not in benchtest's own code: where its traceback ends."""
+    packages = {"pyvisa", type(getattr(resource, "visalib", None)).__module__.split(".")[0]}
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    module = str(frame.tb_frame.f_globals.get("__name__", "")) if frame is not None else ""
+    return module.split(".")[0] in packages
+
+
+def _visa_timeout(seconds: float) -> float:
+    """A timeout in s as PyVISA takes it (ms), at least MIN_TIMEOUT: VISA reads anything under
+    1 ms as VI_TMO_IMMEDIATE ("do not wait"), which turns pyvisa-py's HiSLIP socket
+    non-blocking, so a read that finds nothing fails as if the connection were lost. An
+    infinite timeout stays infinite; a negative or NaN one is refused."""
+    if not seconds >= 0:
+        raise ValueError(f"a timeout is a number of seconds >= 0, got {seconds!r}")
+    return max(seconds, MIN_TIMEOUT) * 1000.0
+
+
+def _open_resource(
+    library: VisaLibrary, name: str, role: str, *, manager: Any = None, **settings: Any
+) -> Any:
+    """Open `name` through `library` with `settings` (timeout in ms); ConnectionLostError
+    naming `role` (and the library, and the bench-file field of the resource) when it cannot
+    be opened. A pyvisa-py `::SOCKET` gets TCP_NODELAY, NI-VISA's default: without it a write
+    that follows a write (a setting, then its error-queue query) waits ~40 ms for a delayed
+    ACK, and pyvisa-py 0.8 cannot set VI_ATTR_TCPIP_NODELAY."""
     timeout = settings["timeout"]
     wait = int(timeout) if timeout is not None and math.isfinite(timeout) else OPEN_TIMEOUT
-    try:
-        resource = manager.open_resource(name, open_timeout=wait, **settings)
-    except (pyvisa.Error, OSError, ValueError) as exc:
-        raise ConnectionLostError(f"cannot open {name}: {exc}", role=role) from exc
+    resource = open_resource(library, name, role, manager=manager, open_timeout=wait, **settings)
     sock = _socket_of(resource)
     code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if sock is not None else 0
     if code:  # pyvisa-py's connect reports a refusal as success, leaving the error pending
         with suppress(pyvisa.Error, OSError):
             resource.close()
-        raise ConnectionLostError(f"cannot open {name}: {os.strerror(code)}", role=role)
+        refused = OSError(code, os.strerror(code))
+        raise ConnectionLostError(cannot_open(library, name, refused), role=role)
     if sock is not None:
         with suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

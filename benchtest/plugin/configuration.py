@@ -84,6 +84,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "`strict: true` in the bench file)",
     )
     group.addoption(
+        "--visa-library",
+        metavar="LIBRARY",
+        help="the VISA library of the bench's VISA roles, instead of the bench file's "
+        "visa_library: @py (pyvisa-py, the default), @ivi (NI-VISA, Keysight IO Libraries), "
+        "the path of a VISA shared library, or FILE.yaml@sim (pyvisa-sim)",
+    )
+    group.addoption(
         "--instrument-retries",
         metavar="N",
         type=_whole_number,
@@ -122,6 +129,8 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         ensure_own_instruments_package()
         bench = Bench.load(option.bench or asset(DEFAULT_BENCH))
+        if option.visa_library:
+            bench = bench.with_visa_library(option.visa_library)
         dut = DutProfile.load(dut_path) if dut_path else None
     except BenchtestError as exc:
         raise pytest.UsageError(f"benchtest: {exc}") from None

@@ -13,6 +13,7 @@ with what its tests came to: "passed, 3 skipped: no chamber on this bench (lab 3
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -175,7 +176,7 @@ def _plan_helpers(config: pytest.Config, items: Iterable[pytest.Item]) -> set[Pa
     roots = {_plans_root(config, Path(path)) for path in paths}
     return {
         file
-        for file in map(Path, _module_files())
+        for file in _module_files(roots)
         if file not in modules
         and file.name != "conftest.py"
         and any(_is_plan_source(file, root) for root in roots)
@@ -225,14 +226,26 @@ def _conftests(module: Path, root: Path) -> list[Path]:
     return found
 
 
-def _module_files() -> list[str]:
-    """The files of the Python modules imported so far (resolved)."""
-    files = {
-        file
-        for module in list(sys.modules.values())
-        if isinstance(file := getattr(module, "__file__", None), str) and file.endswith(".py")
-    }
-    return [str(Path(file).resolve()) for file in files]
+def _module_files(roots: Iterable[Path]) -> set[Path]:
+    """The files (resolved) of the Python modules imported so far that may lie under one of
+    the resolved `roots`. Each module's folder is resolved once (a session imports thousands
+    of modules from a few hundred folders); a file is resolved itself when its folder is under
+    a root or when it is a link."""
+    prefixes = tuple(os.path.join(root, "") for root in roots)
+    folders: dict[str, str] = {}
+    found: set[Path] = set()
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str) or not file.endswith(".py"):
+            continue
+        folder, name = os.path.split(os.path.abspath(file))
+        real = folders.get(folder)
+        if real is None:
+            real = folders[folder] = os.path.realpath(folder)
+        path = os.path.join(real, name)
+        if path.startswith(prefixes) or os.path.islink(path):
+            found.add(Path(os.path.realpath(path)))
+    return found
 
 
 def activate(item: pytest.Item) -> DutSession | None:

@@ -31,9 +31,10 @@ from benchtest.run.instrument_pool import (
 )
 
 PREVIOUS_HANDLERS = pytest.StashKey[dict[signal.Signals, Any]]()
-# Signals that end a run like Ctrl-C: SIGTERM (kill, CI cancel) and SIGHUP (terminal closed).
+# Signals that end a run like Ctrl-C: SIGTERM (kill, CI cancel), SIGHUP (terminal closed) and
+# on Windows SIGBREAK (Ctrl+Break).
 STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGBREAK") if hasattr(signal, name)
 )
 
 

@@ -38,31 +38,42 @@ BENCH_TROUBLE = pytest.StashKey[set[str]]()
 ATTEMPT_COUNTS = pytest.StashKey[Counter[str]]()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    session = active(item.config)
-    writing_xml = bool(getattr(item.config.option, "xmlpath", None))
-    if writing_xml and call.when == "call" and session is not None and session.run_file:
-        item.user_properties.append((TEST_ID, test_id(item)))
-        item.user_properties.append((RUN_FILE, _shown(session.run_file)))
-        measure = item.stash.get(MEASURE, None)
-        for m in measure.recorded if measure is not None else ():
-            item.user_properties.append((m.name, f"{m.value:.6g} {m.unit} {m.outcome}".strip()))
-    report = yield
-    if report.failed and getattr(report, "benchtest_bench_trouble", False):
-        item.config.stash.setdefault(BENCH_TROUBLE, set()).add(test_id(item))
-    if writing_xml and call.when == "teardown":
-        item.config.stash.setdefault(ATTEMPT_COUNTS, Counter())[item.nodeid] += 1
-    role = getattr(report, "benchtest_instrument", "")
-    if writing_xml and ((role and report.failed) or call.when == "setup"):
-        # Only the last attempt's bench error: an earlier one that a retry got past is gone.
-        item.user_properties[:] = [p for p in item.user_properties if p[0] != BENCH_ERROR]
-        if role and report.failed and call.excinfo is not None:
-            error = call.excinfo.value
-            item.user_properties.append((BENCH_ERROR, f"{role}: {type(error).__name__}: {error}"))
-    return report
+class JunitProperties:
+    """Each test's properties for the XML; registered only on a run that writes JUnit XML
+    (`--junitxml`; on a pytest-xdist worker too, whose reports carry them to the controller),
+    so that other runs spend nothing on it per test."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        session = active(item.config)
+        if call.when == "call" and session is not None and session.run_file:
+            item.user_properties.append((TEST_ID, test_id(item)))
+            item.user_properties.append((RUN_FILE, _shown(session.run_file)))
+            measure = item.stash.get(MEASURE, None)
+            for m in measure.recorded if measure is not None else ():
+                shown = f"{m.value:.6g} {m.unit} {m.outcome}".strip()
+                item.user_properties.append((m.name, shown))
+        report = yield
+        if report.failed and getattr(report, "benchtest_bench_trouble", False):
+            item.config.stash.setdefault(BENCH_TROUBLE, set()).add(test_id(item))
+        if call.when == "teardown":
+            item.config.stash.setdefault(ATTEMPT_COUNTS, Counter())[item.nodeid] += 1
+        role = getattr(report, "benchtest_instrument", "")
+        if (role and report.failed) or call.when == "setup":
+            # Only the last attempt's bench error: an earlier one that a retry got past is gone.
+            item.user_properties[:] = [p for p in item.user_properties if p[0] != BENCH_ERROR]
+            if role and report.failed and call.excinfo is not None:
+                error = call.excinfo.value
+                shown = f"{role}: {type(error).__name__}: {error}"
+                item.user_properties.append((BENCH_ERROR, shown))
+        return report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "xmlpath", None):
+        config.pluginmanager.register(JunitProperties(), "benchtest-junit-properties")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

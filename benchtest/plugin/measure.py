@@ -21,18 +21,25 @@ MEASURE = pytest.StashKey[Measure]()
 @pytest.fixture
 def measure(request: pytest.FixtureRequest) -> Measure:
     """Record measurements: `measure("vout", value)`, `measure.waveform("vout_startup", wf)`."""
-    run, session = settings(request.config), active(request.config)
+    config, node = request.config, request.node
+    run, session = settings(config), active(config)
     if run is None or session is None:
         pytest.fail(
             "benchtest is not active: run the plan with --dut PROFILE (and --bench or --sim)",
             pytrace=False,
         )
-    callspec = getattr(request.node, "callspec", None)
+    callspec = getattr(node, "callspec", None)
     conditions = dict(callspec.params) if callspec is not None else {}
     if run.site:
         conditions["site"] = run.site
-    measure_ = Measure(test_id(request.node), session.dut, session.recorder.emit, conditions)
-    request.node.stash[MEASURE] = measure_
+    measure_ = Measure(
+        test_id(node),
+        session.dut,
+        session.recorder.emit,
+        conditions,
+        profile_limits=session.profile_limits,
+    )
+    node.stash[MEASURE] = measure_
     return measure_
 
 

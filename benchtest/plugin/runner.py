@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from _pytest.runner import runtestprotocol  # the one-test protocol, run once per attempt
@@ -60,25 +61,27 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     budget = _Budget(_retries(item), run.instrument_retries, run.instrument_retries)
     if activate(item) is None:
         return None
-    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    ihook = item.ihook  # the hooks of the test's folder (its conftest files): found once
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    conditions = _conditions(item, run)
     attempt = 0
     while True:
         attempt += 1
         # With the real next item, each attempt tears down what the next test does not need,
         # the test's own fixtures included, so the next attempt sets them up afresh.
-        reports = _run_attempt(item, nextitem, attempt, budget)
+        reports = _run_attempt(item, nextitem, attempt, budget, conditions)
         if budget.again is None:
             break
         for report in reports:
             if report.failed:
                 report.outcome = RERUN  # type: ignore[assignment]
-            item.ihook.pytest_runtest_logreport(report=report)
+            ihook.pytest_runtest_logreport(report=report)
         if budget.again:  # an instrument retry: a fresh connection to each failed role
             _fresh_connections(item, budget.again)
         item._initrequest()  # type: ignore[attr-defined]  # fresh fixtures for the next attempt
     for report in reports:
-        item.ihook.pytest_runtest_logreport(report=report)
-    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        ihook.pytest_runtest_logreport(report=report)
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     failure = run_file_failure(item.config)
     if failure is not None:  # a full disk: nothing more can be recorded, so stop here
         item.session.shouldstop = f"benchtest: {failure}"
@@ -104,8 +107,10 @@ class _Budget:
         message gets added ("" when the test does not run again)."""
         self.again = None
         failed = [r for r in reports if r.failed]
+        if not failed:
+            return ""
         roles = sorted({str(r.benchtest_instrument) for r in failed if _instrument_of(r)})
-        if failed and all(_instrument_of(r) for r in failed) and self.instrument > 0:
+        if all(_instrument_of(r) for r in failed) and self.instrument > 0:
             self.instrument -= 1
             self.again = roles
             done = self.instrument_total - self.instrument
@@ -113,7 +118,7 @@ class _Budget:
                 f" (instrument retry {done} of {self.instrument_total}: "
                 f"a fresh connection to {', '.join(roles)})"
             )
-        if failed and self.marker > 0:
+        if self.marker > 0:
             self.marker -= 1
             self.again = []
         return ""
@@ -151,25 +156,31 @@ def _retries(item: pytest.Item) -> int:
     return count
 
 
-def _run_attempt(
-    item: pytest.Item, nextitem: pytest.Item | None, attempt: int, budget: _Budget
-) -> list[pytest.TestReport]:
+def _conditions(item: pytest.Item, run: RunSettings) -> dict[str, Any]:
+    """The conditions a test runs at: its parameters, and the site on a multi-site bench."""
     callspec = getattr(item, "callspec", None)
     conditions = dict(callspec.params) if callspec is not None else {}
-    run = settings(item.config)
-    if run is not None and run.site:
+    if run.site:
         conditions["site"] = run.site
-    emit(item.config, TestStarted(test_id(item), utc_now(), conditions, attempt=attempt))
+    return conditions
+
+
+def _run_attempt(
+    item: pytest.Item,
+    nextitem: pytest.Item | None,
+    attempt: int,
+    budget: _Budget,
+    conditions: dict[str, Any],
+) -> list[pytest.TestReport]:
+    config, test = item.config, test_id(item)
+    emit(config, TestStarted(test, utc_now(), dict(conditions), attempt=attempt))
     reports: list[pytest.TestReport] = []
     try:
         reports = runtestprotocol(item, nextitem=nextitem, log=False)
     finally:
         outcome, message, duration = _outcome(reports) if reports else ("error", "interrupted", 0.0)
         message += budget.decide(reports)
-        finished = TestFinished(
-            test_id(item), outcome, utc_now(), duration, message, attempt=attempt
-        )
-        emit(item.config, finished)
+        emit(config, TestFinished(test, outcome, utc_now(), duration, message, attempt=attempt))
     return reports
 
 
@@ -180,8 +191,10 @@ def pytest_runtest_makereport(
     report = yield
     error = call.excinfo.value if call.excinfo is not None else None
     report.benchtest_bench_trouble = isinstance(error, BenchtestError)  # type: ignore[attr-defined]
-    run = settings(item.config)
-    role = instrument_level(error, run) if run is not None else ""
+    role = ""
+    if isinstance(error, InstrumentError):
+        run = settings(item.config)
+        role = instrument_level(error, run) if run is not None else ""
     report.benchtest_instrument = role  # type: ignore[attr-defined]
     return report
 

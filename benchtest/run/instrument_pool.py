@@ -169,6 +169,8 @@ class InstrumentPool:
         """
         with self._lock:
             opened = list(self._open.items())
+        if not opened:  # the usual test that opened nothing: no outcome to wait for
+            return []
         results: dict[str, SafeStateApplied] = {}
         finished = {role: threading.Event() for role, _ in opened}
 
@@ -228,6 +230,8 @@ class InstrumentPool:
 
     def release_shared(self) -> None:
         """Let the other sites have the shared instruments (after `make_safe`)."""
+        if not self.bench.shared:
+            return
         self._disconnect([role for role in self._open if role in self.bench.shared])
 
     def disconnect(self, role: str) -> None:

@@ -53,8 +53,16 @@ class LimitFailure(Failed):
         super().__init__(f"{len(failures)} measurement(s) out of limits:\n  {lines}", pytrace=False)
 
 
+#: The DUT profile's limits and description of each parameter (see `Measure`), by name.
+ProfileLimits = dict[str, tuple[Limits, str]]
+
+
 class Measure:
-    """Records the measurements and waveforms of one test."""
+    """Records the measurements and waveforms of one test.
+
+    `profile_limits` keeps what the DUT profile says of each parameter measured with the
+    profile's limits; the tests of one DUT share it, so each parameter is looked up once per
+    DUT rather than once per test (each test gets its own when none is given)."""
 
     def __init__(
         self,
@@ -62,13 +70,15 @@ class Measure:
         dut: DutProfile,
         emit: Callable[[Event], None],
         conditions: dict[str, Any] | None = None,
+        *,
+        profile_limits: ProfileLimits | None = None,
     ) -> None:
         self.test_id = test_id
         self.dut = dut
         self._emit = emit
         self.conditions = dict(conditions or {})
         self.recorded: list[Measurement] = []
-        self._by_name: dict[str, tuple[Limits, str]] = {}
+        self._by_name: ProfileLimits = {} if profile_limits is None else profile_limits
 
     def __call__(
         self,
@@ -120,7 +130,8 @@ class Measure:
         return measurement
 
     def _profile_limits(self, name: str) -> tuple[Limits, str]:
-        """The DUT profile's limits and description of parameter `name` (looked up once)."""
+        """The DUT profile's limits and description of parameter `name` (looked up once per
+        `profile_limits`)."""
         found = self._by_name.get(name)
         if found is None:
             limits = self._limits(name, None, None, None, None, None, None, None, None, None)

@@ -31,6 +31,7 @@ from benchtest.values.errors import ResultFileError
 from benchtest.values.events import ConfigSnapshot, RunFinished, RunStarted, utc_now
 
 if TYPE_CHECKING:
+    from benchtest.run.measuring import ProfileLimits
     from benchtest.run.resume import Resumption
     from benchtest.sim.process import SimulatorProcess
     from benchtest.storage.hdf5_writer import Hdf5RunWriter
@@ -67,6 +68,8 @@ class DutSession:
         self.outcome = ""  # the run file's outcome, once closed
         self.run_file: Path | None = None
         self.pool: InstrumentPool | None = None
+        # The DUT profile's limits of each parameter measured, shared by the tests' `Measure`.
+        self.profile_limits: ProfileLimits = {}
         self._simulator: SimulatorProcess | None = None
         self._sim_folder: Path | None = None
         self._writer: Hdf5RunWriter | None = None

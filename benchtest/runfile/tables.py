@@ -43,13 +43,33 @@ def _row_types(encoded: bytes) -> tuple[np.dtype[Any], Any]:
 
 
 class Appender:
-    """Appends rows to one table through h5py's low-level API (a few µs per call)."""
+    """Appends rows to the table `path` of the open file `file` through h5py's low-level API
+    (a few µs per call). `rows`: how many rows the table holds, when known (the empty tables
+    of a new run file): it is then opened only when rows are appended or its row type is
+    asked for (~40 us a table), so a table that stays empty is never opened."""
 
-    def __init__(self, table: h5py.Dataset) -> None:
-        self.table = table
-        self.dtype: np.dtype[Any]
-        self.dtype, self._memory_type = _row_types(table.id.get_type().encode())
-        self._rows = int(table.shape[0])
+    def __init__(self, file: h5py.h5f.FileID, path: str, rows: int | None = None) -> None:
+        self._file, self._path = file, path
+        self._table: h5py.h5d.DatasetID | None = None
+        self._rows = -1 if rows is None else rows
+        if rows is None:
+            self._opened()
+
+    def _opened(self) -> h5py.h5d.DatasetID:
+        if self._table is None:
+            self._table = table = h5py.h5d.open(self._file, self._path.encode())
+            self._types = _row_types(table.get_type().encode())
+            rows = int(table.shape[0])
+            if self._rows not in (-1, rows):
+                raise ValueError(f"table {self._path} holds {rows} rows, not {self._rows}")
+            self._rows = rows
+        return self._table
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The table's row type."""
+        self._opened()
+        return self._types[0]
 
     def __len__(self) -> int:
         return self._rows
@@ -59,13 +79,13 @@ class Appender:
         start, count = self._rows, len(rows)
         if count == 0:
             return start
+        dataset_id = self._opened()
         data = rows if isinstance(rows, np.ndarray) else table_rows(rows, self.dtype)
-        dataset_id = self.table.id
         dataset_id.set_extent((start + count,))
         file_space = dataset_id.get_space()
         file_space.select_hyperslab((start,), (count,))
         memory_space = h5py.h5s.create_simple((count,))
-        dataset_id.write(memory_space, file_space, data, mtype=self._memory_type)
+        dataset_id.write(memory_space, file_space, data, mtype=self._types[1])
         self._rows = start + count
         return start
 

@@ -5,7 +5,8 @@ with every `sim://` resource replaced by the loopback address or serial port tha
 so a real bench and a simulated one differ only in that file. A role's resource may ask for a
 fault (`?fault=slow`) and for its timing (`?timing=real`: the real model's integration,
 acquisition, settling and baud-rate times; instant unless the resource or the bench's `timing`
-asks for real).
+asks for real), and how VISA reaches it (`?visa=vxi11` or `?visa=hislip`: a `::INSTR` resource,
+see `server/gateway.py`; a raw `::SOCKET` by default).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from benchtest.sim.factories import SIMULATORS, SimContext, Simulator
 from benchtest.sim.faults import FaultyFirmware, FaultyLink, parse_fault, resource_options
 from benchtest.sim.models import build_model
 from benchtest.sim.models.world import World
+from benchtest.sim.server.gateway import LanGateway, visa_transport
 from benchtest.sim.server.journal import Journal
 from benchtest.sim.server.service import Service
 from benchtest.sim.server.timing import INSTANT, Timing, parse_timing
 from benchtest.sim.simulators.debug_port import PtyDebugPort, SocketDebugPort
+from benchtest.sim.simulators.prologix import behind_prologix
 from benchtest.values.errors import SimulatorError
 
 SIM_SCHEME = "sim://"
@@ -72,7 +75,11 @@ class SimulatedBench(Service):
         for role, spec in roles:
             simulator = _factory(role, spec)(context, role)
             simulator.use_timing(timings[role])
-            self.simulators[role] = _with_fault(role, options[role], simulator, self.journal)
+            simulator = _with_fault(role, options[role], simulator, self.journal)
+            self.simulators[role] = _served(role, str(spec["resource"]), options[role], simulator)
+            self.simulators[role] = behind_prologix(  # `gpib=`: on a Prologix adapter's bus
+                role, str(spec["resource"]), options[role], self.simulators[role]
+            )
         self._started: list[Simulator] = []
 
     def start(self) -> Self:
@@ -117,8 +124,19 @@ def _sim_roles(bench: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     ]
 
 
-#: What a `sim://` resource may set: its fault, its timing, the chamber's time constant.
-SIM_SETTINGS = ("fault", "delay", "after", "match", "timing", "line_frequency", "time_constant")
+#: What a `sim://` resource may set: its fault, its timing, the chamber's time constant, and
+#: how VISA reaches it (`visa=socket`, `vxi11` or `hislip`).
+SIM_SETTINGS = (
+    "fault",
+    "delay",
+    "after",
+    "match",
+    "timing",
+    "line_frequency",
+    "time_constant",
+    "visa",
+    "gpib",
+)
 
 
 def _check_settings(role: str, resource: str, options: Mapping[str, str]) -> None:
@@ -142,6 +160,20 @@ def _with_fault(
         simulator.firmware = FaultyFirmware(simulator.firmware, fault, role)  # type: ignore[assignment]
         return simulator
     return FaultyLink(simulator, fault, role=role, journal=journal)
+
+
+def _served(role: str, resource: str, options: Mapping[str, str], simulator: Any) -> Any:
+    """The simulator as its resource's `visa` setting serves it: on its raw socket, or behind
+    a VXI-11 or HiSLIP server."""
+    visa = visa_transport(role, resource, options)
+    if visa == "socket":
+        return simulator
+    if isinstance(simulator, PtyDebugPort | SocketDebugPort):
+        raise SimulatorError(
+            f"instruments.{role}.resource {resource!r}: visa={visa} serves a SCPI instrument; "
+            f"{role} is a serial debug port"
+        )
+    return LanGateway(simulator, visa, role=role)
 
 
 def _factory(role: str, spec: Mapping[str, Any]) -> Callable[[SimContext, str], Simulator]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from benchtest.sim.models.load import Load, OpenCircuit
+from benchtest.sim.models.power_profile import supply_schedule
 from benchtest.sim.models.world import World
 from benchtest.sim.server.journal import Journal
 from benchtest.sim.server.timing import Timing
@@ -21,6 +22,7 @@ from benchtest.sim.simulators.debug_port import Firmware, PortConfig, PtyDebugPo
 from benchtest.sim.simulators.keithley2400 import Keithley2400
 from benchtest.sim.simulators.keithley2450 import Keithley2450
 from benchtest.sim.simulators.keysight_b2900 import KeysightB2900
+from benchtest.sim.simulators.profiler import ProfilerServer
 from benchtest.sim.simulators.rigol_dp800 import RigolDP800
 from benchtest.sim.simulators.rigol_ds1000z import RigolDS1000Z
 from benchtest.sim.simulators.rigol_mso5000 import RigolMSO5000
@@ -111,6 +113,13 @@ def _scope(model: type[RigolDS1000Z | SiglentSDS1000XE | SiglentSDS2000XPlus]) -
     return build
 
 
+def k2450(ctx: SimContext, role: str) -> Keithley2450:
+    """A 2450 whose captures see the part's periodic wake-ups when it supplies the part."""
+    load = input_load(ctx, role)
+    schedule = (lambda vdd: supply_schedule(ctx.world.unit(), vdd)) if load is ctx.world else None
+    return Keithley2450(load, role=role, journal=ctx.journal, wake_schedule=schedule)
+
+
 def scpi_dmm(ctx: SimContext, role: str) -> ScpiMultimeter:
     return ScpiMultimeter(ctx.world, next(iter(ctx.nets_of(role)), None), role=role)
 
@@ -136,7 +145,7 @@ def debug_port(ctx: SimContext, role: str) -> Simulator:
 
 
 SIMULATORS: dict[str, Factory] = {
-    "keithley.k2450": _smu(Keithley2450),
+    "keithley.k2450": k2450,
     "keithley.k2400": _smu(Keithley2400),
     "keysight.b2900": _smu(KeysightB2900),
     "rigol.dp800": _supply(RigolDP800),
@@ -148,4 +157,7 @@ SIMULATORS: dict[str, Factory] = {
     "siglent.sds2000xp": _scope(SiglentSDS2000XPlus),
     "serial.debug_port": debug_port,
     "temptronic.ats545": chamber,
+    "sim.profiler": lambda ctx, role: ProfilerServer.on_bench(
+        ctx.world, ctx.profile, role=role, seed=ctx.seed
+    ),
 }

@@ -1,10 +1,10 @@
 """Helpers for tests that talk to the simulated bench through the real client libraries.
 
-`visa_session` opens a PyVISA resource on the pyvisa-py backend with the LF terminations a raw
-SCPI socket needs; `wait_until` polls a condition with a deadline instead of sleeping blindly;
-`ManualClock` drives a `World` whose time moves only when a test says so; `as_terminal_job` lets
-a child process take Ctrl-C and hang-ups even when the test run itself was started in the
-background.
+`visa_session` opens a PyVISA resource (pyvisa-py unless another VISA library is named) with
+the LF terminations a raw SCPI socket needs; `wait_until` polls a condition with a deadline
+instead of sleeping blindly; `ManualClock` drives a `World` whose time moves only when a test
+says so; `as_terminal_job` lets a child process take Ctrl-C and hang-ups even when the test run
+itself was started in the background.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pyvisa
+from benchtest.driver.visa_library import VisaLibrary, resource_manager
 
 
 def as_terminal_job() -> None:
@@ -29,19 +29,19 @@ def as_terminal_job() -> None:
 
 
 @contextmanager
-def visa_session(address: str, *, timeout: float = 5.0) -> Iterator[Any]:
-    """A message-based PyVISA resource for `address`, closed (with its manager) on exit."""
-    manager = pyvisa.ResourceManager("@py")
+def visa_session(
+    address: str, *, timeout: float = 5.0, library: VisaLibrary | str | None = None
+) -> Iterator[Any]:
+    """A message-based PyVISA resource for `address` through `library` (pyvisa-py when None),
+    closed on exit. Its ResourceManager stays open: PyVISA shares one per library in a process,
+    and closing it would close every other resource opened through it."""
+    resource = resource_manager(library).open_resource(
+        address, read_termination="\n", write_termination="\n", timeout=int(timeout * 1000)
+    )
     try:
-        resource = manager.open_resource(
-            address, read_termination="\n", write_termination="\n", timeout=int(timeout * 1000)
-        )
-        try:
-            yield resource
-        finally:
-            resource.close()
+        yield resource
     finally:
-        manager.close()
+        resource.close()
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float = 5.0, poll: float = 0.01) -> None:

@@ -11,6 +11,9 @@ h5py's low-level API, so the end of a run with thousands of tests stays short.
 from __future__ import annotations
 
 import functools
+import os
+import threading
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,47 +68,58 @@ def complete_entry(group: h5py.Group, test: Mapping[str, Any], rows: npt.NDArray
     write_table(group, entry_table(rows, str(test[CONDITIONS])))
 
 
-class EntryBuilder:
-    """Creates many NXentry groups fast: each is a copy of a template holding `@NX_class` and
-    `@outcome` (one object-header copy instead of a group and two attributes), one template
-    per outcome, kept in a memory file."""
+class _Templates:
+    """NXentry templates holding `@NX_class` and `@outcome`, one per outcome, in a memory file
+    shared by the process: an entry made as a copy of one takes one object-header copy instead
+    of a group and two attributes. Made on first use (again in a forked child), under a lock:
+    several writers of one process may close at once."""
 
     def __init__(self) -> None:
-        self._templates = h5py.File(
-            "benchtest-entry-template", "w", driver="core", backing_store=False
-        )
+        self._lock = threading.Lock()
+        self._file: h5py.h5f.FileID | None = None
+        self._pid = 0
         self._by_outcome: dict[str, bytes] = {}
 
-    def _template(self, outcome: str) -> bytes:
-        """The name of the template for tests with `outcome` (made on first use)."""
-        name = self._by_outcome.get(outcome)
-        if name is None:
-            name = self._by_outcome[outcome] = _TEMPLATE + str(len(self._by_outcome)).encode()
-            template = h5py.h5g.create(self._templates.id, name)
-            set_attrs(_Wrapped(template), {"NX_class": "NXentry", "outcome": outcome})
-        return name
+    def get(self, outcome: str) -> tuple[h5py.h5f.FileID, bytes]:
+        """The memory file and the name of the template for tests with `outcome`."""
+        with self._lock:
+            if self._file is None or self._pid != os.getpid():
+                self._file, self._pid, self._by_outcome = _memory_file(), os.getpid(), {}
+            name = self._by_outcome.get(outcome)
+            if name is None:
+                name = _TEMPLATE + str(len(self._by_outcome)).encode()
+                template = h5py.h5g.create(self._file, name)
+                set_attrs(_Wrapped(template), {"NX_class": "NXentry", "outcome": outcome})
+                self._by_outcome[outcome] = name
+            return self._file, name
 
-    def build(
-        self,
-        file: h5py.File,
-        name: str,
-        test_id: str,
-        outcome: str,
-        message: str,
-        table: npt.NDArray[Any],
-    ) -> None:
-        """The NXentry `name` of the finished test `test_id`, with its measurement `table`."""
-        template = self._template(outcome)
-        encoded = name.encode()
-        h5py.h5o.copy(self._templates.id, template, file.id, encoded)
-        group = _Wrapped(h5py.h5g.open(file.id, encoded))
-        set_attrs(
-            group, {"test_id": test_id, "message": message} if message else {"test_id": test_id}
-        )
-        write_table(group, table)
 
-    def close(self) -> None:
-        self._templates.close()
+def _memory_file() -> h5py.h5f.FileID:
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_fapl_core(block_size=1 << 16, backing_store=False)
+    name = f"benchtest-entry-templates-{uuid.uuid4().hex}".encode()  # files are told by name
+    return h5py.h5f.create(name, h5py.h5f.ACC_EXCL, fapl=fapl)
+
+
+_TEMPLATES = _Templates()
+
+
+def build_entry(
+    file: h5py.h5f.FileID,
+    name: str,
+    test_id: str,
+    outcome: str,
+    message: str,
+    table: npt.NDArray[Any],
+) -> None:
+    """The NXentry `name` at the root of `file` for the finished test `test_id`, with its
+    measurement `table` (fixed-length text, see `entry_table`)."""
+    templates, template = _TEMPLATES.get(outcome)
+    encoded = name.encode()
+    h5py.h5o.copy(templates, template, file, encoded)
+    group = _Wrapped(h5py.h5g.open(file, encoded))
+    set_attrs(group, {"test_id": test_id, "message": message} if message else {"test_id": test_id})
+    write_table(group, table)
 
 
 class _Wrapped:

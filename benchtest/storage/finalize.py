@@ -1,13 +1,16 @@
 """Closing a run file: the NXentry of every committed test that does not have one yet.
 
-Tests with waveforms got their entry while they ran; all others are built here from the
-run-level tables, so that every test of a finished run is one NXentry, as NeXus viewers expect.
-The tests are taken in blocks: their measurement rows are read and converted to entry tables
-in one go, then cut into one table per test.
+Tests with waveforms got their entry while they ran; all others are built when the run closes,
+so that every test of a finished run is one NXentry, as NeXus viewers expect. The tests of the
+writer's last batch are built from their rows as it appended them (`build_entries`: nothing is
+read back); tests appended to the tables before are read back from them
+(`build_missing_entries`). The tests are taken in blocks: their measurement rows are converted
+to entry tables in one go, then cut into one table per test.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import h5py
@@ -16,30 +19,47 @@ import numpy.typing as npt
 
 from benchtest.runfile import schema
 from benchtest.runfile.tables import committed, read_table
-from benchtest.storage.entries import EntryBuilder, entry_table
+from benchtest.storage.entries import build_entry, entry_table
 
 #: Tests whose entries are prepared together (bounds the memory of one step).
 BLOCK_TESTS = 4096
 
+#: The measurement rows from position `low` to `high` of /summary/measurements.
+RowsBetween = Callable[[int, int], npt.NDArray[Any]]
 
-def build_missing_entries(file: h5py.File, set_default: bool) -> None:
-    """Create the NXentry of each committed test that has none; with `set_default`, point the
-    root `@default` at the first test's entry."""
+
+def build_entries(
+    file: h5py.File, tests: npt.NDArray[Any], measurements: npt.NDArray[Any], first: int
+) -> None:
+    """Create the NXentry of each test of `tests` (rows of /summary/tests as appended, a
+    structured array), whose measurement rows are in `measurements`: the rows of
+    /summary/measurements from position `first` on."""
+    _build(file, tests, lambda low, high: measurements[low - first : high - first])
+
+
+def build_missing_entries(file: h5py.File, count: int | None = None) -> None:
+    """Create the NXentry of each committed test in /summary/tests (of its first `count`
+    rows, when given) that has none, reading the tests and their measurements back."""
     summary = file[schema.SUMMARY]
     tests = committed(read_table(summary[schema.TESTS]))
+    if count is not None:
+        tests = tests[tests[schema.COMMIT] <= count]
     present = set(file.keys())
     missing = tests[[str(name) not in present for name in tests["entry"]]]
-    builder = EntryBuilder()
+    measurements = summary[schema.MEASUREMENTS]
+    _build(file, missing, lambda low, high: measurements[low:high])
+
+
+def _build(file: h5py.File, tests: npt.NDArray[Any], rows_between: RowsBetween) -> None:
+    if not len(tests):
+        return
     cache = file.id.get_mdc_config()
     _roomy_metadata_cache(file)
     try:
-        for first in range(0, len(missing), BLOCK_TESTS):
-            _build_block(file, builder, summary[schema.MEASUREMENTS], missing[first:][:BLOCK_TESTS])
+        for first in range(0, len(tests), BLOCK_TESTS):
+            _build_block(file, rows_between, tests[first:][:BLOCK_TESTS])
     finally:
-        builder.close()
         file.id.set_mdc_config(cache)
-    if set_default and len(tests):
-        file.attrs.modify("default", str(tests["entry"][np.argmin(tests["index"])]))
 
 
 def _roomy_metadata_cache(file: h5py.File) -> None:
@@ -53,13 +73,11 @@ def _roomy_metadata_cache(file: h5py.File) -> None:
     file.id.set_mdc_config(config)
 
 
-def _build_block(
-    file: h5py.File, builder: EntryBuilder, measurements: h5py.Dataset, tests: npt.NDArray[Any]
-) -> None:
+def _build_block(file: h5py.File, rows_between: RowsBetween, tests: npt.NDArray[Any]) -> None:
     starts, counts = tests["measurement_start"], tests["measurement_count"]
     low = int(starts.min())
     high = int((starts + counts).max())
-    rows = measurements[low:high]  # text as UTF-8 bytes: copied into the entries as it is
+    rows = rows_between(low, high)  # text as UTF-8 bytes: copied into the entries as it is
     # Each row's own test conditions, for the rows that have none of their own.
     conditions = np.repeat(np.char.encode(tests[schema.CONDITIONS].astype(str), "utf-8"), counts)
     spans = [np.arange(s - low, s - low + c) for s, c in zip(starts, counts, strict=True)]
@@ -67,5 +85,5 @@ def _build_block(
     columns = (tests[name].tolist() for name in ("entry", "test_id", "outcome", "message"))
     offset = 0
     for entry, test_id, outcome, message, count in zip(*columns, counts.tolist(), strict=True):
-        builder.build(file, entry, test_id, outcome, message, table[offset : offset + count])
+        build_entry(file.id, entry, test_id, outcome, message, table[offset : offset + count])
         offset += count

@@ -6,7 +6,8 @@ killed process, in ~10 us. The journaled tests move into the run-level tables of
 (tests, measurements, waveforms), the authoritative record, in batches: every
 `BATCH_TESTS` tests or `BATCH_SECONDS` seconds, with one append per table and one flush.
 Waveforms go straight into the test's NXentry while it runs; the NXentry of a test without
-waveforms is built from the tables when the run closes, and the closed file is sealed
+waveforms is built from its rows when the run closes (those of the last batch as they are in
+memory, earlier ones read back from the tables), and the closed file is sealed
 (`benchtest.runfile.seal`). The file only ever exists complete (`header.create_run_file`).
 Space for each write that grows it is claimed first (`space`): a full disk stops the writer
 with a `RunFileWriteError` before HDF5 writes, and the tests committed before stay readable.
@@ -25,9 +26,11 @@ from typing import Any
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from benchtest.runfile import schema
-from benchtest.runfile.codecs import Codec, codec
+from benchtest.runfile.codecs import Codec, codec, load_plugins
+from benchtest.runfile.commit_log import write_at
 from benchtest.runfile.journal import JournalWriter
 from benchtest.runfile.seal import seal_file
 from benchtest.runfile.tables import Appender, table_rows
@@ -36,8 +39,16 @@ from benchtest.storage.curve_groups import write_family, write_sweep
 from benchtest.storage.durability import SYNC_MODES, Sync, Syncer, fsync_directory
 from benchtest.storage.entries import complete_entry, create_entry, set_attrs
 from benchtest.storage.failure import RunFileWriteError, abandon, write_error
-from benchtest.storage.finalize import build_missing_entries
-from benchtest.storage.header import create_run_file, running_json, write_header
+from benchtest.storage.finalize import build_entries, build_missing_entries
+from benchtest.storage.header import (
+    create_run_file,
+    holds,
+    layout,
+    running_json,
+    station_image,
+    write_run_values,
+)
+from benchtest.storage.lowlevel import AttrValue, rewrite_attrs
 from benchtest.storage.profile_stream import ProfileStream, chunk_bytes, start_profile_stream
 from benchtest.storage.running import RunningTest
 from benchtest.storage.space import (
@@ -106,6 +117,8 @@ class Hdf5RunWriter:
     `compression` is "gzip" (portable, default) or "fast" (needs hdf5plugin on every reader);
     `sync` says when commits are fsynced (see `benchtest.storage.durability`); `attributes`
     are root attributes to add to the header (a closed run file is sealed, never changed).
+    `bulk=True` commits only every batch and at close, not each test: for a file written at
+    once from a record kept elsewhere (merged sites), not crash-safe while it is written.
 
     A write that fails raises `RunFileWriteError` from the event that caused it; the writer has
     stopped then (`failure`): it ignores later events, except that it notes safe-state
@@ -119,6 +132,7 @@ class Hdf5RunWriter:
         *,
         compression: str | Codec = "gzip",
         sync: Sync = "background",
+        bulk: bool = False,
         attributes: Mapping[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
@@ -127,6 +141,7 @@ class Hdf5RunWriter:
         if sync not in SYNC_MODES:
             raise ValueError(f"unknown sync mode {sync!r}; use one of {', '.join(SYNC_MODES)}")
         self._sync_mode: Sync = sync
+        self._bulk = bulk
         self._file: h5py.File | None = None
         self._committed: CommittedFile
         self._closed = False
@@ -135,7 +150,8 @@ class Hdf5RunWriter:
         self._tables: dict[str, Appender] = {}
         self._syncer: Syncer | None = None
         self._default_set = False
-        self._entries_done = 0  # committed tests whose NXentry is complete (they had waveforms)
+        self._first_entry: tuple[int, str] | None = None  # (index, entry) of the first test
+        self._tables_have_entries = True  # False once tests without an entry were appended
         self._journal: JournalWriter | None = None
         self._batch = _Batch()
         self._unflushed = False  # rows appended outside the journal (instruments, safe state)
@@ -144,6 +160,7 @@ class Hdf5RunWriter:
             schema.SAFE_STATE_LOG: [],
         }
         self._seal_offset: int | None = None
+        self._running_at = 0  # byte offset of /summary/running
         self._space: SpaceClaim | None = None
         #: Why the writer stopped: the first write that failed (None while it works).
         self.failure: RunFileWriteError | None = None
@@ -183,23 +200,26 @@ class Hdf5RunWriter:
     def _run_started(self, event: RunStarted) -> None:
         if self._file is not None or self._closed:
             raise ResultFileError(f"{self.path}: RunStarted arrived twice")
-        self.codec.filter_args()  # a missing plugin fails here, before the file exists
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.codec.needs_plugin:  # a missing plugin fails here, before the file exists
+            load_plugins(self.codec.name)
+        if not self.path.parent.is_dir():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file, self._committed = file, committed = create_run_file(
             self.path,
             partial(self._write_header, event),
             sync=self._sync_mode != "never",
-            manifest=bool(event.plans_manifest),
+            start=station_image(event, self.codec),  # what the station's runs share
         )
-        self._seal_offset = file[schema.SUMMARY][schema.SEAL].id.get_offset()
+        where = layout(manifest=bool(event.plans_manifest))
+        self._seal_offset = where.seal
         self._space = SpaceClaim(file, committed.fd)
-        self._running_marker = marker = file[schema.SUMMARY][schema.RUNNING]
-        journal = file[schema.SUMMARY][schema.JOURNAL]
-        for dataset in (marker, journal):  # records of their own: written in place at once
-            committed.write_through(dataset.id.get_offset(), dataset.id.get_storage_size())
-        self._journal = JournalWriter(journal, fd=committed.fd)
-        for group, name in _TABLES:
-            self._tables[name] = Appender(file[group][name])
+        self._running_at = where.running[0]
+        for region in (where.running, where.journal):  # records of their own: in place at once
+            committed.write_through(*region)
+        journal = h5py.h5d.open(file.id, f"{schema.SUMMARY}/{schema.JOURNAL}".encode())
+        self._journal = JournalWriter(h5py.Dataset(journal), fd=committed.fd)
+        for group, name in _TABLES:  # empty in a new file: opened when first appended to
+            self._tables[name] = Appender(file.id, f"{group}/{name}", rows=0)
         self._batch.reset(self._tables)
         self._syncer = Syncer(committed.fd, self._sync_mode)
         file.flush()
@@ -208,8 +228,9 @@ class Hdf5RunWriter:
             fsync_directory(self.path.parent)  # the new file's name survives a power cut too
 
     def _write_header(self, event: RunStarted, file: h5py.File) -> None:
-        write_header(file, event, self.codec)
-        file.attrs.update(self._attributes)
+        write_run_values(file, event, self.codec)
+        if self._attributes:
+            file.attrs.update(self._attributes)
 
     # Instrument and safe-state rows wait for the next commit, which appends each table's
     # rows at once (a table append costs ~0.2 ms: three rows a test made 0.6 ms).
@@ -330,24 +351,30 @@ class Hdf5RunWriter:
 
     def _plottable(self, test: RunningTest, group: h5py.Group, name: str) -> None:
         """Point the entry's `@default` (and the root's, once) at its first plottable group."""
-        if "default" not in group.attrs:
+        if not h5py.h5a.exists(group.id, b"default"):
             set_attrs(group, {"default": name})
         if not self._default_set:
             self._default_set = True
-            self._require_file().attrs.modify("default", test.entry)
+            rewrite_attrs(self._require_file(), {"default": test.entry})
 
     def _test_finished(self, event: TestFinished) -> None:
         test = self._test(event.test_id)
         del self._running[event.test_id]
         self._store(test, event.outcome, event.message, event.finished, event.duration)
-        self.commit()
+        if not self._bulk:
+            self.commit()
 
     def _run_finished(self, event: RunFinished) -> None:
-        file = self._require_file()
-        file.attrs.modify("end_time", event.finished)
-        file.attrs.modify("outcome", event.outcome)
-        file.attrs.modify("skipped", np.int64(event.skipped))
-        file.attrs.modify("skip_reasons", event.skip_reasons)
+        values: dict[str, AttrValue] = {
+            "end_time": event.finished,
+            "outcome": event.outcome,
+            "skipped": np.int64(event.skipped),
+            "skip_reasons": event.skip_reasons,
+        }
+        rewrite_attrs(  # the header's placeholders, rewritten in place where they differ
+            self._require_file(),
+            {k: v for k, v in values.items() if k in self._attributes or not holds(k, v)},
+        )
         self.close()
 
     # -- commit and close -----------------------------------------------------------------
@@ -389,15 +416,28 @@ class Hdf5RunWriter:
                 self._seal(end)
 
     def _complete(self, file: h5py.File) -> None:
+        """Commit the unfinished tests as incomplete and the last batch, with the entries of
+        the tests that have none (one flush), and point the root @default at the first test
+        when no test was plottable."""
         for test in list(self._running.values()):
             self._store(test, schema.INCOMPLETE, "", "", float("nan"))
         self._running.clear()
-        self._append_batch()
-        batch = self._batch
-        self._claim(ENTRY_BYTES * batch.tests + PER_ROW * batch.measurements)
-        if self._entries_done < batch.tests:  # else every test has its entry, and @default
-            build_missing_entries(file, set_default=not self._default_set)
+        batch, earlier = self._batch, len(self._tables[schema.TESTS])
+        if self._tables_have_entries:  # only the last batch's tests may lack entries
+            tests, measurements = batch.without_entry()
+        else:  # so may tests appended before: the tables are read back
+            tests, measurements = batch.tests, batch.measurements
+        self._claim(self._batch_bytes() + ENTRY_BYTES * tests + PER_ROW * measurements)
+        appended = self._move_batch()
+        if not self._tables_have_entries:
+            build_missing_entries(file, count=earlier)
+        if appended is not None:
+            build_entries(file, *appended)
+        if not self._default_set and self._first_entry is not None:
+            self._default_set = True
+            rewrite_attrs(file, {"default": self._first_entry[1]})
         file.flush()
+        self._batch_committed()
 
     def _release(self, file: h5py.File) -> int | None:
         """Close the HDF5 file; the length to cut it to before it is sealed, or None when a
@@ -490,10 +530,10 @@ class Hdf5RunWriter:
             ) from None
 
     def _write_running_marker(self) -> None:
+        """/summary/running, written in place: its bytes are the fixed-length string HDF5
+        would write (the JSON, then zeros)."""
         marker = running_json([t.marker() for t in self._running.values()])
-        data = np.array(marker, dtype=f"S{schema.RUNNING_BYTES}")
-        dataset_id = self._running_marker.id
-        dataset_id.write(h5py.h5s.ALL, h5py.h5s.ALL, data, mtype=dataset_id.get_type())
+        write_at(self._committed.fd, marker.ljust(schema.RUNNING_BYTES, b"\0"), self._running_at)
 
     def _store(
         self, test: RunningTest, outcome: str, message: str, finished: str, duration: float
@@ -515,12 +555,14 @@ class Hdf5RunWriter:
             self._claim(PER_GROUP + PER_ROW * len(rows))
             table = table_rows(rows, schema.SUMMARY_DTYPE)
             complete_entry(test.group, dict(zip(_TEST_COLUMNS, row, strict=True)), table)
-            self._require_file().flush()
-            self._entries_done += 1
+            if not self._bulk:
+                self._require_file().flush()
         record = {"rows": {"tests": [row], "measurements": rows, "waveforms": waves}}
         journaled = len(rows) <= JOURNAL_MAX_ROWS and self._journal_write(record)
-        batch.add(row, rows, waves)
+        batch.add(row, rows, waves, has_entry=test.group is not None)
         batch.journaled += journaled
+        if self._first_entry is None or test.index < self._first_entry[0]:
+            self._first_entry = (test.index, test.entry)
         if not journaled or batch.due():
             self._append_batch()  # a test not journaled is committed here
 
@@ -552,19 +594,46 @@ class Hdf5RunWriter:
 
     def _append_batch(self) -> None:
         """Move the journaled tests into the tables, flush, and start the journal over."""
-        batch, file = self._batch, self._require_file()
-        tables = self._tables
+        if self._move_batch() is not None:
+            self._tables_have_entries = False  # built from the tables at close
+        self._require_file().flush()
+        self._batch_committed()
+
+    def _batch_bytes(self) -> int:
+        """File space the batch's rows may take in the tables."""
+        batch = self._batch
         rows = len(batch.test_rows) + len(batch.measurement_rows) + len(batch.waveform_rows)
-        self._claim(PER_ROW * rows + 3 * PER_GROUP)
+        return PER_ROW * rows + 3 * PER_GROUP
+
+    def _move_batch(self) -> tuple[npt.NDArray[Any], npt.NDArray[Any], int] | None:
+        """Append the batch's rows to the tables (and the rows waiting for a commit, and the
+        running marker), unflushed. For the tests among them without an entry: their rows
+        of /summary/tests, the batch's rows of /summary/measurements and the position of the
+        first (what `build_entries` takes); None when every test has its entry."""
+        batch, tables = self._batch, self._tables
+        self._claim(self._batch_bytes())
+        appended = None
         if batch.test_rows:
-            tables[schema.MEASUREMENTS].append(batch.measurement_rows)
+            first = len(tables[schema.MEASUREMENTS])
+            tests = table_rows(batch.test_rows, tables[schema.TESTS].dtype)
+            measurements = (  # without rows, the table is not opened for its row type
+                table_rows(batch.measurement_rows, tables[schema.MEASUREMENTS].dtype)
+                if batch.measurement_rows
+                else np.empty(0, dtype=schema.SUMMARY_DTYPE)
+            )
+            tables[schema.MEASUREMENTS].append(measurements)
             tables[schema.WAVEFORMS].append(batch.waveform_rows)
-            tables[schema.TESTS].append(batch.test_rows)
+            tables[schema.TESTS].append(tests)
+            if batch.plain:
+                appended = (tests[batch.plain], measurements, first)
         self._append_pending()
         self._write_running_marker()
-        file.flush()
+        return appended
+
+    def _batch_committed(self) -> None:
+        """The batch's rows were flushed: start the batch and the journal over."""
         self._unflushed = False
-        batch.reset(tables)
+        self._batch.reset(self._tables)
         if self._journal is not None:
             self._journal.restart()  # only now: until the flush, the journal was the record
 
@@ -577,12 +646,14 @@ class _Batch:
         self.test_rows: list[tuple[Any, ...]] = []
         self.measurement_rows: list[tuple[Any, ...]] = []
         self.waveform_rows: list[tuple[Any, ...]] = []
+        self.plain: list[int] = []  # positions in `test_rows` of the tests without an entry
         self.tests = self.measurements = self.waveforms = 0
         self.journaled = 0
         self._since = 0.0
 
     def reset(self, tables: dict[str, Appender]) -> None:
         self.test_rows, self.measurement_rows, self.waveform_rows = [], [], []
+        self.plain = []
         self.journaled = 0  # of `test_rows`, the tests committed as journal records
         self.tests = len(tables[schema.TESTS])
         self.measurements = len(tables[schema.MEASUREMENTS])
@@ -593,15 +664,24 @@ class _Batch:
         test_row: tuple[Any, ...],
         rows: list[tuple[Any, ...]],
         waves: list[tuple[Any, ...]],
+        *,
+        has_entry: bool,
     ) -> None:
         if not self.test_rows:
             self._since = time.monotonic()
+        if not has_entry:
+            self.plain.append(len(self.test_rows))
         self.test_rows.append(test_row)
         self.measurement_rows.extend(rows)
         self.waveform_rows.extend(waves)
         self.tests += 1
         self.measurements += len(rows)
         self.waveforms += len(waves)
+
+    def without_entry(self) -> tuple[int, int]:
+        """How many of the batch's tests have no entry, and their measurement rows."""
+        counts = _TEST_COLUMNS.index("measurement_count")
+        return len(self.plain), sum(self.test_rows[k][counts] for k in self.plain)
 
     def due(self) -> bool:
         """Time to append: enough tests, or the oldest waited long enough."""

@@ -61,12 +61,16 @@ def write_text(group: h5py.Group, name: str, text: str, **attrs: AttrValue) -> N
     set_attrs(h5py.Dataset(dataset), attrs)
 
 
-def rewrite_attrs(obj: h5py.HLObject, values: Mapping[str, AttrValue]) -> None:
-    """Write `values` into the existing attributes of these names on `obj` (each keeps its
-    type: text into text, a number into its number type); a missing one is a KeyError."""
+def rewrite_attrs(
+    obj: h5py.HLObject | h5py.h5g.GroupID | h5py.h5d.DatasetID, values: Mapping[str, AttrValue]
+) -> None:
+    """Write `values` into the existing attributes of these names on `obj` (an h5py object or
+    a low-level object id; each attribute keeps its type: text into text, a number into its
+    number type); a missing one is a KeyError."""
+    object_id = obj.id if isinstance(obj, h5py.HLObject) else obj
     for name, value in values.items():
         data, _, memory_type, _ = _encoded(name, value)
-        attr = h5py.h5a.open(obj.id, name.encode())
+        attr = h5py.h5a.open(object_id, name.encode())
         attr.write(data, mtype=memory_type)
 
 
@@ -76,4 +80,4 @@ def rewrite_text(group: h5py.Group, name: str, text: str, **attrs: AttrValue) ->
     dataset = h5py.h5d.open(group.id, name.encode())
     data = np.array(text, dtype=_TEXT)
     dataset.write(_SCALAR, _SCALAR, data, mtype=_TEXT_MEMORY_TYPE)
-    rewrite_attrs(h5py.Dataset(dataset), attrs)
+    rewrite_attrs(dataset, attrs)

@@ -58,6 +58,8 @@ class Joulescope(LibraryProfiler):
     vendor: ClassVar[str] = "Jetperch"
     model: ClassVar[str] = "Joulescope"
     max_sample_rate: ClassVar[float] = 1e6
+    scheme: ClassVar[str] = "joulescope"
+    resource_syntax: ClassVar[str] = "joulescope:// (the one connected) or joulescope://<serial>"
     safe_state_sends: ClassVar[bool] = False  # it only measures: nothing to switch off
     sample_rates: ClassVar[tuple[float, ...]] = (
         1e6, 5e5, 2e5, 1e5, 5e4, 2e4, 1e4, 5e3, 2e3, 1e3, 500.0, 200.0, 100.0,
@@ -78,9 +80,11 @@ class Joulescope(LibraryProfiler):
     def open(
         cls, resource: str, *, role: str = "", guard: SourceGuard = NO_GUARD, **options: Any
     ) -> Joulescope:
-        """`resource`: "joulescope://" for the one connected, or "joulescope://<serial>"."""
+        """`resource`: "joulescope://" for the one connected, or "joulescope://<serial>"
+        (the serial number as the Joulescope application shows it, e.g. 001234)."""
+        serial = cls.resource_target(resource, role).strip("/")
+        own = cls.checked_options(options, role or resource)
         library = import_library("joulescope", "joulescope", role or resource)
-        serial = resource.removeprefix("joulescope://").strip("/")
         if serial:
             found = [d for d in library.scan(config="auto") if serial in str(d)]
             if len(found) != 1:
@@ -91,7 +95,7 @@ class Joulescope(LibraryProfiler):
         else:
             device = library.scan_require_one(config="auto")
         device.open()
-        return cls(device, role=role or resource, guard=guard, **options)
+        return cls(device, role=role or resource, guard=guard, **own)
 
     def serial_number(self) -> str:
         return str(self.device)

@@ -1,11 +1,14 @@
 """Keithley 2450 current profiling: a fast reading buffer streamed while it fills.
 
-The 2450 has no sample clock: it takes readings back to back, as fast as the aperture allows
-(about 3000 per second at 0.01 PLC with autozero off). A capture therefore sets the current
-function on a fixed range, autozero off and the aperture that fits the requested rate (half of
-each interval, from the line frequency `:SYSTem:LFRequency?`), source readback on, sizes and
-clears `defbuffer1`, loads the predefined trigger model
-`:TRIGger:LOAD "SimpleLoop", <count>, 0, "defbuffer1"` and starts it with `:INITiate`. While it
+The 2450 has no sample clock: it takes readings back to back, each taking its aperture plus a
+conversion overhead (3000 readings per second at 0.01 PLC and 60 Hz with autozero off), after
+the trigger model's delay. A capture therefore sets the current function on a fixed range,
+autozero off and the aperture that fits the requested rate (half of each interval, from the
+line frequency `:SYSTem:LFRequency?`), source readback on, sizes and clears `defbuffer1`,
+loads the predefined trigger model
+`:TRIGger:LOAD "SimpleLoop", <count>, <delay>, "defbuffer1"` with the delay that fills the rest
+of each interval (`READING_OVERHEAD` is the overhead taken), and starts it with `:INITiate`. A
+rate faster than 0.01 PLC plus the overhead at the line frequency is refused. While it
 runs, `:TRACe:ACTual?` says how many readings are stored and
 `:TRACe:DATA? <first>,<last>,"defbuffer1",READ,SOUR,REL` reads them with the source readback
 voltage and the relative time stamp; the mean interval of the first readings' time stamps is
@@ -36,6 +39,9 @@ READ_POINTS = 10_000
 APERTURE_SHARE = 0.5
 #: How far the rate the time stamps show may be from the requested one.
 RATE_TOLERANCE = 0.1
+#: s a reading takes beyond its aperture with autozero off (3000 readings/s at 0.01 PLC, 60 Hz).
+READING_OVERHEAD = 1 / 3000 - 0.01 / 60
+MIN_NPLC, MAX_NPLC = 0.01, 10.0
 
 
 class Keithley2450Capture(BufferedCapture):
@@ -50,10 +56,20 @@ class Keithley2450Capture(BufferedCapture):
 
     def capture_commands(self, count: int, sample_rate: float) -> list[str]:
         """Current function on the fixed range, autozero off, the aperture for the rate,
-        source readback on, the buffer sized and cleared, the SimpleLoop trigger model."""
+        source readback on, the buffer sized and cleared, the SimpleLoop trigger model with
+        the delay that paces the readings at the rate."""
         line = self.query_value(":SYSTem:LFRequency?", parse_number)
-        nplc = round(min(10.0, max(0.01, APERTURE_SHARE * line / sample_rate)), 4)
-        self.note(nplc=nplc)
+        interval = 1.0 / sample_rate
+        fastest = MIN_NPLC / line + READING_OVERHEAD
+        if interval < fastest * (1 - 1e-9):
+            raise InstrumentError(
+                f"sample rate {sample_rate:g} S/s is beyond the 2450 at {line:g} Hz line "
+                f"frequency: at most {1 / fastest:.4g} readings/s (0.01 PLC, autozero off)",
+                role=self.role,
+            )
+        nplc = round(min(MAX_NPLC, max(MIN_NPLC, APERTURE_SHARE * line / sample_rate)), 4)
+        delay = round(max(0.0, interval - nplc / line - READING_OVERHEAD), 9)
+        self.note(nplc=nplc, trigger_delay=delay)
         return [
             ':SENSe:FUNCtion "CURRent"',
             f":SENSe:CURRent:RANGe {format_value(self.fixed_range())}",
@@ -62,7 +78,7 @@ class Keithley2450Capture(BufferedCapture):
             ":SOURce:VOLTage:READ:BACK ON",
             f":TRACe:POINts {count},{BUFFER}",
             f":TRACe:CLEar {BUFFER}",
-            f':TRIGger:LOAD "SimpleLoop",{count},0,{BUFFER}',
+            f':TRIGger:LOAD "SimpleLoop",{count},{format_value(delay)},{BUFFER}',
         ]
 
     def start_command(self) -> str:

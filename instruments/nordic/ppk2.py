@@ -38,6 +38,11 @@ class PPK2(LibraryProfiler):
     model: ClassVar[str] = "PPK2"
     max_sample_rate: ClassVar[float] = 1e5
     sample_rates: ClassVar[tuple[float, ...]] = (1e5,)
+    scheme: ClassVar[str] = "ppk2"
+    resource_syntax: ClassVar[str] = (
+        "ppk2:// (the one connected kit) or ppk2://<serial port> (ppk2://COM5, ppk2:///dev/ttyACM0)"
+    )
+    driver_options: ClassVar[tuple[str, ...]] = ("source_voltage", "stall_timeout")
     poll_interval: float = 0.01  # s between reads of the serial port
 
     def __init__(
@@ -67,10 +72,13 @@ class PPK2(LibraryProfiler):
         cls, resource: str, *, role: str = "", guard: SourceGuard = NO_GUARD, **options: Any
     ) -> PPK2:
         """`resource`: "ppk2://" for the one connected kit, or "ppk2://<serial port>"."""
+        port = cls.resource_target(resource, role)
+        own = cls.checked_options(options, role or resource)
         library = import_library("ppk2_api.ppk2_api", "ppk2", role or resource)
-        port = resource.removeprefix("ppk2://")
         if not port:
-            ports = [p[0] if isinstance(p, tuple | list) else p for p in library.list_devices()]
+            ports = [
+                p[0] if isinstance(p, tuple | list) else p for p in library.PPK2_API.list_devices()
+            ]
             if len(ports) != 1:
                 raise InstrumentError(
                     f"{len(ports)} PPK2 kits connected ({', '.join(map(str, ports))}); "
@@ -80,7 +88,7 @@ class PPK2(LibraryProfiler):
             port = str(ports[0])
         device = library.PPK2_API(port, timeout=1, write_timeout=1, exclusive=True)
         device.get_modifiers()
-        return cls(device, role=role or resource, guard=guard, **options)
+        return cls(device, role=role or resource, guard=guard, **own)
 
     def supply_off(self) -> None:
         if self.source_voltage is not None:

@@ -42,6 +42,9 @@ class Otii(LibraryProfiler):
     vendor: ClassVar[str] = "Qoitech"
     model: ClassVar[str] = "Otii"
     max_sample_rate: ClassVar[float] = 50_000.0  # the Ace's highest main-current rate
+    scheme: ClassVar[str] = "otii"
+    resource_syntax: ClassVar[str] = "otii://<host>[:<port>]/<device name> (otii://127.0.0.1/Arc)"
+    driver_options: ClassVar[tuple[str, ...]] = ("supply_voltage", "stall_timeout")
     poll_interval: float = 0.05  # s between reads of the recording
 
     def __init__(
@@ -67,16 +70,18 @@ class Otii(LibraryProfiler):
     ) -> Otii:
         """`resource`: "otii://<host>[:<port>]/<device name>" (the name may be left out when
         the Otii application has one device)."""
-        library = import_library("otii_tcp_client.otii_client", "otii", role or resource)
-        where = urlsplit(resource)
-        if where.scheme != "otii":
+        cls.resource_target(resource, role)
+        try:
+            where = urlsplit(resource.strip())
+            port = where.port or DEFAULT_PORT
+        except ValueError as exc:
             raise InstrumentError(
-                f"an Otii resource reads otii://<host>[:<port>]/<device>, not {resource!r}",
+                f"a {cls.model} resource reads {cls.resource_syntax}, not {resource!r} ({exc})",
                 role=role or resource,
-            )
-        otii = library.OtiiClient().connect(
-            host=where.hostname or "127.0.0.1", port=where.port or DEFAULT_PORT
-        )
+            ) from None
+        own = cls.checked_options(options, role or resource)
+        library = import_library("otii_tcp_client.otii_client", "otii", role or resource)
+        otii = library.OtiiClient().connect(host=where.hostname or "127.0.0.1", port=port)
         name = where.path.strip("/")
         devices = [d for d in otii.get_devices() if not name or d.name == name]
         if len(devices) != 1:
@@ -84,7 +89,7 @@ class Otii(LibraryProfiler):
                 f"{len(devices)} Otii devices match {name or 'any name'!r}", role=role or resource
             )
         project = otii.get_active_project() or otii.create_project()
-        return cls(devices[0], project=project, role=role or resource, guard=guard, **options)
+        return cls(devices[0], project=project, role=role or resource, guard=guard, **own)
 
     def serial_number(self) -> str:
         return str(getattr(self.device, "name", ""))

@@ -18,7 +18,8 @@ from benchtest import DutProfile, Measure
 from benchtest.analysis import EnergyProfile, battery_life, energy_profile
 from instruments.capabilities import CurrentProfile, CurrentProfiler
 
-pytestmark = pytest.mark.dut_kind("mcu")
+# At 25 degC (the conditions of the limits), held by the chamber when the bench has one.
+pytestmark = [pytest.mark.dut_kind("mcu"), pytest.mark.usefixtures("junction_temperature")]
 
 SAMPLE_RATE = 1e6  # S/s: resolves the 5 us wake-up and the 0.3 us current edges
 WAKEUPS = 5  # captured per measurement

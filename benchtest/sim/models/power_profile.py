@@ -128,6 +128,31 @@ class WakeSchedule:
         """Mean current over whole periods, A."""
         return self.sleep_current + self.event_charge / self.period
 
+    def window_means(self, starts: FloatArray, width: float) -> FloatArray:
+        """The exact mean current over `[t, t + width)` for each time `t` in `starts`
+        (increasing, s): what an integrating meter with that aperture reads, A."""
+        count = len(starts)
+        if not count:
+            return np.zeros(0)
+        margin = SETTLED_TAUS * self.tau + width
+        first_time, end_time = float(starts[0]), float(starts[-1]) + width
+        times, sizes = self.steps(
+            math.floor((first_time - margin) / self.period) - 1, math.floor(end_time / self.period)
+        )
+        settled = times < first_time - margin
+        values = np.full(count, self.sleep_current + float(np.sum(sizes[settled])))
+        step_after = np.zeros(count + 1)
+        for time, size in zip(times[~settled], sizes[~settled], strict=True):
+            if time >= end_time:
+                break
+            lo = int(np.searchsorted(starts, time - width, side="left"))
+            hi = int(np.searchsorted(starts, time + margin, side="right"))
+            local = starts[lo:hi] - time
+            rise = _settled_integral(local + width, self.tau) - _settled_integral(local, self.tau)
+            values[lo:hi] += size * rise / width
+            step_after[hi] += size
+        return values + np.cumsum(step_after[:count])
+
     def wake_edges(self, first: int, last: int) -> FloatArray:
         """Times of the wake edges of periods `first` .. `last`, s."""
         return np.arange(first, last + 1, dtype=np.float64) * self.period + self.wake_at
@@ -149,6 +174,22 @@ class WakeSchedule:
         sizes = np.concatenate([np.full(len(t), d) for t, d in columns])
         order = np.argsort(times, kind="stable")
         return times[order], sizes[order]
+
+
+def _settled_integral(x: FloatArray, tau: float) -> FloatArray:
+    """Integral from 0 to x of a unit first-order step with time constant `tau`, 0 for x <= 0."""
+    positive = np.maximum(x, 0.0)
+    if tau <= 0:
+        return positive
+    return positive + tau * np.expm1(-positive / tau)
+
+
+def supply_schedule(unit: object, vdd: float) -> WakeSchedule | None:
+    """The periodic power profile of an MCU or sensor `unit` supplied at `vdd` V (None for
+    another part, or one not powered)."""
+    if not isinstance(unit, McuModel | SensorModel) or not vdd > 0:
+        return None
+    return WakeSchedule.of(unit, vdd)
 
 
 class ProfileSource:
@@ -196,12 +237,7 @@ class ProfileSource:
         return values + np.cumsum(step_after[:count])
 
     def _settled_integral(self, x: FloatArray) -> FloatArray:
-        """Integral from 0 to x of a unit first-order step, 0 for x <= 0."""
-        tau = self.schedule.tau
-        if tau <= 0:
-            return np.maximum(x, 0.0)
-        positive = np.maximum(x, 0.0)
-        return positive + tau * np.expm1(-positive / tau)
+        return _settled_integral(x, self.schedule.tau)
 
     def range_index(self, current: FloatArray) -> npt.NDArray[np.intp]:
         """The smallest range that holds each current."""
@@ -210,6 +246,11 @@ class ProfileSource:
 
     def chunk(self, start: int, count: int) -> ProfileChunk:
         """Samples `start` .. `start + count - 1` as the profiler reads them."""
+        return self.readings(start, count)[0]
+
+    def readings(self, start: int, count: int) -> tuple[ProfileChunk, FloatArray]:
+        """The chunk of samples `start` .. `start + count - 1`, and the full scale (A) of the
+        range each sample was taken on."""
         look = self.glitch_points
         true = self.mean_current(start - look - 1, count + look + 1)
         index = self.range_index(true)
@@ -236,4 +277,4 @@ class ProfileSource:
         volts = self.schedule.supply + noise.gaussian(
             (*self.seed, 2), start, count, self.schedule.supply_noise
         )
-        return ProfileChunk(start, values, volts, range_changes(rows))
+        return ProfileChunk(start, values, volts, range_changes(rows)), full_scale[look + 1 :]

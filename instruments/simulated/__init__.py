@@ -1,0 +1,1 @@
+"""Drivers of instruments that only the simulated bench has (its current profiler)."""
