@@ -385,3 +385,12 @@ def test_sync_modes_write_the_same_file(tmp_path: Path, sync: str) -> None:
         assert [t.outcome for t in run.tests] == ["passed", "failed", "skipped"]
     with pytest.raises(ValueError, match="unknown sync mode 'sometimes'"):
         Hdf5RunWriter(tmp_path / "other.h5", sync="sometimes")  # type: ignore[arg-type]
+
+
+def test_a_run_file_is_an_ordinary_file_and_leaves_nothing_beside_it(tmp_path: Path) -> None:
+    path = tmp_path / "run.h5"
+    with Hdf5RunWriter(path) as writer:
+        for event in example_events():
+            writer(event)
+    assert path.stat().st_mode & 0o111 == 0  # data, not a program: no execute bit
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]  # no commit log, no temp

@@ -84,7 +84,9 @@ def create_run_file(
     image = _image(fill, skeleton(manifest) if start is None else start)
     partial = path.with_name(f".{path.name}.creating")
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
+        fd = os.open(
+            partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+        )
     except FileExistsError:
         raise ResultFileError(
             f"{path}: cannot create run file: {partial.name} exists (another writer is "
