@@ -132,8 +132,14 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session):
     with open(os.path.join(FOLDER, f"times-{WORKER}.jsonl"), "w") as f:
         f.writelines(json.dumps(span) + "\\n" for span in SPANS)
+    CPU.update(total=_cpu(), pid=os.getpid())
     with open(os.path.join(FOLDER, f"cpu-{WORKER}.json"), "w") as f:
-        json.dump({**CPU, "total": _cpu(), "pid": os.getpid()}, f)
+        json.dump(CPU, f)
+
+def pytest_unconfigure(config):
+    # After every plugin's session end: the xdist controller has merged the sites' run files
+    with open(os.path.join(FOLDER, f"cpu-{WORKER}.json"), "w") as f:
+        json.dump({**CPU, "final": _cpu()}, f)
 """
 
 
@@ -175,6 +181,7 @@ class Cpu:
     steady: float
     children_steady: float | None  # its child processes (simulators), first test to last
     controller: bool = False
+    after_session: float = 0.0  # after its session's end (the controller: the merge)
 
     @property
     def per_test(self) -> float:
@@ -199,6 +206,12 @@ class Run:
     everything: float  # CPU of every process the run started (pytest, workers, simulators)
     before: float  # s from pytest started to the first test started (start-up)
     after: float  # s from the last test done to pytest done (run files closed and merged)
+    machine: float | None = None  # CPU s the whole machine was busy meanwhile (Linux)
+
+    @property
+    def elsewhere(self) -> float | None:
+        """CPU s of the machine's other processes (not started by this run) meanwhile."""
+        return None if self.machine is None else max(0.0, self.machine - self.everything)
 
     @property
     def rate(self) -> float:
@@ -219,6 +232,17 @@ class Run:
         return self.everything - sum(cpu.total for cpu in self.processes)
 
 
+def machine_cpu() -> float | None:
+    """CPU seconds the whole machine has been busy (all cores, /proc/stat); None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:9]]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu() -> float:
     """CPU seconds of this process's waited-for descendants so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -237,7 +261,8 @@ def cpu_records(work: Path) -> list[Cpu]:
         if tests and data["children_first"] is not None:
             children = data["children_last"] - data["children_first"]
         name = path.stem.removeprefix("cpu-")
-        records.append(Cpu(name, tests, data["total"], steady, children, data["controller"]))
+        after = data.get("final", data["total"]) - data["total"]
+        records.append(Cpu(name, tests, data["total"], steady, children, data["controller"], after))
     return records
 
 
@@ -255,11 +280,15 @@ def run(folder: Path, bench: Bench, sites: int, parts: int, repeat: int = 0) -> 
     args += ["--results-dir", str(work / "results")]
     args += ["-n", str(sites)] if sites > 1 else ["--site", "S1"]
     environment = {**os.environ, "BENCHMARK_TIMES": str(work)}
-    start, cpu_before = time.time(), children_cpu()
+    start, cpu_before, machine_before = time.time(), children_cpu(), machine_cpu()
     done = subprocess.run(
         args, cwd=work, capture_output=True, text=True, timeout=600, env=environment
     )
     elapsed, everything = time.time() - start, children_cpu() - cpu_before
+    machine_after = machine_cpu()
+    machine = None
+    if machine_before is not None and machine_after is not None:
+        machine = machine_after - machine_before
     if done.returncode != 0:
         sys.exit(f"the {name} run failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
     tests = int(done.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
@@ -270,7 +299,8 @@ def run(folder: Path, bench: Bench, sites: int, parts: int, repeat: int = 0) -> 
     ]
     first, last = min(begin for begin, _ in spans), max(stop for _, stop in spans)
     before, after = first - start, start + elapsed - last
-    return Run(tests, elapsed, last - first, cpu_records(work), everything, before, after)
+    processes = cpu_records(work)
+    return Run(tests, elapsed, last - first, processes, everything, before, after, machine)
 
 
 def show(sites: int, result: Run) -> None:
@@ -293,9 +323,12 @@ def show_cpu(label: str, result: Run) -> None:
         if cpu.tests > 1 and cpu.children_per_test is not None:
             steady += f" (its simulator: {cpu.children_per_test * 1e3:5.1f} ms/test)"
         print(f"    pytest {cpu.process:<5} ({role}): {cpu.total:6.2f} s{steady}")
+        if cpu.controller or cpu.process == "main":
+            what = "merging the sites' run files" if cpu.controller else "closing"
+            print(f"      then, after its session ({what}): {cpu.after_session:6.2f} s")
+    others = result.others - sum(cpu.after_session for cpu in result.processes)
     print(
-        f"    simulators, the merge and the rest: {result.others:6.2f} s "
-        f"= {result.others / result.tests * 1e3:5.1f} ms/test"
+        f"    simulators and the rest: {others:6.2f} s = {others / result.tests * 1e3:5.1f} ms/test"
     )
     cores = result.everything / result.elapsed
     print(f"    cores busy on average: {cores:.2f} of {os.cpu_count()}")
@@ -332,6 +365,27 @@ def show_bound(one: Run, many: Run) -> None:
     for cores in (1, os.cpu_count() or 1):
         bound = min(SITES, cores / cpu_per_test / one.rate)
         print(f"    with {cores} core(s) free for this run, {SITES} sites / 1 site <= {bound:.2f}x")
+    if many.elsewhere is not None:
+        free = cpu_bound(one, many)
+        print(
+            f"    other processes on the machine used {many.elsewhere:.1f} s of CPU during the "
+            f"{SITES}-site run ({many.elsewhere / many.elapsed:.2f} cores): cores left for it "
+            f"{free.cores:.2f}, so {SITES} sites / 1 site <= {free.ratio:.2f}x "
+            f"(measured {many.rate / one.rate:.2f}x)"
+        )
+
+
+@dataclass(frozen=True)
+class Bound:
+    cores: float  # cores left for the sites' run by the machine's other processes
+    ratio: float  # the end-to-end ratio that CPU allows
+
+
+def cpu_bound(one: Run, many: Run) -> Bound:
+    """What the machine's other processes left the sites' run: its cores, and the ratio its
+    CPU (every process it started, end to end) allows on them."""
+    cores = (os.cpu_count() or 1) - (many.elsewhere or 0.0) / many.elapsed
+    return Bound(cores, min(SITES, cores / (many.everything / many.tests) / one.rate))
 
 
 @dataclass(frozen=True)
@@ -346,6 +400,10 @@ class Comparison:
 
     def steady(self) -> list[float]:
         return [m.steady_rate / o.steady_rate for o, m in zip(self.ones, self.manys, strict=True)]
+
+    def bounds(self) -> list[float]:
+        """Per pair, the ratio the CPU left to the sites' run allows (`cpu_bound`)."""
+        return [cpu_bound(o, m).ratio for o, m in zip(self.ones, self.manys, strict=True)]
 
     def worker_cpu(self) -> list[float]:
         """Steady CPU per test of every pytest process that ran tests, all runs."""
@@ -385,14 +443,21 @@ def main() -> int:
             )
             for label, bench in cases.items()
         }
-    print(f"{SITES} sites / 1 site:{'end to end':>26}{'steady state':>14}{'CPU ms/test':>14}")
+    header = f"{'end to end':>26}{'steady state':>14}{'CPU bound':>11}{'CPU ms/test':>14}"
+    print(f"{SITES} sites / 1 site:{header}")
     for label, comparison in results.items():
         ratio, steady = summarize(comparison.ratios()), summarize(comparison.steady())
         cpu = summarize(comparison.worker_cpu() or [float("nan")])
+        bound = summarize(comparison.bounds()).median
         note = f"  target >= {TARGET:g}x end to end" if label == PRIMARY else ""
         print(
-            f"  {label:<34}{ratio.median:6.2f}x{steady.median:13.2f}x{cpu.median * 1e3:12.1f}{note}"
+            f"  {label:<34}{ratio.median:6.2f}x{steady.median:13.2f}x{bound:10.2f}x"
+            f"{cpu.median * 1e3:12.1f}{note}"
         )
+    print(
+        "  (CPU bound: the end-to-end ratio the CPU left by the machine's other processes "
+        "allows the sites' run, median of the pairs)"
+    )
     primary = results[PRIMARY]
     ones = summarize([r.rate for r in primary.ones])
     manys = summarize([r.rate for r in primary.manys])

@@ -6,15 +6,19 @@ file has exactly the documented layout: every test of every site in start order,
 `site` and `serial_number` in its conditions (and so in every measurement row's effective
 conditions), instruments and safe-state actions named `<site>:<role>`, and root attributes
 `@sites` (JSON object site -> serial number) and `@merged_from` (JSON list of the parts).
-The merged file is read back and checked against the parts (`verify_merge`) before the parts
-may be removed. Sweeps are
-replayed too; a part with waveform families is refused for now (its files are kept).
+Sweeps are replayed where their summary row is, so every test's rows keep their order; a part
+with waveform families is refused for now (its files are kept). The merged file is written
+at once (not committed test by test: until it is fsynced at the end, the parts are the
+record), and its tables are checked against the parts, column by column,
+before the parts may be removed; `verify_merge` checks a merged file against its parts read
+again. `read_part` reads a site's file ahead, while the other sites still run.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -24,10 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import numpy as np
+import numpy.typing as npt
 
 from benchtest.results.run import Run, open_run
 from benchtest.results.test_record import TestRecord
+from benchtest.runfile import schema
 from benchtest.runfile.codecs import GZIP
+from benchtest.storage.durability import fsync_directory
 from benchtest.storage.hdf5_writer import Hdf5RunWriter, StoredWaveformCopied, WriterEvent
 from benchtest.values.errors import ResultFileError
 from benchtest.values.events import (
@@ -45,6 +53,7 @@ from benchtest.values.measurement import Limits, Measurement, Outcome
 
 #: Run outcomes from the least to the most severe; the merged run takes the worst.
 _SEVERITY = ("passed", "failed", "interrupted", "incomplete", "error")
+_CHECKED = (schema.TESTS, schema.MEASUREMENTS, schema.WAVEFORMS)
 
 
 @dataclass(frozen=True)
@@ -54,24 +63,49 @@ class _Part:
     serial: str
 
 
-def merge_runs(parts: Sequence[str | Path], destination: str | Path) -> Path:
-    """Write the run files `parts` (the sites of one run, same part) as one run file at
-    `destination` (which must not exist), check it against the parts as read (`verify_merge`
-    without reading them again), and return its path; the parts are left untouched."""
+def read_part(path: str | Path) -> Run:
+    """The site's run file `path`, opened and read as `merge_runs` takes it (its tests, and the
+    length of each waveform), so that a site that finished early can be read while the others
+    still run; the caller closes it. Raises `ResultFileError` for a damaged file."""
+    run = open_run(path)
+    try:
+        if run.problems:
+            raise ResultFileError(f"{path}: cannot merge a damaged run file: {run.problems}")
+        for test in run.tests:
+            for waveform in test.waveforms.values():
+                len(waveform)
+    except BaseException:
+        run.close()
+        raise
+    return run
+
+
+def merge_runs(parts: Sequence[str | Path | Run], destination: str | Path) -> Path:
+    """Write the run files `parts` (the sites of one run, same part; paths, or runs from
+    `read_part`, which stay open) as one run file at `destination` (which must not exist),
+    check its tables against the parts as read, make it durable (fsync), and return its path;
+    the parts are left untouched.
+
+    The merged file is written at once (`bulk`: committed every batch, not every test) and
+    fsynced once at the end: until then the parts are the record."""
     if not parts:
         raise ValueError("merge_runs: no run files to merge")
     destination = Path(destination)
     with ExitStack() as stack:
-        opened = [_open_part(stack, Path(p)) for p in parts]
+        opened = [
+            _part(p if isinstance(p, Run) else stack.enter_context(read_part(p))) for p in parts
+        ]
+        order = _start_order(opened)
         merged = {  # written with the header: a closed run file is sealed, never changed
             "sites": json.dumps({p.site: p.serial for p in opened}),
             "merged_from": json.dumps([str(p.run.path.name) for p in opened]),
             "merged_run_ids": json.dumps([str(p.run.metadata["run_id"]) for p in opened]),
         }
-        with Hdf5RunWriter(destination, attributes=merged) as writer:
-            for event in _events(opened):
+        with Hdf5RunWriter(destination, attributes=merged, sync="never", bulk=True) as writer:
+            for event in _events(opened, order):
                 writer.handle(event)
-        _verify(destination, [p.run for p in opened])
+        _check_tables(destination, order)
+    _make_durable(destination)
     return destination
 
 
@@ -104,22 +138,132 @@ def _verify(merged: str | Path, parts: list[Run]) -> None:
                     )
 
 
+def _check_tables(merged: str | Path, order: Sequence[tuple[_Part, TestRecord]]) -> None:
+    """Raise `ResultFileError` unless the tables of `merged` hold the tests of `order` in that
+    order, every row committed: each test's id, attempt, outcome, times, site and serial
+    number, its measurements (every column but their conditions) and its waveforms (name and
+    points). Compared column by column with numpy, without reading the file's entries."""
+    with h5py.File(merged, "r") as file:
+        summary = file[schema.SUMMARY]
+        tests, rows, waves = (summary[name][...] for name in _CHECKED)
+    tables = {schema.TESTS: tests, schema.MEASUREMENTS: rows, schema.WAVEFORMS: waves}
+    for name, table in tables.items():
+        if not np.array_equal(table[schema.COMMIT], np.arange(1, len(table) + 1)):
+            raise ResultFileError(f"{merged}: merged table summary/{name} has uncommitted rows")
+    records = [test for _, test in order]
+    if len(tests) != len(records):
+        raise ResultFileError(
+            f"{merged}: merged run has {len(tests)} tests, the sites {len(records)}"
+        )
+    expected: dict[str, list[Any]] = {
+        "test_id": [t.id for t in records],
+        "attempt": [t.attempt for t in records],
+        "outcome": [t.outcome for t in records],
+        "start_time": [t.start for t in records],
+        "end_time": [t.end for t in records],
+        "measurement_count": [len(t.measurements) for t in records],
+        "waveform_count": [len(t.waveforms) for t in records],
+        "site": [(p.site, p.serial) for p, _ in order],
+    }
+    found: dict[str, list[Any]] = {
+        **{k: _texts(tests[k]) for k in ("test_id", "outcome", "start_time", "end_time")},
+        **{k: tests[k].tolist() for k in ("attempt", "measurement_count", "waveform_count")},
+        "site": [_site(c) for c in _texts(tests[schema.CONDITIONS])],
+    }
+    durations = np.array([t.duration for t in records], dtype=np.float64)
+    differs = [k for k in expected if expected[k] != found[k]]
+    differs += [] if np.array_equal(tests["duration"], durations, equal_nan=True) else ["duration"]
+    differs += _measurements_differ(rows, records)
+    names = [name for t in records for name in t.waveforms]
+    points = [len(w) for t in records for w in t.waveforms.values()]
+    if _texts(waves["name"]) != names or waves["points"].tolist() != points:
+        differs.append("waveforms")
+    if differs:
+        first = _first_difference(expected, found)
+        raise ResultFileError(
+            f"{merged}: merged run differs from the sites' run files in {', '.join(differs)}"
+            + (f" (first at test {first})" if first else "")
+        )
+
+
+def _measurements_differ(rows: npt.NDArray[Any], records: list[TestRecord]) -> list[str]:
+    """The measurement columns where `rows` (merged) are not the tests' rows, in order (a
+    sweep's summary row has the time the writer judged the sweep: its timestamp is new)."""
+    if len(rows) != sum(len(t.measurements) for t in records):
+        return ["measurements"]
+    if not len(rows):
+        return []
+    expected = np.concatenate([np.asarray(t.measurements) for t in records])
+    recorded = np.concatenate([_not_swept(t) for t in records])
+    differs = [
+        f"measurement {k}s"
+        for k in ("value", "low", "high")
+        if not np.array_equal(rows[k], expected[k], equal_nan=True)
+    ]
+    if not np.array_equal(rows["timestamp"][recorded], expected["timestamp"][recorded]):
+        differs.append("measurement timestamps")
+    differs += [
+        f"measurement {k}s"
+        for k in ("name", "unit", "outcome")
+        if not np.array_equal(np.char.decode(rows[k], "utf-8"), expected[k].astype(str))
+    ]
+    return differs
+
+
+def _not_swept(test: TestRecord) -> npt.NDArray[np.bool_]:
+    """Which of the test's measurement rows are not a sweep's summary row."""
+    names = np.asarray(test.measurements["name"])
+    return ~np.isin(names, list(test.sweeps)) if test.sweeps else np.ones(len(names), bool)
+
+
+def _first_difference(expected: dict[str, list[Any]], found: dict[str, list[Any]]) -> str:
+    for k in expected:
+        for n, (want, got) in enumerate(zip(expected[k], found[k], strict=False)):
+            if want != got:
+                return f"{n + 1} ({expected['test_id'][n]!r}): {k} {got!r}, expected {want!r}"
+    return ""
+
+
+def _texts(column: npt.NDArray[Any]) -> list[str]:
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in column.tolist()]
+
+
+def _site(conditions: str) -> tuple[str, str]:
+    values = json.loads(conditions) if conditions else {}
+    return str(values.get("site", "")), str(values.get("serial_number", ""))
+
+
+def _make_durable(path: Path) -> None:
+    """fsync the closed file `path` and its folder (its name): the parts may go after this."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_directory(path.parent)
+
+
 def _shape(test: TestRecord) -> tuple[Any, ...]:
     """What a merged test must have kept of its part's test."""
     counts = (test.measurements, test.waveforms, test.sweeps, test.families)
     return (test.outcome, repr(test.duration), *(len(c) for c in counts))
 
 
-def _open_part(stack: ExitStack, path: Path) -> _Part:
-    run = stack.enter_context(open_run(path))
+def _part(run: Run) -> _Part:
     if run.problems:
-        raise ResultFileError(f"{path}: cannot merge a damaged run file: {run.problems}")
+        raise ResultFileError(f"{run.path}: cannot merge a damaged run file: {run.problems}")
     return _Part(run, str(run.metadata.get("site", "")), str(run.metadata.get("serial_number", "")))
 
 
-def _events(parts: list[_Part]) -> Iterator[WriterEvent]:
-    """The events that write the merged run: its start, every site's instruments and tests
-    in start order, the sites' safe-state actions, and its end."""
+def _start_order(parts: list[_Part]) -> list[tuple[_Part, TestRecord]]:
+    """Every test of every part in start order (a tie: in the order of the parts)."""
+    tests = [(t.start, n, part, t) for n, part in enumerate(parts) for t in part.run.tests]
+    return [(part, test) for _, _, part, test in sorted(tests, key=lambda item: item[:2])]
+
+
+def _events(parts: list[_Part], order: list[tuple[_Part, TestRecord]]) -> Iterator[WriterEvent]:
+    """The events that write the merged run: its start, every site's instruments, the tests
+    in `order`, the sites' safe-state actions, and its end."""
     first = parts[0].run
     meta = first.metadata
     if first.bench_file is None or first.dut_profile is None:
@@ -147,8 +291,7 @@ def _events(parts: list[_Part]) -> Iterator[WriterEvent]:
         for row in part.run.instruments:
             role, driver, resource, identity, due = (str(v) for v in row.tolist())
             yield InstrumentIdentified(f"{part.site}:{role}", driver, resource, identity, due)
-    tests = [(t.start, n, part, t) for n, part in enumerate(parts) for t in part.run.tests]
-    for _, _, part, test in sorted(tests, key=lambda item: item[:2]):
+    for part, test in order:
         yield from _test_events(part, test)
     for part in parts:
         for row in part.run.safe_state_log:
@@ -171,11 +314,16 @@ def _with_site(conditions: dict[str, Any], part: _Part) -> dict[str, Any]:
 
 
 def _test_events(part: _Part, test: TestRecord) -> Iterator[WriterEvent]:
+    """The events of one test; a sweep where its summary row is (the writer makes that row
+    from the sweep), so the measurements keep their order."""
     conditions = _with_site(test.conditions, part)
     yield TestStarted(test.id, test.start, conditions, test.attempt)
+    swept: list[str] = []
     for row in test.measurements.tolist():
         name, value, unit, low, high, outcome, timestamp, own = row
-        if name in test.sweeps:  # a sweep's summary row: the writer makes it from the sweep
+        if name in test.sweeps:
+            swept.append(str(name))
+            yield _sweep_event(test, str(name))
             continue
         limits = Limits(_limit(low), _limit(high), str(unit))
         own_conditions = json.loads(own) if own else {}
@@ -190,17 +338,22 @@ def _test_events(part: _Part, test: TestRecord) -> Iterator[WriterEvent]:
             yield StoredWaveformCopied(test.id, name, stored.group, len(stored))
         else:
             yield WaveformRecorded(test.id, name, stored.to_waveform(), stored.description)
-    for name, sweep in test.sweeps.items():
-        limits = Limits(sweep.low, sweep.high, sweep.y.unit)
-        yield SweepRecorded(
-            test.id, name, sweep.x.values[...], sweep.y.values[...], sweep.x.name, sweep.x.unit,
-            sweep.y.unit, limits, sweep.outcome, sweep.description,
-        )  # fmt: skip
+    for name in test.sweeps.keys() - set(swept):  # without a summary row (not written so)
+        yield _sweep_event(test, name)
     if test.families:
         raise ResultFileError(
             f"{part.run.path}: test {test.id!r} has waveform families, which are not merged yet"
         )
     yield TestFinished(test.id, test.outcome, test.end, test.duration, test.message, test.attempt)
+
+
+def _sweep_event(test: TestRecord, name: str) -> SweepRecorded:
+    sweep = test.sweeps[name]
+    limits = Limits(sweep.low, sweep.high, sweep.y.unit)
+    return SweepRecorded(
+        test.id, name, sweep.x.values[...], sweep.y.values[...], sweep.x.name, sweep.x.unit,
+        sweep.y.unit, limits, sweep.outcome, sweep.description,
+    )  # fmt: skip
 
 
 def _limit(value: float) -> float | None:
