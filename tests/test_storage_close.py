@@ -145,8 +145,8 @@ def test_the_root_default_is_the_first_test_started_when_none_is_plottable(
 
 
 def test_writers_closing_at_once_build_their_own_entries(tmp_path: Path) -> None:
-    """The entry templates are shared by the process: two writers closing in two threads
-    each get entries of their own outcome."""
+    """Two writers closing in two threads (each with entry templates of its own, in memory
+    files of one process) each get entries of their own outcome."""
     errors: list[BaseException] = []
 
     def run(name: str, outcome: str) -> None:

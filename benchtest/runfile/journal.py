@@ -32,6 +32,8 @@ import numpy as np
 import numpy.typing as npt
 
 _HEADER = struct.Struct("<II")  # payload length, CRC-32 of the payload
+#: JSON as `json.dumps(..., separators=(",", ":"))` writes it, made once (not per record).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def allocate_bytes(group: h5py.Group, name: str, size: int, description: str) -> h5py.Dataset:
@@ -85,10 +87,16 @@ class JournalWriter:
             self._fd = fd
             self._offset = dataset.id.get_offset()
 
-    def write(self, record: dict[str, Any], *, reserved: bool = False) -> bool:
-        """Write `record` (gets its `seq`); False, writing nothing, when it does not fit.
-        Only a `reserved` record (a note of a stopped writer) may use the last NOTE_BYTES."""
-        payload = json.dumps({"seq": self._seq + 1, **record}, separators=(",", ":")).encode()
+    def write(self, record: dict[str, Any] | str, *, reserved: bool = False) -> bool:
+        """Write `record` (a dict, or its JSON text: an object with members; it gets its
+        `seq`); False, writing nothing, when it does not fit. Only a `reserved` record (a
+        note of a stopped writer) may use the last NOTE_BYTES."""
+        if isinstance(record, str):
+            if not record.startswith("{") or record[1:].lstrip().startswith("}"):
+                raise ValueError(f"a journal record must be a JSON object with members: {record!r}")
+            payload = f'{{"seq":{self._seq + 1},{record[1:]}'.encode()
+        else:
+            payload = _ENCODE({"seq": self._seq + 1, **record}).encode()
         data = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         room = self.capacity if reserved else self.capacity - self._notes
         if self._position + len(data) > room:

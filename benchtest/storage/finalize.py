@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from benchtest.runfile import schema
 from benchtest.runfile.tables import committed, read_table
-from benchtest.storage.entries import build_entry, entry_table
+from benchtest.storage.entries import EntryBuilder, entry_table
 
 #: Tests whose entries are prepared together (bounds the memory of one step).
 BLOCK_TESTS = 4096
@@ -57,7 +57,8 @@ def _build(file: h5py.File, tests: npt.NDArray[Any], rows_between: RowsBetween) 
     _roomy_metadata_cache(file)
     try:
         for first in range(0, len(tests), BLOCK_TESTS):
-            _build_block(file, rows_between, tests[first:][:BLOCK_TESTS])
+            with EntryBuilder(file.id) as builder:
+                _build_block(builder, rows_between, tests[first:][:BLOCK_TESTS])
     finally:
         file.id.set_mdc_config(cache)
 
@@ -73,7 +74,7 @@ def _roomy_metadata_cache(file: h5py.File) -> None:
     file.id.set_mdc_config(config)
 
 
-def _build_block(file: h5py.File, rows_between: RowsBetween, tests: npt.NDArray[Any]) -> None:
+def _build_block(builder: EntryBuilder, rows_between: RowsBetween, tests: npt.NDArray[Any]) -> None:
     starts, counts = tests["measurement_start"], tests["measurement_count"]
     low = int(starts.min())
     high = int((starts + counts).max())
@@ -85,5 +86,5 @@ def _build_block(file: h5py.File, rows_between: RowsBetween, tests: npt.NDArray[
     columns = (tests[name].tolist() for name in ("entry", "test_id", "outcome", "message"))
     offset = 0
     for entry, test_id, outcome, message, count in zip(*columns, counts.tolist(), strict=True):
-        build_entry(file.id, entry, test_id, outcome, message, table[offset : offset + count])
+        builder.build(entry, test_id, outcome, message, table[offset : offset + count])
         offset += count

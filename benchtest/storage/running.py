@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _quoted  # a str as JSON text
 from typing import Any
 
 import h5py
@@ -16,6 +17,11 @@ import h5py
 from benchtest.runfile import schema
 from benchtest.values.events import TestStarted
 from benchtest.values.measurement import Measurement
+
+#: `json.dumps(value, default=str)`, with the encoder made once (not per test)...
+_ENCODE = json.JSONEncoder(default=str).encode
+#: ...and with `separators=(",", ":")`, as the journal writes JSON.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 @dataclass
@@ -43,19 +49,34 @@ class RunningTest:
             entry=schema.entry_name(index, event.test_id),
             started=event.started,
             conditions=conditions,
-            conditions_json=json.dumps(conditions, default=str) if conditions else "",
+            conditions_json=_ENCODE(conditions) if conditions else "",
         )
 
     def marker(self) -> dict[str, Any]:
         """The test as listed in /summary/running."""
-        keys = ("index", "test_id", "attempt", "entry", "started", schema.CONDITIONS)
-        return {key: getattr(self, key) for key in keys}
+        return {
+            "index": self.index,
+            "test_id": self.test_id,
+            "attempt": self.attempt,
+            "entry": self.entry,
+            "started": self.started,
+            schema.CONDITIONS: self.conditions,
+        }
+
+    def start_record(self) -> str:
+        """The journal record of the test's start, `{"start": marker()}`, as the journal
+        encodes it, made without the dict (condition values JSON does not take as `str`)."""
+        return (
+            f'{{"start":{{"index":{self.index:d},"test_id":{_quoted(self.test_id)},'
+            f'"attempt":{self.attempt:d},"entry":{_quoted(self.entry)},'
+            f'"started":{_quoted(self.started)},"conditions":{_COMPACT(self.conditions)}}}}}'
+        )
 
     def _own_conditions(self, m: Measurement) -> str:
         """A measurement's conditions as JSON, or "" when they are the test's (the usual case)."""
         if not m.conditions or m.conditions == self.conditions:
             return ""
-        return json.dumps(m.conditions, default=str)
+        return _ENCODE(m.conditions)
 
     def measurement_rows(self, position: int, start: int) -> list[tuple[Any, ...]]:
         """The rows of /summary/measurements: the test's row is at `position`, these at `start`."""
