@@ -238,3 +238,45 @@ def test_every_kill_point_keeps_every_finished_test(
             failures.append(f"after write {count} ({len(finished)} tests finished): {exc!r}"[:300])
     assert not failures, f"{len(failures)} of {len(states)} kill points:\n" + "\n".join(failures)
     assert not log_path(folder / "run.h5").exists()  # a closed run leaves no log
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_a_commit_orders_log_file_and_fsyncs_as_its_mode_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync: bool
+) -> None:
+    from benchtest.runfile.commit_log import read_log
+    from benchtest.storage.committed_file import CommittedFile
+
+    path = tmp_path / "run.h5"
+    path.write_bytes(bytes(4096))
+    committed = CommittedFile(path, sync=sync)
+    calls: list[tuple[str, str]] = []
+    real_pwrite, real_fsync = os.pwrite, os.fsync
+
+    def name(fd: int) -> str:
+        return "file" if fd == committed.fd else "log"
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        calls.append(("write", name(fd)))
+        return int(real_pwrite(fd, data, offset))
+
+    def fsync(fd: int) -> None:
+        calls.append(("fsync", name(fd)))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    monkeypatch.setattr(os, "fsync", fsync)
+    committed.seek(100)
+    committed.write(b"held")  # below the committed end: held until the commit
+    committed.seek(5000)
+    committed.write(b"new")  # past it: written at once
+    assert calls == [("write", "file")]
+    assert path.read_bytes()[100:104] == bytes(4)
+    committed.flush()
+    synced = [("fsync", "log")] if sync else []
+    then = [("fsync", "file")] if sync else []
+    assert calls[1:] == [("write", "log"), *synced, ("write", "file"), *then, ("write", "log")]
+    assert path.read_bytes()[100:104] == b"held"
+    assert read_log(path) == []  # marked empty once the file holds the commit
+    committed.close()
+    assert not (tmp_path / ".run.h5.commit").exists()

@@ -209,6 +209,7 @@ class Hdf5RunWriter:
             self.path,
             partial(self._write_header, event),
             sync=self._sync_mode != "never",
+            sync_commits=self._sync_mode == "always",  # else the background thread fsyncs
             start=station_image(event, self.codec),  # what the station's runs share
         )
         where = layout(manifest=bool(event.plans_manifest))

@@ -67,6 +67,7 @@ def create_run_file(
     fill: Callable[[h5py.File], None],
     *,
     sync: bool,
+    sync_commits: bool = False,
     manifest: bool = False,
     start: bytes | None = None,
 ) -> tuple[h5py.File, CommittedFile]:
@@ -79,7 +80,8 @@ def create_run_file(
     bytes are written with plain file I/O under a temporary name in the same folder
     (`.<name>.creating`), synced (with `sync`) and linked to `path`, which must not exist. So
     a run file is complete and readable from the moment its name exists, whenever the process
-    is killed, and a full disk fails this write, never one of HDF5's.
+    is killed, and a full disk fails this write, never one of HDF5's. `sync_commits`: each
+    commit fsyncs its log and the file (`CommittedFile`), a power cut tearing none.
     """
     image = _image(fill, skeleton(manifest) if start is None else start)
     partial = path.with_name(f".{path.name}.creating")
@@ -105,7 +107,7 @@ def create_run_file(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    committed = CommittedFile(path, sync=sync)
+    committed = CommittedFile(path, sync=sync_commits)
     try:
         fapl = _access()
         fapl.set_fileobj_driver(h5py.h5fd.fileobj_driver, committed)
