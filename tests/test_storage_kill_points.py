@@ -280,3 +280,31 @@ def test_a_commit_orders_log_file_and_fsyncs_as_its_mode_says(
     assert read_log(path) == []  # marked empty once the file holds the commit
     committed.close()
     assert not (tmp_path / ".run.h5.commit").exists()
+
+
+def test_a_commit_that_failed_on_its_way_into_the_file_keeps_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchtest.runfile.commit_log import read_log
+    from benchtest.storage.committed_file import CommittedFile
+
+    path = tmp_path / "run.h5"
+    path.write_bytes(bytes(4096))
+    committed = CommittedFile(path)
+    committed.seek(100)
+    committed.write(b"held")
+    real_pwrite = os.pwrite
+
+    def failing(fd: int, data: Any, offset: int) -> int:
+        if fd == committed.fd:
+            raise OSError(5, "Input/output error")
+        return int(real_pwrite(fd, data, offset))
+
+    monkeypatch.setattr(os, "pwrite", failing)
+    with pytest.raises(OSError, match="Input/output"):
+        committed.flush()
+    committed.discard()  # the writer stops, and closes without committing again
+    committed.close()
+    monkeypatch.undo()
+    assert read_log(path) == [(100, b"held")]  # the log still finishes the commit
+    assert path.read_bytes()[100:104] == bytes(4)

@@ -46,6 +46,7 @@ class CommittedFile(io.RawIOBase):
         self._through: list[tuple[int, int]] = []
         self._position = 0
         self._log_fd: int | None = None
+        self._log_empty = True  # False from writing a record until it is in the file
         self._seq = 0
         self._discarding = False
 
@@ -126,7 +127,9 @@ class CommittedFile(io.RawIOBase):
         self.commit()
 
     def close(self) -> None:
-        """Commit what is left, remove the (empty) log and close the file."""
+        """Commit what is left, remove the log once it is empty, and close the file. A log
+        whose commit did not reach the file (a write that failed on the way) stays: readers
+        finish the commit from it."""
         if self.closed:
             return
         try:
@@ -135,7 +138,8 @@ class CommittedFile(io.RawIOBase):
             if self._log_fd is not None:
                 os.close(self._log_fd)
                 self._log_fd = None
-                log_path(self.path).unlink(missing_ok=True)
+                if self._log_empty:
+                    log_path(self.path).unlink(missing_ok=True)
             os.close(self.fd)
             super().close()
 
@@ -147,6 +151,7 @@ class CommittedFile(io.RawIOBase):
             return
         entries = list(self._held.items())
         log = self._log()
+        self._log_empty = False
         write_at(log, encode(self._seq, entries), 0)
         self._seq += 1
         if self.sync:
@@ -156,6 +161,7 @@ class CommittedFile(io.RawIOBase):
         if self.sync:
             os.fsync(self.fd)
         write_at(log, EMPTY, 0)
+        self._log_empty = True
         self._held.clear()
 
     def _log(self) -> int:
