@@ -214,7 +214,10 @@ def _check(
             assert "<html" in render_report(run)
 
 
-@pytest.mark.skipif(not hasattr(os, "pwrite"), reason="the writer writes in place with pwrite")
+@pytest.mark.skipif(
+    not (hasattr(os, "pwrite") and hasattr(os, "posix_fallocate")),
+    reason="records the writer's pwrite and posix_fallocate calls (POSIX)",
+)
 def test_every_kill_point_keeps_every_finished_test(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -240,6 +243,7 @@ def test_every_kill_point_keeps_every_finished_test(
     assert not log_path(folder / "run.h5").exists()  # a closed run leaves no log
 
 
+@pytest.mark.skipif(not hasattr(os, "pwrite"), reason="records the commit's pwrite calls")
 @pytest.mark.parametrize("sync", [True, False])
 def test_a_commit_orders_log_file_and_fsyncs_as_its_mode_says(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync: bool
@@ -282,6 +286,7 @@ def test_a_commit_orders_log_file_and_fsyncs_as_its_mode_says(
     assert not (tmp_path / ".run.h5.commit").exists()
 
 
+@pytest.mark.skipif(not hasattr(os, "pwrite"), reason="fails the commit's pwrite calls")
 def test_a_commit_that_failed_on_its_way_into_the_file_keeps_its_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
