@@ -8,7 +8,6 @@ drawn here, as numbers in pixels; `compare.html.j2` turns them into markup.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from benchtest.report.templating import TEMPLATES
 from benchtest.report.units import format_eng, scale_for
 from benchtest.review.compare import Comparison, ParameterChange, Readings, RunSide
 from benchtest.review.trend import Trend, TrendPoint
+from benchtest.values.atomic import replacing
 from benchtest.values.errors import ResultFileError
 from benchtest.values.events import utc_now
 
@@ -253,14 +253,10 @@ def write_text_atomically(text: str, target: str | os.PathLike[str], what: str) 
     """Write `text` to `target` under a temporary name, then rename it: a reader sees the old
     file or the whole new one, never a part. A ResultFileError names the file when it fails."""
     target = Path(target)
-    partial = target.with_name(target.name + ".part")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(text, encoding="utf-8", errors="replace")
-        partial.replace(target)
+        with replacing(target) as temporary:
+            temporary.write_text(text, encoding="utf-8", errors="replace")
     except OSError as exc:  # a full disk, a folder without write permission, a folder as target
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
         raise ResultFileError(f"{target}: cannot write the {what}: {exc.strerror or exc}") from exc
     return target
 

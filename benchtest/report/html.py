@@ -29,6 +29,7 @@ from benchtest.report.templating import TEMPLATES
 from benchtest.report.units import format_eng
 from benchtest.results import Run, StoredWaveform, TestRecord, open_run
 from benchtest.run.tally import describe
+from benchtest.values.atomic import replacing
 from benchtest.values.errors import ResultFileError
 from benchtest.values.events import ConfigSnapshot, utc_now
 
@@ -316,12 +317,9 @@ def write_report(
     if damage is not None and context["damaged"]:
         damage += [p for p in context["problems"] if "damaged" in p]
         damage.append(f"still readable: {context['readable']}")
-    partial = target.with_name(target.name + ".part")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(data)
-        partial.replace(target)
+        with replacing(target) as temporary:
+            temporary.write_bytes(data)
     except OSError as exc:  # a full disk, a folder without write permission
-        partial.unlink(missing_ok=True)
         raise ResultFileError(f"{target}: cannot write the report: {exc}") from exc
     return target

@@ -11,11 +11,11 @@ import csv
 import io
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from benchtest.review.characterise import Characterisation, Row
 from benchtest.review.characterise_read import CharacteriseError
+from benchtest.values.atomic import replacing
 
 COLUMNS = (
     "parameter", "conditions", "group", "unit", "units", "N", "min", "typ", "max", "mean",
@@ -77,17 +77,11 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> Path:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise CharacteriseError(f"{target}: cannot write: the folder {folder} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.replace(temporary, target)
+        with replacing(target, make_folder=False) as temporary:
+            temporary.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise CharacteriseError(f"{target}: cannot write: {exc}") from exc
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return target
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from benchtest.values.atomic import replacing
 from benchtest.values.errors import BenchtestError
 
 
@@ -40,21 +40,15 @@ def write_csv(path: str | os.PathLike[str], series: Sequence[Series]) -> Path:
     y_units = {s.y_unit for s in series}
     y_unit = y_units.pop() if len(y_units) == 1 else "mixed"
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:
-        raise ExportError(f"{target}: cannot write: {exc}") from exc
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as stream:
+        with (
+            replacing(target, make_folder=False) as temporary,
+            temporary.open("w", newline="", encoding="utf-8") as stream,
+        ):
             writer = csv.writer(stream)
             writer.writerow(["series", f"x ({x_unit})", f"y ({y_unit})", "y unit"])
             for s in series:
                 for x, y in zip(s.x.tolist(), s.y.tolist(), strict=True):
                     writer.writerow([s.name, repr(x), repr(y), s.y_unit])
-        os.replace(temporary, target)
     except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise ExportError(f"{target}: cannot write: {exc}") from exc
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return target
