@@ -16,7 +16,6 @@ every attempt is in the run file.
 from __future__ import annotations
 
 import functools
-import os
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Generator
@@ -27,6 +26,7 @@ from _pytest.junitxml import mangle_test_address  # how junitxml names a test ca
 
 from benchtest.plugin.dut_sessions import active, summaries, test_id
 from benchtest.plugin.measure import MEASURE
+from benchtest.values.atomic import replacing
 
 TEST_ID = "benchtest.test_id"
 RUN_FILE = "benchtest.run_file"
@@ -123,9 +123,8 @@ def rewrite(
         if moved:
             suite.set("failures", str(int(suite.get("failures", "0")) - moved))
             suite.set("errors", str(int(suite.get("errors", "0")) + moved))
-    partial = xml_path.with_name(f".{xml_path.name}.part")
-    tree.write(partial, encoding="utf-8", xml_declaration=True)
-    os.replace(partial, xml_path)
+    with replacing(xml_path, make_folder=False) as temporary:
+        tree.write(temporary, encoding="utf-8", xml_declaration=True)
 
 
 def _last_attempts(suite: ET.Element, attempts: dict[tuple[str, str], int]) -> None:

@@ -22,6 +22,7 @@ from benchtest.config.dut import DutProfile
 from benchtest.sim.bench import SimulatedBench
 from benchtest.sim.server.journal import Journal
 from benchtest.sim.server.timing import TIMINGS, Timing
+from benchtest.values.atomic import replacing
 from benchtest.values.errors import BenchtestError, SimulatorError
 
 READY = "benchtest-sim ready"
@@ -32,10 +33,8 @@ PathLike = str | os.PathLike[str]
 
 
 def _write_atomically(path: PathLike, text: str) -> None:
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, target)
+    with replacing(Path(path), make_folder=False) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 class _StopSignal:
