@@ -68,7 +68,7 @@ def run(
         (REPO / "dut_profiles" / "bt_ldo33.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
     pytester.makepyfile(test_plan=plan)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--bench", "bench.yaml", "--dut", "ldo.yaml", "--results-dir", "results",
         "-p", "no:cacheprovider", "--junitxml", "junit.xml", *extra,
     )  # fmt: skip
@@ -191,7 +191,7 @@ schema_version: 1
 name: two sites
 sites:
   A: {instruments: {smu: {driver: keithley.k2450, resource: "TCPIP::127.0.0.1::9::SOCKET"}}}
-  B: {instruments: {smu: {driver: keithley.k2450, resource: "TCPIP::127.0.0.1::9::SOCKET"}}}
+  B: {instruments: {smu: {driver: keithley.k2450, resource: "TCPIP::127.0.0.1::19::SOCKET"}}}
 """
 
 

@@ -134,7 +134,8 @@ VISA_LIBRARY_HELP = (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(run_options: bool = False) -> argparse.ArgumentParser:
+    """The command-line parser; with `run_options`, `run` lists the plugin's bench options."""
     from benchtest.config.assets import DEFAULT_BENCH, DEMO_DUT, asset
 
     parser = argparse.ArgumentParser(
@@ -173,35 +174,10 @@ def _parser() -> argparse.ArgumentParser:
         "listed here (-k, -x, -n, --junitxml, ...) go to pytest as they are.",
     )
     run.add_argument("plans", nargs="*", help="plan files or folders (required)")
-    run.add_argument(
-        "--bench", metavar="FILE", help="bench file (default with --sim: benches/sim.yaml)"
-    )
-    run.add_argument(
-        "--dut", metavar="PROFILE", help="DUT profile (default: by each plan's dut_kind)"
-    )
-    run.add_argument(
-        "--sim", action="store_true", help="serve the bench's sim:// roles with the simulated bench"
-    )
-    run.add_argument(
-        "--serial-number",
-        metavar="SN",
-        help="serial number of the DUT; on a multi-site bench per site: A=U0001,B=U0002",
-    )
-    run.add_argument("--lot", metavar="LOT", help="lot of the DUT")
-    run.add_argument("--operator", metavar="NAME", help="operator (default: login name)")
-    run.add_argument("--site", metavar="NAME", help="the site to test on a multi-site bench")
-    run.add_argument("--results-dir", metavar="DIR", help="where run files go (default: results)")
-    run.add_argument("--resume", metavar="RUN.h5", help="continue a killed run (docs/resume.md)")
-    run.add_argument(
-        "--catalog", metavar="URL", help="publish the run files into this lab catalog at the end"
-    )
-    run.add_argument(
-        "--strict-bench",
-        action="store_true",
-        help="a role a test requires but the bench lacks is an error, not a skip; no "
-        "instrument past its calibration due date (for qualification and nightly runs)",
-    )
-    run.add_argument("--visa-library", metavar="LIBRARY", help=VISA_LIBRARY_HELP)
+    if run_options:  # the plugin's options: imported only for `run`, which imports them anyway
+        from benchtest.cli.run_options import add_plugin_options
+
+        add_plugin_options(run)
     run.set_defaults(handler=_run, parser=run)
 
     scan = sub.add_parser(
@@ -267,15 +243,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_of(arguments: Sequence[str]) -> str:
+    """The sub-command named on a command line: the first argument that is not an option."""
+    return next((argument for argument in arguments if not argument.startswith("-")), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args, extra = parser.parse_known_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(run_options=_command_of(given) == "run")
+    args, extra = parser.parse_known_args(given)
     if extra and args.command not in ("run", "demo"):
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
     if args.command == "run":
         if not any(_names_a_plan(plan) for plan in args.plans):
             args.parser.error("name the plans to run (plan files or folders), e.g. test_plans/ldo")
-        given = list(sys.argv[1:] if argv is None else argv)
         args.arguments = given[given.index("run") + 1 :]
     try:
         code: int = args.handler(args, extra)

@@ -3,7 +3,9 @@
 `compare BASELINE RUN` (or `compare --baseline NAME RUN`) prints what moved as a table, writes
 the HTML page (`--html`) and the JSON (`--json`), and exits 0 when nothing regressed, 1 when
 something did, 2 on a usage error or a file that cannot be compared. `baseline promote` and
-`baseline list` keep the names in the catalog of the results folder. See `docs/compare.md`.
+`baseline list` keep the names in the catalog of the results folder; with a lab catalog
+(`--catalog`, `$BENCHTEST_CATALOG`) `--baseline` takes the name from there, and the file from
+the results folder. See `docs/compare.md`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rich.text import Text
 from benchtest.report.compare_page import parameter_row, render_compare_page, write_text_atomically
 from benchtest.results import Catalog
 from benchtest.results.catalog import Baseline, BaselineError
+from benchtest.results.lab_catalog import CATALOG_VARIABLE, catalog_target
 from benchtest.review.compare import Comparison, compare_runs
 from benchtest.review.compare_json import comparison_json
 from benchtest.review.tolerance import ToleranceRules, load_tolerance_file
@@ -67,6 +70,19 @@ def _open_catalog(folder: Path) -> Catalog:
     return Catalog(folder)
 
 
+def _baseline_file(name: str, given: str | None, folder: Path) -> Path:
+    """The run file of the baseline `name`: named in the lab catalog when one is given
+    (`--catalog`, else `$BENCHTEST_CATALOG`), else in the catalog of the results folder."""
+    target = catalog_target(given, folder)
+    if isinstance(target, Path):
+        with _open_catalog(target) as catalog:
+            return catalog.baseline_path(name)
+    from benchtest.results.lab_postgres import PostgresCatalog  # needs psycopg
+
+    with PostgresCatalog(target) as lab:
+        return lab.baseline_path(name, folder)
+
+
 def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     parser: argparse.ArgumentParser = args.parser
     expected = 1 if args.baseline else 2
@@ -80,8 +96,7 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     run = args.runs[-1]
     folder = _folder(args.results_dir, run)
     if args.baseline:
-        with _open_catalog(folder) as catalog:
-            baseline = catalog.baseline_path(args.baseline)
+        baseline = _baseline_file(args.baseline, args.catalog, folder)
     else:
         baseline = Path(args.runs[0])
     comparison = compare_runs(baseline, run, rules, baseline_name=args.baseline or "")
@@ -184,7 +199,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "runs", nargs="+", metavar="RUN", help="BASELINE RUN, or only RUN with --baseline NAME"
     )
     compare.add_argument(
-        "--baseline", metavar="NAME", help="the baseline promoted as NAME in the results folder"
+        "--baseline",
+        metavar="NAME",
+        help="the baseline promoted as NAME in the lab catalog (--catalog), else in the "
+        "results folder",
+    )
+    compare.add_argument(
+        "--catalog",
+        metavar="URL|DIR",
+        help="the catalog that names baselines: a PostgreSQL URL or a results folder "
+        f"(default: ${CATALOG_VARIABLE}, else the results folder)",
     )
     compare.add_argument(
         "--tolerance-file", metavar="FILE", help="drift tolerances that override the profile's"
@@ -194,8 +218,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     compare.add_argument(
         "--results-dir",
         metavar="DIR",
-        help="the results folder whose catalog names baselines and gives the trends "
-        "(default: the folder of RUN)",
+        help="the results folder whose catalog names baselines and gives the trends, and "
+        "where a lab catalog's baseline file is found (default: the folder of RUN)",
     )
     compare.add_argument(
         "--trends",

@@ -88,22 +88,21 @@ def scan_report(
     (for pyvisa-py; another VISA library searched what it supports)."""
     addresses = [_host_port(text) for text in sockets]
     # A library that is missing or will not load: a VisaLibraryError naming --visa-library.
+    # The process's ResourceManager of that library, shared with every other user of it: it
+    # stays open (closing it would close their resources too); each resource scanned is closed.
     manager = resource_manager(parse_visa_library(visa_library or "@py", field="--visa-library"))
-    try:
-        ports = [*_serial_ports()]
-        if _is_pyvisa_py(manager):
-            interfaces = pyvisa_py_statuses(lan=lan, ports=len(ports))
-            names = _visa_resource_names({"USB", "GPIB", *(["TCPIP"] if lan else [])})
-        else:
-            interfaces = vendor_statuses(_library_name(manager), lan=lan, ports=len(ports))
-            names = _vendor_resource_names(manager, lan)
-        names += [f"TCPIP::{host}::{port}::SOCKET" for host, port in addresses]
-        found = [
-            _identify_visa(manager, name, timeout) if identify else Found("visa", name)
-            for name in names
-        ]
-    finally:
-        manager.close()
+    ports = [*_serial_ports()]
+    if _is_pyvisa_py(manager):
+        interfaces = pyvisa_py_statuses(lan=lan, ports=len(ports))
+        names = _visa_resource_names({"USB", "GPIB", *(["TCPIP"] if lan else [])})
+    else:
+        interfaces = vendor_statuses(_library_name(manager), lan=lan, ports=len(ports))
+        names = _vendor_resource_names(manager, lan)
+    names += [f"TCPIP::{host}::{port}::SOCKET" for host, port in addresses]
+    found = [
+        _identify_visa(manager, name, timeout) if identify else Found("visa", name)
+        for name in names
+    ]
     return ScanReport([*found, *ports], interfaces)
 
 

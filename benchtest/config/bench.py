@@ -5,22 +5,26 @@ registered and every resource is well formed (a VISA resource, a port in range),
 bench stops the run before any instrument is touched. A `sim://` resource names an
 instrument of the simulated bench; `with_resources` swaps in real addresses. `visa_library`
 (top level, or a VISA role's own option) chooses the VISA library its VISA roles are opened
-through; it reaches each driver as its `visa_library` option, naming where it was set.
+through; it reaches each driver as its `visa_library` option, naming where it was set. A GPIB
+instrument behind a Prologix adapter is reached without VISA: the bench's library passes it
+by, and a `visa_library` of its own is refused.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
 from benchtest.config.files import LoadedFile, load_validated
 from benchtest.driver.ownership import resource_key
+from benchtest.driver.prologix import is_prologix
 from benchtest.driver.registry import driver_class, driver_names
 from benchtest.driver.scpi import ScpiInstrument
 from benchtest.driver.visa_library import VisaLibrary, parse_visa_library
@@ -105,6 +109,17 @@ class Bench:
                         f"role {role!r} is also a shared instrument (top-level instruments); "
                         "a role is either shared or a site's own",
                     )
+        _check_one_role_per_instrument(
+            where,
+            {
+                **{f"instruments.{name}": cfg for name, cfg in roles.items()},
+                **{
+                    f"sites.{site}.instruments.{name}": cfg
+                    for site, site_roles in sites.items()
+                    for name, cfg in site_roles.items()
+                },
+            },
+        )
         return cls(
             path=loaded.path,
             text=loaded.text,
@@ -203,6 +218,14 @@ def _roles(
                 where, f"{field_path}.{role}.resource", f"{spec['resource']!r}: {exc}"
             ) from None
         options = dict(spec.get("options", {}))
+        if LIBRARY_OPTION in options and behind_prologix(spec["resource"]):
+            raise ConfigError(
+                where,
+                f"{field_path}.{role}.options.{LIBRARY_OPTION}",
+                f"role {role!r} is a GPIB instrument behind a Prologix adapter "
+                f"({spec['resource']}), which benchtest reaches over its own TCP connection to "
+                "the adapter, not through a VISA library; remove visa_library from this role",
+            )
         if LIBRARY_OPTION in options:
             options[LIBRARY_OPTION] = parse_visa_library(
                 options[LIBRARY_OPTION],
@@ -219,6 +242,56 @@ def _roles(
         )
         roles[role] = _role_with_library(where, field_path, cfg, library)
     return roles
+
+
+def _check_one_role_per_instrument(where: str, roles: Mapping[str, RoleConfig]) -> None:
+    """Refuse two roles (`roles` by field path) on one instrument: one role drives it, and one
+    process owns it. The channels of one multi-channel instrument (a driver with a `channel`
+    option, e.g. both of a B2902A) are the exception: one role each, each on its own channel.
+    A `sim://` resource names the simulated instrument of its role, never another role's."""
+    instruments: dict[str, list[tuple[str, RoleConfig]]] = {}
+    for field_path, cfg in roles.items():
+        if not cfg.simulated:
+            key = resource_key(cfg.resource, resolve=False)
+            instruments.setdefault(key, []).append((field_path, cfg))
+    for sharing in instruments.values():
+        for number, (field_path, cfg) in enumerate(sharing):
+            for first_path, first in sharing[:number]:
+                if not _other_channels(first, cfg):
+                    raise ConfigError(
+                        where,
+                        f"{field_path}.resource",
+                        f"roles {first.role!r} ({first_path}) and {cfg.role!r} ({field_path}) "
+                        f"both use the instrument at {cfg.resource}: one role drives an "
+                        "instrument, and one process owns it; give each role its own "
+                        f"resource{_channel_hint(first, cfg)}",
+                    )
+
+
+def _channel_default(driver: str) -> object:
+    """The channel a role of `driver` drives without a `channel` option (the driver's default);
+    None when the driver has no channels."""
+    cls = driver_class(driver)
+    if "channel" not in getattr(cls, "driver_options", ()):
+        return None
+    parameter = inspect.signature(cls.__init__).parameters.get("channel")
+    return None if parameter is None else parameter.default
+
+
+def _other_channels(first: RoleConfig, other: RoleConfig) -> bool:
+    """Whether two roles drive different channels of one multi-channel instrument."""
+    if first.driver != other.driver:
+        return False
+    default = _channel_default(first.driver)
+    if default is None:
+        return False
+    return bool(first.options.get("channel", default) != other.options.get("channel", default))
+
+
+def _channel_hint(first: RoleConfig, other: RoleConfig) -> str:
+    if first.driver == other.driver and _channel_default(first.driver) is not None:
+        return f", or each its own channel of the {first.driver} (options: {{channel: N}})"
+    return ""
 
 
 def _with_library(
@@ -244,8 +317,8 @@ def _role_with_library(
     """`cfg` with its VISA library in its options: its own, else `library` (the bench's) for a
     VISA driver; each knows where the role's resource is named, for its messages."""
     own = _own_library(cfg)
-    if isinstance(own, str):  # given in Python: the driver takes it as it is
-        return cfg
+    if isinstance(own, str) or behind_prologix(cfg.claim):
+        return cfg  # given in Python: the driver takes it as it is; Prologix: no VISA library
     if own is not None:
         library = own
     elif library is None or not issubclass(driver_class(cfg.driver), ScpiInstrument):
@@ -261,6 +334,14 @@ def _role_with_library(
         )
     located = replace(library, resource_field=f"{where}: {resource_field}")
     return replace(cfg, options={**cfg.options, LIBRARY_OPTION: located})
+
+
+def behind_prologix(resource: str) -> bool:
+    """Whether `resource` is a GPIB instrument behind a Prologix adapter: `prologix://...`,
+    or a simulated one on the simulated adapter's bus (`sim://ROLE?gpib=N`)."""
+    if is_prologix(resource):
+        return True
+    return resource.startswith(SIM_SCHEME) and "gpib" in parse_qs(urlsplit(resource).query)
 
 
 def _roles_mapping(roles: Mapping[str, RoleConfig]) -> dict[str, Any]:

@@ -185,15 +185,28 @@ class PrologixTransport:
         timeout: float = 5.0,
         read_termination: str = "\n",
         write_termination: str = "\n",
-        **_: object,
+        block_terminators: int = 1,
+        visa_library: object = None,
     ) -> Self:
         """Connect to the adapter (or share its connection), set it up as controller, and
-        check that it answers `++ver`."""
+        check that it answers `++ver`.
+
+        The options are a VISA transport's, so a driver opens either alike; `block_terminators`
+        is not needed here (a block is read to its declared length and its line end). The
+        adapter is reached over benchtest's own TCP socket, not through a VISA library: a
+        `visa_library` is refused, as it could not be honoured."""
         name = role or resource
         try:
             address = PrologixAddress.parse(resource)
         except ValueError as exc:
             raise InstrumentError(str(exc), role=name) from None
+        if visa_library is not None:
+            raise InstrumentError(
+                f"visa_library {str(visa_library)!r} does not apply to {resource}: a GPIB "
+                "instrument behind a Prologix adapter is reached over benchtest's own TCP "
+                "connection to the adapter, not through a VISA library; leave visa_library out",
+                role=name,
+            )
         if write_termination not in EOS:
             raise InstrumentError(
                 f"write_termination {write_termination!r}: a Prologix adapter ends a command "

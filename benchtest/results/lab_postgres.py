@@ -433,6 +433,44 @@ class PostgresCatalog(Closing):
             )
         return Baseline(*rows[0])
 
+    def baseline_path(self, name: str, folder: str | os.PathLike[str]) -> Path:
+        """The run file of the baseline `name` under the results folder `folder`: a file of
+        the published name whose content is the published run's (its sha256), so a file
+        replaced or changed since it was published is not taken for the baseline."""
+        baseline = self.baseline(name)
+        rows = self._rows(
+            "SELECT runs.sha256 FROM baselines JOIN runs ON runs.id = baselines.run "
+            "WHERE baselines.name = %s ORDER BY baselines.id DESC LIMIT 1",
+            (name,),
+        )
+        published = str(rows[0][0]) if rows else ""
+        root = Path(folder)
+        where = (
+            f"baseline {name!r} of the lab catalog {self.where} (run {baseline.run_id}, "
+            f"promoted {baseline.promoted})"
+        )
+        candidates = sorted(
+            Path(directory, baseline.path)
+            for directory, _, names in os.walk(root)
+            if baseline.path in names
+        )
+        if not candidates:
+            raise BaselineError(
+                f"{where}: its run file {baseline.path} is not under {root}; give the results "
+                "folder that holds it with --results-dir"
+            )
+        for candidate in candidates:
+            try:
+                if file_sha256(candidate) == published:
+                    return candidate
+            except OSError as exc:
+                raise BaselineError(f"{where}: {candidate} cannot be read: {exc}") from None
+        raise BaselineError(
+            f"{where}: {', '.join(map(str, candidates))} under {root} differs from the "
+            f"published run file (sha256 {published[:16]}...): it was changed or replaced since; "
+            "put the published file back, or promote another run"
+        )
+
     def baselines(self) -> list[Baseline]:
         """The baseline of every name (its newest promotion), by name."""
         sql = (

@@ -7,8 +7,9 @@ and `:COUNt <n>` pace the acquisition, `:TRACe<c>:FEED SENSe`, `:POINts <n>` and
 `:ABORt:ACQuire (@1)` stops it. `:TRACe<c>:POINts:ACTual?` counts what is stored and
 `:TRACe<c>:DATA? <offset>,<size>` reads the `:FORMat:ELEMents:SENSe` elements in the
 instrument's fixed order (voltage before current). With real
-timing the points arrive one timer interval apart; with instant timing all at once. Each point
-reads the world when it is first read out (what the DUT draws then).
+timing the points arrive one timer interval apart, each `:TRIGger<c>:ACQuire:DELay` after its
+trigger (the first trigger is at `:INITiate:ACQuire`); with instant timing all at once. Each
+point reads the world when it is first read out (what the DUT draws then).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class TimerAcquisition:
 
     smu: AcquiringSmu
     elements: Callable[[], Sequence[str]]  # the :FORMat:ELEMents:SENSe in output order
+    delay: Callable[[], float] = lambda: 0.0  # s, the :TRIGger:ACQuire:DELay after each trigger
     functions: set[str] = field(default_factory=lambda: {"CURR"})
     source: str = "AINT"
     interval: float = MIN_INTERVAL
@@ -146,8 +148,12 @@ class TimerAcquisition:
         if self.started is None:
             return len(self.stored)
         taken = self.count
-        if self.smu.delays.real and self.source == "TIMER":
-            taken = min(self.count, int((time.monotonic() - self.started) / self.interval) + 1)
+        if self.smu.delays.real:
+            since = time.monotonic() - self.started - self.delay()  # since the first point
+            if since < 0:
+                taken = 0
+            elif self.source == "TIMER":
+                taken = min(self.count, int(since / self.interval) + 1)
         return min(taken, self.buffer_size) if self.feeding else 0
 
     def _available(self) -> int:

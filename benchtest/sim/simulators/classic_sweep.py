@@ -65,9 +65,9 @@ class ClassicSweep:
             program = self.programs_of(function[:4].upper())
             node = f":SOURce[1]:{function}"
             s.setting(f"{node}:MODE", self._reader(program, "mode"), self._mode(program))
-            for name in ("start", "stop"):
+            for name, header in (("start", "STARt"), ("stop", "STOP")):
                 s.setting(
-                    f"{node}:{name.upper()}",
+                    f"{node}:{header}",
                     self._reader(program, name),
                     self._number(program, name),
                 )

@@ -4,7 +4,11 @@ Channel-numbered nodes (`:SOURce1:`, `:SENSe1:…:PROTection`, `:OUTPut1`), spot
 `:MEASure:<function>? (@1)` and errors as `+0,"No error"`. Sweeps programmed in the source
 subsystem run on `:INITiate (@1)` and `:FETCh:ARRay? (@1)` answers the `:FORMat:ELEMents:SENSe`
 elements of every point, 9.91E37 for a function that is not measured. With real timing every
-reading (spot or swept) takes its integration time after the source delay.
+reading (spot or swept) takes its integration time after the source delay. In a sweep each
+point is a trigger of both device actions (AINT): the source changes `:TRIGger:TRANsient:
+DELay` after it and the measurement starts `:TRIGger:ACQuire:DELay` after it, once the source
+delay since the change is over too (`:TRIGger[:ALL]:DELay` sets both; 0 to 100 000 s). A spot
+`:MEASure?` is not a trigger-system action: the trigger delays do not apply to it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-from benchtest.sim.models.load import Load
+from benchtest.sim.models.load import Load, SupplyState
 from benchtest.sim.server.journal import Journal
 from benchtest.sim.server.scpi import (
     ILLEGAL_PARAMETER_VALUE,
@@ -33,6 +37,9 @@ MAX_POINTS = 2500
 ELEMENT_ORDER = ("VOLTAGE", "CURRENT", "RESISTANCE", "TIME", "STATUS", "SOURCE")
 _ELEMENTS = choice_regex("VOLTage", "CURRent", "RESistance", "TIME", "STATus", "SOURce")
 _TRIGGER_SOURCES = choice_regex("AINT", "BUS", "TIMer", "INT1", "INT2", "LAN", "EXT1")
+MAX_TRIGGER_DELAY = 1e5  # s, :TRIGger<c>:{ACQuire|TRANsient|ALL}:DELay
+# The trigger layers with a delay, and the device actions each one sets.
+_DELAY_LAYERS = {"[:ALL]": ("ACQ", "TRAN"), ":ACQuire": ("ACQ",), ":TRANsient": ("TRAN",)}
 Point = dict[str, float]
 
 
@@ -55,6 +62,9 @@ class KeysightB2900(SourceMeterServer):
         self._elements = ["VOLTAGE", "CURRENT"]
         self._data: list[Point] = []
         self._t0 = time.monotonic()
+        self.trigger_delay = {"ACQ": 0.0, "TRAN": 0.0}  # s, per device action
+        self._sweeping = False
+        self._triggered = 0.0  # monotonic time of the present sweep point's trigger
         self.sweep = ClassicSweep(
             self, trigger=":TRIGger[1][:ALL]", max_points=MAX_POINTS, list_chunk=MAX_POINTS
         )
@@ -67,12 +77,15 @@ class KeysightB2900(SourceMeterServer):
         super().reset()
         self.sweep.reset()
         self._elements = ["VOLTAGE", "CURRENT"]
+        self.trigger_delay = {"ACQ": 0.0, "TRAN": 0.0}
 
     # -- commands ----------------------------------------------------------------------------
 
     def register(self) -> None:
         # first: its :SENSe:FUNCtion:ON takes several functions (current profiling)
-        TimerAcquisition(self, elements=lambda: self._elements).register()
+        TimerAcquisition(
+            self, elements=lambda: self._elements, delay=lambda: self.trigger_delay["ACQ"]
+        ).register()
         self.register_source(":SOURce[1]:FUNCtion[:MODE]")
         for function, field, low, high in (
             ("CURRent", "current_limit", 1e-12, self.max_current),
@@ -84,8 +97,10 @@ class KeysightB2900(SourceMeterServer):
         self.register_sense(":SENSe[1]")
         self.sweep.register()
         self.setting(":TRIGger[1][:ALL]:SOURce", lambda r: "AINT", self._set_trigger_source)
-        for layer in ("[:ALL]", ":ACQuire", ":TRANsient"):
-            self.setting(f":TRIGger[1]{layer}:DELay", lambda r: self.number(0.0), self._delay)
+        for layer, actions in _DELAY_LAYERS.items():
+            self.setting(
+                f":TRIGger[1]{layer}:DELay", self._delay_query(actions[0]), self._delay(actions)
+            )
         self.setting(":FORMat:ELEMents:SENSe", self._elements_query, self._set_elements)
         self.command(":MEASure:VOLTage[:DC]?", self._measure("VOLT"))
         self.command(":MEASure:CURRent[:DC]?", self._measure("CURR"))
@@ -97,8 +112,22 @@ class KeysightB2900(SourceMeterServer):
     def _set_trigger_source(self, request: Request) -> None:
         parse_choice(request.arg(), _TRIGGER_SOURCES)
 
-    def _delay(self, request: Request) -> None:
-        in_range(parse_float(request.arg()), 0.0, 100.0)
+    def _delay_query(self, action: str) -> Callable[[Request], str]:
+        return lambda request: self.number(self.trigger_delay[action])
+
+    def _delay(self, actions: tuple[str, ...]) -> Callable[[Request], None]:
+        def set_delay(request: Request) -> None:
+            word = request.arg().strip().upper()
+            if word in ("MIN", "MINIMUM", "DEF", "DEFAULT"):
+                value = 0.0
+            elif word in ("MAX", "MAXIMUM"):
+                value = MAX_TRIGGER_DELAY
+            else:
+                value = in_range(parse_float(word), 0.0, MAX_TRIGGER_DELAY)
+            for action in actions:
+                self.trigger_delay[action] = value
+
+        return set_delay
 
     def _elements_query(self, request: Request) -> str:
         return ",".join(e[:4] for e in self._elements)
@@ -120,7 +149,19 @@ class KeysightB2900(SourceMeterServer):
 
     def _initiate(self, request: Request) -> None:
         self._channels(request)
-        self._data = self.run_levels(self.supply.function, self.sweep.levels(), self._point)
+        self._sweeping = True
+        try:
+            self._data = self.run_levels(self.supply.function, self.sweep.levels(), self._point)
+        finally:
+            self._sweeping = False
+
+    def apply(self, state: SupplyState, *, record: bool = True) -> None:
+        """In a sweep each level is a point's trigger: the source changes the transient
+        delay after it."""
+        if self._sweeping:
+            self._triggered = time.monotonic()
+            self.delays.wait(self.trigger_delay["TRAN"])
+        super().apply(state, record=record)
 
     def _fetch(self, request: Request) -> str:
         self._channels(request)
@@ -128,7 +169,8 @@ class KeysightB2900(SourceMeterServer):
 
     def _point(self) -> Point:
         measured = {"VOLT": "VOLTAGE", "CURR": "CURRENT"}[self.sense_function]
-        self.integrate(self.sense_function)
+        self.delays.until(self._triggered + self.trigger_delay["ACQ"])  # the acquire delay
+        self.integrate(self.sense_function)  # after the source delay too, then integrating
         point = dict.fromkeys(ELEMENT_ORDER, NOT_A_NUMBER)
         point[measured] = self.reading(self.sense_function)
         point["SOURCE"] = self.source_level()
