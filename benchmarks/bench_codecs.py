@@ -8,11 +8,13 @@ the last sample's file; same chunks as the writer), interleaved with its baselin
 median and spread of the throughput ratio, and the compression ratio. Blosc
 and Blosc2 run once with one thread and once with two (BLOSC_NTHREADS, in a child process).
 
-Then the run writer with its fast codec (`compression="fast"`) against bare h5py with the same
-filter and chunks, 2 * pairs + 1 interleaved pairs, each side writing a new file (the old one
-removed untimed): the whole run file (header, test, waveform, close, seal), and the fixed cost
-of a run file without waveform against an empty h5py file. Printed besides: bare h5py without
-a chunk cache, as the writer writes its waveforms.
+Then the run writer with its fast codec (`compression="fast"`, its chunks compressed in parallel
+threads, `benchtest.storage.chunks`) against bare h5py with the same filter and chunks, 2 *
+pairs + 1 interleaved pairs, each side writing a new file (the old one removed untimed): the
+whole run file (header, test, waveform, close, seal), and the fixed cost of a run file
+without waveform against an empty h5py file. Printed besides: bare h5py without a chunk
+cache, as the writer writes its waveforms, and the load average before (the threads help only
+where a core is free).
 
 Targets: the default fast codec writes >= 0.25x `numpy.tofile`, and the writer is within 1.2x
 bare h5py with the same filter. Exit status 1 when one is missed.
@@ -39,6 +41,7 @@ from targets import interleaved, summarize, timed
 
 from benchtest.runfile.codecs import FAST
 from benchtest.storage import Hdf5RunWriter
+from benchtest.storage.chunks import workers
 from benchtest.storage.example import run_started
 from benchtest.storage.nexus import chunk_points
 from benchtest.values.events import RunFinished, TestFinished, TestStarted, WaveformRecorded
@@ -196,6 +199,10 @@ def writer_against_bare(folder: Path, pairs: int, quick: bool) -> list[bool]:
     to_file = interleaved(fresh(raw, lambda: codes.tofile(raw)), run, pairs)
     mb = codes.nbytes / 1e6
     ms = summarize([t * 1e3 for t in fixed.measured])
+    print(
+        f"the writer compresses a waveform's chunks in {workers()} thread(s) now (the cores "
+        f"left free by the load, {os.getloadavg()[0]:.1f}); bare h5py in one"
+    )
     print(
         f"fixed cost of a run file without waveform (header, one test, close, seal): "
         f"{ms.text(unit='ms')}; an empty h5py file "

@@ -11,6 +11,12 @@ once at the end. Each keeps its connection open from one readout to the next, as
 does. Then one more driver readout under `tracemalloc` for its peak memory. Exits 1 if the
 median per-pair throughput ratio (b)/(a) is below 0.7 or the peak above 3x the waveform's size.
 
+For context, the cost of one exchange, in CPU time of this process (the server's excluded), in
+interleaved pairs against the same exchange on the raw socket: a query answered at once
+(`:SYSTem:ERRor?`), a query answered 1 ms later (`*OPC?`: the client sleeps, then wakes, as
+when an instrument takes its time), and an unchecked write, each through the driver
+(`ScpiInstrument.query` / `write(..., check=False)`).
+
     python benchmarks/bench_deep_memory.py [--quick]
 """
 
@@ -20,6 +26,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import tracemalloc
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -31,6 +38,8 @@ from instruments.rigol.ds1000z import RigolDS1000Z
 
 POINTS, QUICK_POINTS = 24_000_000, 1_000_000
 PAIRS, QUICK_PAIRS = 15, 3
+EXCHANGES, QUICK_EXCHANGES = 200, 10  # exchanges a sample of the exchange cost
+SLOW_REPLY = 0.001  # s the prepared scope takes to answer `*OPC?`
 CHUNK = 250_000
 SPEED_TARGET, MEMORY_TARGET = 0.7, 3.0
 INCLUDED = (
@@ -44,7 +53,7 @@ def replies(points: int) -> dict[str, bytes]:
     """The fixed answers of the prepared scope, by short-form header."""
     return {
         ":SYST:ERR?": b'0,"No error"\n',
-        "*OPC?": b"1\n",
+        "*OPC?": b"1\n",  # after SLOW_REPLY s
         ":WAV:PRE?": b"0,2,%d,1,1.0e-09,-1.2e-02,0,4.0e-02,-75,127\n" % points,
         ":CHAN1:SCAL?": b"5.0e-01\n",
         ":CHAN1:OFFS?": b"0.0e+00\n",
@@ -90,6 +99,8 @@ def converse(client: socket.socket, memory: memoryview, answers: dict[str, bytes
                     payload = memory[start - 1 : stop]
                     client.sendmsg([b"#9%09d" % len(payload), payload, b"\n"])
                 elif header in answers:
+                    if header == "*OPC?":
+                        time.sleep(SLOW_REPLY)
                     client.sendall(answers[header])
 
 
@@ -120,6 +131,77 @@ def raw_socket_readout(sock: socket.socket) -> int:
     return len(samples)
 
 
+def raw_query(sock: socket.socket, query: bytes) -> bytes:
+    """Send `query` (with its LF) on `sock` and return its reply through the LF."""
+    sock.sendall(query)
+    reply = sock.recv(256)
+    while not reply.endswith(b"\n"):
+        reply += sock.recv(256)
+    return reply
+
+
+def with_cpu(sample: Callable[[], float], cpu: list[float]) -> Callable[[], float]:
+    """`sample`, appending the CPU seconds of this process it took to `cpu` (the warm-up's
+    first)."""
+
+    def sample_and_cpu() -> float:
+        start = time.process_time()
+        elapsed = sample()
+        cpu.append(time.process_time() - start)
+        return elapsed
+
+    return sample_and_cpu
+
+
+def cpu_per_exchange(exchange: Callable[[], object], count: int) -> Callable[[], float]:
+    """A sampler: CPU seconds of this process per `exchange`, over `count` of them."""
+
+    def sample() -> float:
+        start = time.process_time()
+        for _ in range(count):
+            exchange()
+        return (time.process_time() - start) / count
+
+    return sample
+
+
+def exchange_costs(scope: RigolDS1000Z, port: int, pairs: int, count: int) -> list[str]:
+    """The lines that report the CPU per exchange of the driver and of a raw-socket client,
+    measured in interleaved pairs."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    cases: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
+        (
+            "query, reply at once",
+            lambda: raw_query(sock, b":SYST:ERR?\n"),
+            lambda: scope.query(":SYSTem:ERRor?"),
+        ),
+        (
+            f"query, reply after {SLOW_REPLY * 1e3:g} ms",
+            lambda: raw_query(sock, b"*OPC?\n"),
+            lambda: scope.query("*OPC?"),
+        ),
+        (
+            "write, unchecked",
+            lambda: sock.sendall(b":WAV:STAR 1\n"),
+            lambda: scope.write(":WAVeform:STARt 1", check=False),
+        ),
+    ]
+    lines = [
+        f"exchange cost, CPU time of this process per exchange (the server's excluded), "
+        f"{count} exchanges a sample, {pairs} interleaved pairs"
+    ]
+    with sock:
+        for name, raw, ours in cases:
+            times = interleaved(cpu_per_exchange(raw, count), cpu_per_exchange(ours, count), pairs)
+            driver = summarize(times.measured).text(1e6, "us")
+            baseline = summarize(times.baseline).text(1e6, "us")
+            ratio = summarize(times.ratios(throughput=False)).text(unit="x")
+            lines.append(f"  {name:24s} driver {driver}  raw socket {baseline}  ratio {ratio}")
+        raw_query(sock, b":SYST:ERR?\n")  # the writes are all read before the socket closes
+    return lines
+
+
 def peak_memory(scope: RigolDS1000Z) -> int:
     tracemalloc.start()
     try:
@@ -132,13 +214,20 @@ def peak_memory(scope: RigolDS1000Z) -> int:
 def main() -> int:
     quick = arguments(__doc__).parse_args().quick
     points, pairs = (QUICK_POINTS, QUICK_PAIRS) if quick else (POINTS, PAIRS)
+    exchanges = QUICK_EXCHANGES if quick else EXCHANGES
     with server_process(serve, points) as port:
         scope = RigolDS1000Z.open(f"TCPIP::127.0.0.1::{port}::SOCKET", timeout=30.0)
         try:
-            baseline = sized_sample(raw_socket_client(port), points, "points")
-            ours = sized_sample(lambda: len(scope.fetch_waveform(1, "max")), points, "points")
+            raw_cpu: list[float] = []
+            our_cpu: list[float] = []
+            baseline = with_cpu(sized_sample(raw_socket_client(port), points, "points"), raw_cpu)
+            ours = with_cpu(
+                sized_sample(lambda: len(scope.fetch_waveform(1, "max")), points, "points"),
+                our_cpu,
+            )
             times = interleaved(baseline, ours, pairs)
             peak = peak_memory(scope)
+            costs = exchange_costs(scope, port, pairs, exchanges)
         finally:
             scope.close()
     rate = 1e-6 * points
@@ -146,6 +235,11 @@ def main() -> int:
     print(f"{name}, {CHUNK}-point chunks, prepared bytes, {pairs} interleaved pairs")
     print(f"  (a) raw socket   {summarize([rate / t for t in times.baseline]).text(unit='Mpts/s')}")
     print(f"  (b) driver       {summarize([rate / t for t in times.measured]).text(unit='Mpts/s')}")
+    print(
+        "  CPU time of this process per readout (the server's excluded): "
+        f"(a) {summarize(raw_cpu[1:]).text(1e3, 'ms')}, "
+        f"(b) {summarize(our_cpu[1:]).text(1e3, 'ms')}"
+    )
     speed = result(
         f"{name}: driver / raw socket throughput",
         summarize(times.measured).text(1e3, "ms"),
@@ -164,6 +258,7 @@ def main() -> int:
         at_least=False,
         included="peak of Python and numpy allocations (tracemalloc) during one driver readout",
     )
+    print("\n".join(costs))
     return exit_status([speed, memory])
 
 

@@ -15,10 +15,10 @@ excluded and printed beside it, read from /proc/<pid>/stat; what the measuring i
 is measured and subtracted). The CPU of every process (the xdist controller's per test
 received, too), and the ratio that CPU allows on the cores of the machine, is printed for each
 case, with the time before the first test and after the last (closing and merging). A multi-site
-session has a fixed cost of its own (4 sites: starting 9 Python processes on 2 cores, ~1.8 s
-to the first test, and merging the sites' run files at the end, ~1 ms per test; 1 site: ~0.9 s
-in all), so end to end approaches the
-steady-state ratio only for sessions long against it: 300 parts of this short plan take ~35 s
+session has a fixed cost of its own (4 sites: starting 9 Python processes on 2 cores, and
+merging the sites' run files at the end, which starts in the controller once the last site is
+done, while the workers stop; 1 site: ~1.7 s in all), so end to end approaches the
+steady-state ratio only for sessions long against it: 300 parts of this short plan take ~38 s
 on one site. Also printed, as information, with INFO_PARTS parts: the same bench with a scope
 per site (what sharing the scope costs) and instant timing (little waiting left to overlap: 4
 sites share 2 cores between 9 Python processes); and for every case the steady state (first
@@ -324,7 +324,7 @@ def show_cpu(label: str, result: Run) -> None:
             steady += f" (its simulator: {cpu.children_per_test * 1e3:5.1f} ms/test)"
         print(f"    pytest {cpu.process:<5} ({role}): {cpu.total:6.2f} s{steady}")
         if cpu.controller or cpu.process == "main":
-            what = "merging the sites' run files" if cpu.controller else "closing"
+            what = "the merge's end" if cpu.controller else "closing"
             print(f"      then, after its session ({what}): {cpu.after_session:6.2f} s")
     others = result.others - sum(cpu.after_session for cpu in result.processes)
     print(

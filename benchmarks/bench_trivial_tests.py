@@ -13,10 +13,10 @@ from source, and pytest rewrites the plugin's asserts, in every process (~0.1 s,
 pytest, all of it compiled in site-packages, does not pay); `--no-bytecode-cache` keeps the
 environment as it is.
 
-One more run of each, after the pairs, accounts for the CPU: of the whole process, and, with the
-plugin, of the two parts that grow with the number of tests, building each test's NXentry at
-close and committing each test (its start and end events into the run file). What is left is
-the plugin's hooks and fixtures, its start-up and its collection checks.
+One more run of each, after the pairs, accounts for the CPU (the process's, all its threads) by
+phase: start-up and collection, the tests, the close; and, with the plugin, for the two parts
+that grow with the number of tests: each test's commit (its start and end events into the run
+file, while the tests run) and each test's NXentry (built at the close).
 
     python benchmarks/bench_trivial_tests.py [--quick] [--no-bytecode-cache]
 """
@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import json
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from targets import arguments, exit_status, interleaved, result, summarize, timed
@@ -59,9 +58,28 @@ instruments:
 """
 
 
-# Loaded only for the accounting run: thread CPU spent in the per-test parts of the plugin.
-ACCOUNTING_CONFTEST = """
+# Loaded only for the accounting runs, with and without the plugin: the process's CPU (all
+# its threads) at the end of each phase: start-up and collection, the tests, the close.
+PHASES = """
 import json, os, time
+import pytest
+
+PHASES = {}
+
+def pytest_collection_finish(session):
+    PHASES["start-up"] = time.process_time()
+
+@pytest.hookimpl(tryfirst=True)  # before the plugin's own: its close is the next phase
+def pytest_sessionfinish(session):
+    PHASES["tests"] = time.process_time()
+
+def pytest_unconfigure(config):
+    PHASES["close"] = time.process_time()
+    with open(os.environ["BENCHTEST_PHASES"], "w") as out:
+        json.dump({**PHASES, **globals().get("SPENT", {})}, out)
+"""
+# With the plugin: thread CPU spent in the per-test parts of the run file.
+ACCOUNTING_CONFTEST = """
 import benchtest.plugin.runner as runner
 import benchtest.storage.hdf5_writer as writer
 
@@ -77,47 +95,57 @@ def _timed(module, name, key):
             SPENT[key] += time.thread_time() - start
     setattr(module, name, wrapper)
 
-_timed(writer, "build_missing_entries", "entries")
-_timed(runner, "emit", "commits")
-
-def pytest_unconfigure(config):
-    with open(os.environ["BENCHTEST_ACCOUNTING"], "w") as out:
-        json.dump(SPENT, out)
+for name in ("build_entries", "build_missing_entries"):  # from memory, from the tables
+    if hasattr(writer, name):
+        _timed(writer, name, "entries")
+_timed(runner, "record", "commits")
 """
 
 
-def cpu_seconds(action: Callable[[], object]) -> float:
-    """CPU seconds (user + system) of the child processes `action` ran."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    action()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+def phases(
+    folder: Path, tests: int, args: list[str], env: dict[str, str], conftest: str
+) -> dict[str, float]:
+    """One run in `folder` with `conftest` added: CPU seconds of each phase (see `PHASES`)."""
+    spent_file = folder / "phases.json"
+    original = folder / "conftest.py"
+    kept = original.read_text(encoding="utf-8") if original.exists() else ""
+    original.write_text(f"{kept}\n{PHASES}\n{conftest}", encoding="utf-8")
+    try:
+        pytest_run(folder, tests, *args, env={**env, "BENCHTEST_PHASES": str(spent_file)})
+    finally:
+        if kept:
+            original.write_text(kept, encoding="utf-8")
+        else:
+            original.unlink()
+    spent: dict[str, float] = json.loads(spent_file.read_text(encoding="utf-8"))
+    spent["close"] -= spent["tests"]
+    spent["tests"] -= spent["start-up"]
+    return spent
 
 
 def accounting(
     bare: Path, plugin: Path, tests: int, plugin_args: list[str], env: dict[str, str]
 ) -> None:
     """Print where the plugin's CPU per test goes (one run of each, after the pairs)."""
-    spent_file = plugin / "spent.json"
-    bare_cpu = cpu_seconds(lambda: pytest_run(bare, tests, "-p", "no:benchtest", env=env))
-    (plugin / "conftest.py").write_text(ACCOUNTING_CONFTEST, encoding="utf-8")
-    try:
-        plugin_cpu = cpu_seconds(
-            lambda: pytest_run(
-                plugin, tests, *plugin_args, env={**env, "BENCHTEST_ACCOUNTING": str(spent_file)}
-            )
-        )
-    finally:
-        (plugin / "conftest.py").unlink()
-    spent = json.loads(spent_file.read_text(encoding="utf-8"))
-    extra = plugin_cpu - bare_cpu
-    rest = extra - spent["entries"] - spent["commits"]
+    ours = phases(plugin, tests, plugin_args, env, ACCOUNTING_CONFTEST)
+    base = phases(bare, tests, ["-p", "no:benchtest"], env, "")
     per = 1e3 / tests
-    print(f"CPU per test (one run each): bare pytest {bare_cpu * per:.3f} ms, with plugin "
-          f"{plugin_cpu * per:.3f} ms; the plugin's {extra * per:.3f} ms are")  # fmt: skip
-    print(f"  each test's NXentry, built at close : {spent['entries'] * per:.3f} ms")
-    print(f"  each test's commit (start, end)     : {spent['commits'] * per:.3f} ms")
-    print(f"  hooks, fixtures, start-up, checks   : {rest * per:.3f} ms")
+    whole = ("start-up", "tests", "close")
+    mine, theirs = sum(ours[p] for p in whole), sum(base[p] for p in whole)
+    extra = mine - theirs
+    print(f"CPU per test (one run each, all threads): bare pytest {theirs * per:.3f} ms, "
+          f"with plugin {mine * per:.3f} ms; the plugin's {extra * per:.3f} ms are")  # fmt: skip
+    parts = (
+        ("start-up", "start-up and collection (imports, bench and DUT files, plan checks)"),
+        ("tests", "running the tests (hooks, fixtures, measure, the run file's events)"),
+        ("close", "the close (the run file finished and sealed, pytest's own end)"),
+    )
+    for phase, what in parts:
+        print(f"  {what}: {(ours[phase] - base[phase]) * per:.3f} ms")
+        if phase == "tests":
+            print(f"    of which each test's commit (start, end): {ours['commits'] * per:.3f} ms")
+        if phase == "close":
+            print(f"    of which each test's NXentry: {ours['entries'] * per:.3f} ms")
 
 
 def pytest_run(folder: Path, tests: int, *args: str, env: dict[str, str]) -> float:
@@ -157,7 +185,7 @@ def main() -> int:
         "every process compiles benchtest's modules anew)",
     )
     options = parser.parse_args()
-    tests, pairs = (50, 2) if options.quick else (5_000, 7)
+    tests, pairs = (50, 1) if options.quick else (5_000, 7)
     with tempfile.TemporaryDirectory(prefix="benchtest-trivial-") as name:
         root = Path(name)
         env = environment(root, bytecode_cache=options.bytecode_cache)
@@ -167,8 +195,12 @@ def main() -> int:
             (folder / "test_trivial.py").write_text(PLAN.format(tests=tests), encoding="utf-8")
         (bare / "conftest.py").write_text(BARE_CONFTEST, encoding="utf-8")
         (plugin / "bench.yaml").write_text(IDLE_BENCH, encoding="utf-8")
-        profile = str(REPO / "dut_profiles" / "bt_ldo33.yaml")
-        plugin_args = ["--bench", "bench.yaml", "--dut", profile]
+        # The profile beside the plan, named relative to it, as in a plans folder: an absolute
+        # path outside the folder would make pytest take a common ancestor as its rootdir
+        # (pytest reads option values as paths before the plugin is loaded), with the
+        # repository's pytest settings and a collection that lists every folder on the way.
+        shutil.copy(REPO / "dut_profiles" / "bt_ldo33.yaml", plugin / "bt_ldo33.yaml")
+        plugin_args = ["--bench", "bench.yaml", "--dut", "bt_ldo33.yaml"]
         paired = interleaved(
             lambda: pytest_run(bare, tests, "-p", "no:benchtest", env=env),
             lambda: pytest_run(plugin, tests, *plugin_args, env=env),

@@ -151,7 +151,7 @@ def main() -> int:
     points = 100_000 if options.quick else 10_000_000
     large_records = 10 if options.quick else 100
     long_points = 1_000_000 if options.quick else 100_000_000
-    pairs = 2 if options.quick else 5
+    pairs = 1 if options.quick else 5
     folder = Path(tempfile.mkdtemp(prefix="bench-viewer-"))
     try:
         need = (large_records + 1) * points * 2 + long_points * 2
@@ -169,7 +169,10 @@ def main() -> int:
             + ", ".join(f"{name} {size / 1e6:,.0f} MB" for name, size in sizes.items())
         )
         pair = targets.interleaved(
-            lambda: child(FIRST_DRAW, small)[0], lambda: child(FIRST_DRAW, large)[0], pairs
+            lambda: child(FIRST_DRAW, small)[0],
+            lambda: child(FIRST_DRAW, large)[0],
+            pairs,
+            warmup=0 if options.quick else 1,
         )
         ratio = targets.summarize(pair.ratios(throughput=False))
         met = [

@@ -107,7 +107,12 @@ class Browser:
         """Load `html`; save its screenshot as `name`.png in the test output folder."""
         shot = output_folder() / f"{name}.png"
         shot.unlink(missing_ok=True)
-        self._run(html, f"--screenshot={shot}", f"--window-size={width},{height}")
+        # one load does both: the DOM is the one the screenshot shows
+        dom = self._run(
+            html, f"--screenshot={shot}", f"--window-size={width},{height}", "--dump-dom"
+        )
         if not shot.is_file() or shot.stat().st_size == 0:
             raise RuntimeError(f"chromium wrote no screenshot of {html}")
-        return Page(dom=self._run(html, "--dump-dom"), screenshot=shot)
+        if "<html" not in dom:
+            raise RuntimeError(f"chromium dumped no DOM of {html}")
+        return Page(dom=dom, screenshot=shot)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -59,3 +62,21 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
     if executable is None:
         pytest.skip("no Chromium on this machine (apt-get install chromium)")
     return Browser(executable, tmp_path_factory.mktemp("chromium-profile"))
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """`benchtest demo --results-dir RESULTS`, run once for the tests that only read what it
+    printed and the run file and report it wrote (`demo_run.args[-1]` is RESULTS). Its locks
+    and temporary files stay under pytest's tmp folder, as `_private_folders` keeps a test's."""
+    folder = tmp_path_factory.mktemp("demo")
+    env = {
+        **os.environ,
+        "BENCHTEST_LOCK_DIR": str(tmp_path_factory.mktemp("demo-locks")),
+        "TMPDIR": str(tmp_path_factory.mktemp("demo-tmp")),
+    }
+    command = [sys.executable, "-m", "benchtest.cli", "demo", "--results-dir"]
+    return subprocess.run(
+        [*command, str(folder / "results")],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip

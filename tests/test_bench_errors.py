@@ -198,6 +198,6 @@ def test_instrument_retries_must_be_a_small_whole_number(
     pytester: pytest.Pytester, count: str
 ) -> None:
     pytester.makepyfile(test_plan=IN_LIMITS)
-    result = pytester.runpytest_subprocess("--sim", "--instrument-retries", count)
+    result = pytester.runpytest_inprocess("--sim", "--instrument-retries", count)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"expected a whole number from 0 to 100, got '{count}'" in result.stderr.str()

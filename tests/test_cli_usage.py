@@ -80,6 +80,9 @@ def test_run_hands_pytest_options_to_pytest_in_any_order(tmp_path: Path) -> None
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed, 2 deselected" in done.stdout
+    # run reads the plugin's options before pytest starts, and pytest does not say it could not
+    # rewrite the plugin's modules
+    assert "Warning" not in done.stdout + done.stderr, done.stdout + done.stderr
 
 
 def test_scan_called_from_python_with_a_bad_socket_raises_a_benchtest_error() -> None:

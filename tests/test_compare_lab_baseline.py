@@ -101,3 +101,15 @@ def test_without_a_lab_catalog_the_results_folder_names_baselines(
     out = capsys.readouterr()
     assert code == 1, out.err
     assert f"baseline (nightly-ldo): {runs / 'c.h5'}" in out.out
+
+
+def test_a_name_promoted_in_the_results_folder_wins_over_the_lab_catalog(
+    runs: Path, lab_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CATALOG_VARIABLE, lab_url)  # a nightly job that also publishes
+    with Catalog(runs) as local:
+        local.promote_baseline("nightly-ldo", runs / "c.h5")  # the lab catalog says a.h5
+    code = main(compare("--baseline", "nightly-ldo", str(runs / "a.h5")))
+    out = capsys.readouterr()
+    assert code == 1, out.err
+    assert f"baseline (nightly-ldo): {runs / 'c.h5'}" in out.out

@@ -154,7 +154,7 @@ def test_a_probe_needs_a_channel(tmp_path: Path) -> None:
 
 def test_the_wakeup_plan_stores_and_shows_the_current_in_amperes(pytester: pytest.Pytester) -> None:
     results = pytester.path / "results"
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         str(ROOT / "test_plans" / "mcu"), "--sim", "--dut", str(PROFILE_PATH),
         "--results-dir", str(results), "-p", "no:cacheprovider", "-k", "wakeup",
     )  # fmt: skip

@@ -33,7 +33,7 @@ def test_each_family_runs_against_its_own_profile(
 ) -> None:
     make_profiles(pytester, ldo_profile_text)
     pytester.makepyfile(test_a_ldo=PLAN.format(family="ldo"), test_b_mcu=PLAN.format(family="mcu"))
-    result = pytester.runpytest_subprocess("--sim", "--results-dir", "results")
+    result = pytester.runpytest_inprocess("--sim", "--results-dir", "results")
     result.assert_outcomes(passed=2)
     names = sorted(p.name.split("_", 1)[1] for p in (pytester.path / "results").glob("*.h5"))
     assert names == ["BT-LDO33.h5", "BT-MCU1.h5"]
@@ -44,7 +44,7 @@ def test_with_dut_a_plan_for_another_family_is_skipped(
 ) -> None:
     make_profiles(pytester, ldo_profile_text)
     pytester.makepyfile(test_a_ldo=PLAN.format(family="ldo"), test_b_mcu=PLAN.format(family="mcu"))
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--sim", "--dut", "dut_profiles/ldo.yaml", "-rs", "--results-dir", "results"
     )
     result.assert_outcomes(passed=1, skipped=1)
@@ -56,7 +56,7 @@ def test_two_profiles_of_one_family_need_a_choice(
 ) -> None:
     make_profiles(pytester, ldo_profile_text, "ldo")
     pytester.makepyfile(test_a_ldo=PLAN.format(family="ldo"))
-    result = pytester.runpytest_subprocess("--sim", "--results-dir", "results")
+    result = pytester.runpytest_inprocess("--sim", "--results-dir", "results")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "2 DUT profiles of family 'ldo'" in result.stderr.str()
     assert "choose one with --dut PROFILE" in result.stderr.str()
@@ -65,7 +65,7 @@ def test_two_profiles_of_one_family_need_a_choice(
 def test_an_unknown_family_is_named(pytester: pytest.Pytester, ldo_profile_text: str) -> None:
     make_profiles(pytester, ldo_profile_text)
     pytester.makepyfile(test_a=PLAN.format(family="adc"))
-    result = pytester.runpytest_subprocess("--sim", "--results-dir", "results")
+    result = pytester.runpytest_inprocess("--sim", "--results-dir", "results")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "no DUT profile of family 'adc'" in result.stderr.str()
     assert "families there: ldo, mcu" in result.stderr.str()
@@ -79,7 +79,7 @@ def test_an_unmarked_test_runs_with_the_part_already_under_test(
         test_a_mcu=PLAN.format(family="mcu"),
         test_b_smoke="def test_any_part(uart, dut):\n    assert dut.name == 'BT-MCU1'\n",
     )
-    result = pytester.runpytest_subprocess("--sim", "--results-dir", "results")
+    result = pytester.runpytest_inprocess("--sim", "--results-dir", "results")
     result.assert_outcomes(passed=2)
     assert [p.name.split("_", 1)[1] for p in (pytester.path / "results").glob("*.h5")] == [
         "BT-MCU1.h5"

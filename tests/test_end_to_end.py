@@ -16,12 +16,14 @@ PLAN = REPO / "test_plans" / "ldo" / "test_ldo_basics.py"
 
 
 def run_plan(
-    pytester: pytest.Pytester, profile_text: str, *extra: str
+    pytester: pytest.Pytester, profile_text: str, *extra: str, new_process: bool = False
 ) -> tuple[pytest.RunResult, Path]:
+    """Run the LDO basics plan with --sim: in this process, or in a new one as a user runs it."""
     pytester.makefile(".yaml", ldo=profile_text)
     pytester.makepyfile(test_ldo_basics=PLAN.read_text(encoding="utf-8"))
     results = pytester.path / "results"
-    result = pytester.runpytest_subprocess(
+    run = pytester.runpytest_subprocess if new_process else pytester.runpytest_inprocess
+    result = run(
         "--sim",
         "--dut",
         "ldo.yaml",
@@ -45,7 +47,9 @@ def measurements(path: Path) -> dict[str, float]:
 def test_plan_on_simulated_bench_writes_a_plottable_run_file(
     pytester: pytest.Pytester, ldo_profile_text: str
 ) -> None:
-    result, path = run_plan(pytester, ldo_profile_text, "--serial-number", "U0001")
+    result, path = run_plan(
+        pytester, ldo_profile_text, "--serial-number", "U0001", new_process=True
+    )
     result.assert_outcomes(passed=3)
     assert path.name.endswith("_BT-LDO33_U0001.h5")
     values = measurements(path)
@@ -145,7 +149,7 @@ instruments:
 """,
     )
     pytester.makepyfile(test_ldo_basics=PLAN.read_text(encoding="utf-8"))
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--bench", "bench.yaml", "--dut", "ldo.yaml", "--results-dir", "results"
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -165,7 +169,7 @@ def test_malformed_dut_profile_is_named(pytester: pytest.Pytester, ldo_profile_t
         ldo=ldo_profile_text.replace("unit: V\n    min: 3.234", "unit: volt\n    min: 3.234"),
     )
     pytester.makepyfile(test_ldo_basics=PLAN.read_text(encoding="utf-8"))
-    result = pytester.runpytest_subprocess("--sim", "--dut", "ldo.yaml")
+    result = pytester.runpytest_inprocess("--sim", "--dut", "ldo.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ['*ldo.yaml: parameters.vout.unit: expected an SI unit*got "volt"*']

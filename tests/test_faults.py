@@ -137,7 +137,7 @@ def run_plan(
     pytester: pytest.Pytester, plan: str, profile: dict[str, Any], *args: str
 ) -> pytest.RunResult:
     (pytester.path / "dut.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
-    return pytester.runpytest_subprocess(
+    return pytester.runpytest_inprocess(
         str(REPO / "test_plans" / plan), "--sim", "--dut", "dut.yaml",
         "--results-dir", str(pytester.path / "results"), "-p", "no:cacheprovider", *args,
     )  # fmt: skip

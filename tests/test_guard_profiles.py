@@ -246,7 +246,7 @@ def run(
     write(pytester.path / "dut.yaml", profile)
     pytester.makepyfile(test_plan=plan.format(vin=vin))
     journal = pytester.path / "journal.jsonl"
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--sim", "--dut", "dut.yaml", "--results-dir", "results", "-p", "no:cacheprovider"
     )
     return result, read_values(journal, "smu", "voltage")

@@ -173,3 +173,37 @@ def test_a_ctrl_c_during_the_last_safe_state_is_an_interrupted_run(tmp_path: Pat
         bench.kill()
         bench.wait()
     assert_safe_and_interrupted(tmp_path, output)
+
+
+SWALLOWING_PLAN = """
+import os, signal, time
+
+class Stopper:
+    def __del__(self):  # the signal lands here: Python only prints "Exception ignored in"
+        os.kill(os.getpid(), signal.{name})
+        time.sleep(1)
+
+def test_sources_and_drops_an_interrupt(smu):
+    smu.source_voltage(3.0, current_limit=0.01)
+    smu.output_on()
+    Stopper()
+
+def test_never_runs(smu):
+    open("second_test_ran", "w").close()
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_python_swallowed_still_stops_the_run(tmp_path: Path, name: str) -> None:
+    """Ctrl-C or SIGTERM that arrives in a `__del__` or weakref callback (pytest-qt's set-up
+    makes some) raises its KeyboardInterrupt there, where Python drops it; the run must still
+    stop as interrupted at that test, the bench safe."""
+    run = start_run(tmp_path, SWALLOWING_PLAN.format(name=name), "no-reply-held")
+    try:
+        output = finish(run)
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert not (tmp_path / "second_test_ran").exists(), output
+    assert_safe_and_interrupted(tmp_path, output)

@@ -27,7 +27,7 @@ def test_junit_separates_dut_failures_from_bench_trouble(
 ) -> None:
     pytester.makefile(".yaml", ldo=ldo_profile_text)
     pytester.makepyfile(test_plan=PLAN)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--sim",
         "--dut",
         "ldo.yaml",

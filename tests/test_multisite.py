@@ -41,7 +41,7 @@ def test_a_site_sees_its_own_roles_and_the_shared_ones(tmp_path: Path) -> None:
     assert (site_b.site, sorted(site_b.roles), site_b.shared) == (
         "B",
         ["scope", "smu", "uart"],
-        {"scope"},
+        frozenset({"scope"}),
     )
     with pytest.raises(ConfigError, match="no site 'C'; sites: A, B"):
         bench.for_site("C")

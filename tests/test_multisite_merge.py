@@ -12,7 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-from silx.io.nxdata import is_valid_nxdata
+from silx.io.nxdata import is_valid_nxdata  # type: ignore[attr-defined]
 
 from benchtest.plugin.sites import _PartReader
 from benchtest.results import open_run

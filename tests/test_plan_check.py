@@ -71,7 +71,7 @@ def test_plan_mistakes_stop_the_run_before_any_test(
     pytester.makepyfile(test_plan=PLAN)
     journal = pytester.path / "journal.jsonl"
     monkeypatch.setenv("BENCHTEST_SIM_JOURNAL", str(journal))
-    result = pytester.runpytest_subprocess("--sim", "--dut", "ldo.yaml", "--results-dir", "results")
+    result = pytester.runpytest_inprocess("--sim", "--dut", "ldo.yaml", "--results-dir", "results")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()
     assert "test_plan.py::test_typo_role: requires('smuu'): no such role" in err

@@ -212,7 +212,7 @@ MULTI_SITE = ("--bench", "bench.yaml", "-n", "2", "--serial-number", "A=U0001,B=
 def _run(pytester: pytest.Pytester, profile: str, *args: str) -> pytest.RunResult:
     pytester.makefile(".yaml", ldo=profile, bench=TWO_SITES)
     pytester.makepyfile(test_plan=PLAN)
-    return pytester.runpytest_subprocess(*COMMON, *args)
+    return pytester.runpytest_inprocess(*COMMON, *args)
 
 
 def expected_lines(label: str) -> list[str]:

@@ -126,13 +126,22 @@ def test_a_killed_run_resumed_is_one_complete_run_equal_to_an_uninterrupted_one(
     plan.write_text(PLAN, encoding="utf-8")
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     env = {**os.environ, "RESUME_LOG": str(tmp_path / "whole.log")}
-    done = _run(_command(plan, whole, "--serial-number", "SN7"), tmp_path, env)
-    assert done.returncode == 1, done.stdout + done.stderr
-
-    # The nightly run, killed with SIGKILL while its fourth test waits at the gate.
-    gate, log = tmp_path / "gate", tmp_path / "killed.log"
-    env = {**os.environ, "RESUME_LOG": str(log), "RESUME_GATE": str(gate)}
-    _kill_at_gate(_command(plan, killed, "--serial-number", "SN7", "--lot", "L1"), env, gate)
+    # The uninterrupted run goes on beside the nightly run that is killed (each its own files).
+    uninterrupted = subprocess.Popen(
+        _command(plan, whole, "--serial-number", "SN7"), cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        # The nightly run, killed with SIGKILL while its fourth test waits at the gate.
+        gate, log = tmp_path / "gate", tmp_path / "killed.log"
+        env = {**os.environ, "RESUME_LOG": str(log), "RESUME_GATE": str(gate)}
+        _kill_at_gate(_command(plan, killed, "--serial-number", "SN7", "--lot", "L1"), env, gate)
+        output, _ = uninterrupted.communicate(timeout=180)
+    finally:
+        if uninterrupted.poll() is None:
+            os.killpg(uninterrupted.pid, signal.SIGKILL)
+            uninterrupted.communicate()
+    assert uninterrupted.returncode == 1, output
     (first,) = killed.glob("*.h5")
     with open_run(first) as run:
         assert run.outcome == "incomplete"

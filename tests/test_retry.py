@@ -50,7 +50,7 @@ def test_retry_records_every_attempt_and_the_last_decides(
 ) -> None:
     pytester.makefile(".yaml", ldo=ldo_profile_text)
     pytester.makepyfile(test_plan=PLAN)
-    result = pytester.runpytest_subprocess("--sim", "--dut", "ldo.yaml", "--results-dir", "results")
+    result = pytester.runpytest_inprocess("--sim", "--dut", "ldo.yaml", "--results-dir", "results")
     assert result.parseoutcomes() == {"passed": 2, "failed": 1, "rerun": 3}
     [path] = (pytester.path / "results").glob("*.h5")
     assert attempts(path) == [
@@ -68,5 +68,5 @@ def test_retry_count_must_be_a_whole_number(
 ) -> None:
     pytester.makefile(".yaml", ldo=ldo_profile_text)
     pytester.makepyfile("import pytest\n@pytest.mark.retry('x')\ndef test_a():\n    pass\n")
-    result = pytester.runpytest_subprocess("--sim", "--dut", "ldo.yaml", "--results-dir", "results")
+    result = pytester.runpytest_inprocess("--sim", "--dut", "ldo.yaml", "--results-dir", "results")
     result.stderr.fnmatch_lines(["*test_a: retry(n) needs a whole number n >= 0, got 'x'*"])

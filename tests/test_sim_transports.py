@@ -57,7 +57,7 @@ def test_the_same_plan_passes_over_socket_vxi11_and_hislip(
     pytester.makefile(".yaml", ldo=ldo_profile_text, bench=bench_text(visa))
     pytester.makepyfile(test_ldo_basics=PLAN.read_text(encoding="utf-8"))
     results = pytester.path / "results"
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--sim",
         "--bench",
         "bench.yaml",

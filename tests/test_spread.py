@@ -76,7 +76,7 @@ def test_the_simulator_process_serves_the_chosen_unit(tmp_path: Path) -> None:
 
 
 def test_serial_number_selects_the_unit_of_a_plan_run(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         str(REPO / "test_plans" / "sensor" / "test_sensor_characterisation.py"),
         "--sim", "--dut", str(SENSOR), "--serial-number", "SN0021",
         "--results-dir", str(pytester.path / "results"), "-p", "no:cacheprovider",

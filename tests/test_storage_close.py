@@ -1,7 +1,7 @@
 """Closing a run file cheaply: what it must still store.
 
-At close the writer builds the NXentry of each test without one from the rows of its last
-batch, still in memory, and reads back only the tables of the batches appended before; its
+At close the writer builds the NXentry of each test without one from its rows as it appended
+them, kept in memory, and reads the tables back only when it kept too many to keep them; its
 tables are opened when first appended to; the running-tests marker is written in place at
 an offset read once from the skeleton; a run file starts from its station's image. Each must
 leave the file as before: every test one entry equal to its rows, the root `@default` on the
@@ -83,17 +83,19 @@ def _check_entries(path: Path) -> None:
             assert [c.decode() for c in table["conditions"]] == effective
 
 
+@pytest.mark.parametrize("kept_bytes", [hdf5_writer.KEPT_ROWS_BYTES, 0])
 def test_entries_from_memory_and_from_the_tables_are_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept_bytes: int
 ) -> None:
     monkeypatch.setattr(hdf5_writer, "BATCH_TESTS", 4)  # appended during the run, in batches
+    monkeypatch.setattr(hdf5_writer, "KEPT_ROWS_BYTES", kept_bytes)  # 0: none kept in memory
     from_memory: list[str] = []
     read_back: list[int | None] = []
     build, build_missing = finalize.build_entries, finalize.build_missing_entries
 
-    def spy(file: h5py.File, tests: np.ndarray, rows: np.ndarray, first: int) -> None:
-        from_memory.extend(str(entry) for entry in tests["entry"])
-        build(file, tests, rows, first)
+    def spy(file: h5py.File, parts: list[finalize.Appended]) -> None:
+        from_memory.extend(str(entry) for tests, _, _ in parts for entry in tests["entry"])
+        build(file, parts)
 
     def spy_missing(file: h5py.File, count: int | None = None) -> None:
         read_back.append(count)
@@ -106,9 +108,13 @@ def test_entries_from_memory_and_from_the_tables_are_the_same(
         writer(run_started())
         _write_tests(writer, 10)
         writer(RunFinished(T0, "passed"))
-    assert read_back == [8]  # two batches of 4 appended during the run
-    # the last batch's tests without a waveform (8 and 9), from the rows in memory
-    assert from_memory == [schema.entry_name(i + 1, f"plan.py::test_{i}") for i in (8, 9)]
+    names = [schema.entry_name(i + 1, f"plan.py::test_{i}") for i in range(10)]
+    if kept_bytes:  # every test without a waveform, from the rows kept as appended
+        assert read_back == []
+        assert from_memory == [name for i, name in enumerate(names) if i % 3 != 1]
+    else:  # two batches of 4 appended during the run are read back; the last from memory
+        assert read_back == [8]
+        assert from_memory == names[8:]
     _check_entries(path)
     with open_run(path) as run:
         assert not run.damage and len(run.tests) == 10

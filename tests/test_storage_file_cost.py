@@ -256,9 +256,10 @@ def test_entries_are_built_at_close_only_for_tests_that_have_none(
     calls: list[list[str]] = []
     build = finalize.build_entries
 
-    def recording(file: h5py.File, tests: np.ndarray, rows: np.ndarray, first: int) -> None:
-        calls.append([str(entry) for entry in tests["entry"]])
-        build(file, tests, rows, first)
+    def recording(file: h5py.File, parts: list[finalize.Appended]) -> None:
+        if parts:
+            calls.append([str(entry) for tests, _, _ in parts for entry in tests["entry"]])
+        build(file, parts)
 
     def reading_back(*args: object, **kwargs: object) -> None:
         pytest.fail("the last batch's tests are built from their rows, not read back")

@@ -25,6 +25,7 @@ from benchtest.report.html import render_report
 from benchtest.results import open_run
 from benchtest.runfile.commit_log import log_path
 from benchtest.storage import Hdf5RunWriter
+from benchtest.storage.durability import Sync
 from benchtest.storage.example import run_started
 from benchtest.values.events import (
     InstrumentIdentified,
@@ -53,7 +54,7 @@ class Recorder:
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         real = {name: getattr(os, name) for name in
                 ("open", "close", "write", "pwrite", "ftruncate", "truncate", "unlink",
-                 "posix_fallocate", "link", "rename", "replace")}  # fmt: skip
+                 "posix_fallocate", "link", "rename", "replace", "fsync")}  # fmt: skip
 
         def inode_of_fd(fd: int) -> int | None:
             return self.fds.get(fd)
@@ -103,6 +104,11 @@ class Recorder:
             if (inode := inode_of_fd(fd)) is not None:
                 self.ops.append(("size", inode, offset + length, False))
 
+        def synced(fd: int) -> None:
+            real["fsync"](fd)
+            if (inode := inode_of_fd(fd)) is not None:
+                self.ops.append(("fsync", inode))
+
         def removed(path: Any, *args: Any, **kwargs: Any) -> None:
             real["unlink"](path, *args, **kwargs)
             if self._ours(path):
@@ -126,7 +132,7 @@ class Recorder:
                                ("pwrite", pwritten), ("ftruncate", resized), ("truncate", cut),
                                ("unlink", removed), ("posix_fallocate", claimed),
                                ("link", linked), ("rename", renamed("rename")),
-                               ("replace", renamed("replace"))):  # fmt: skip
+                               ("replace", renamed("replace")), ("fsync", synced)):  # fmt: skip
             monkeypatch.setattr(os, name, function)
 
     def _ours(self, path: Any) -> bool:
@@ -141,11 +147,11 @@ def _expected_waveform(i: int) -> np.ndarray:
     return np.random.default_rng(i).integers(-2000, 2000, POINTS).astype(np.int16)
 
 
-def _write_run(path: Path, recorder: Recorder) -> None:
-    writer = Hdf5RunWriter(path, sync="never")
+def _write_run(path: Path, recorder: Recorder, sync: Sync = "never", tests: int = TESTS) -> None:
+    writer = Hdf5RunWriter(path, sync=sync)
     writer(run_started())
     writer(InstrumentIdentified("smu", "keithley.k2450", "TCPIP::x", "KEITHLEY,2450"))
-    for i in range(TESTS):
+    for i in range(tests):
         test_id = f"plan.py::test_{i}"
         writer(TestStarted(test_id, "2026-11-28T15:43:00+00:00", {"i": i}))
         for j in range(1 + i % 3):
@@ -170,25 +176,40 @@ def _states(recorder: Recorder, run_name: str) -> Iterator[tuple[int, dict[str, 
         if kind == "finished":
             finished.append(rest[0])
             continue
+        if kind == "fsync":  # changes nothing a killed process leaves
+            continue
         if kind == "named":
             names[rest[1]] = rest[0]
         elif kind == "unnamed":
             names.pop(rest[0], None)
         else:
-            data = contents.setdefault(rest[0], bytearray())
-            if kind == "write":
-                offset, payload = rest[1], rest[2]
-                if offset + len(payload) > len(data):
-                    data.extend(bytes(offset + len(payload) - len(data)))
-                data[offset : offset + len(payload)] = payload
-            else:  # size: claimed (grows only) or cut (exact)
-                size, exact = rest[1], rest[2]
-                if size > len(data):
-                    data.extend(bytes(size - len(data)))
-                elif exact:
-                    del data[size:]
+            apply_op(contents.setdefault(rest[0], bytearray()), kind, rest[1:])
         if run_name in names:
             yield count, {n: bytes(contents.get(i, b"")) for n, i in names.items()}, list(finished)
+
+
+def apply_op(data: bytearray, kind: str, args: list[Any]) -> None:
+    """A recorded write (offset, bytes) or size change (size, exact) done to a file's bytes."""
+    if kind == "write":
+        offset, payload = args
+        if offset + len(payload) > len(data):
+            data.extend(bytes(offset + len(payload) - len(data)))
+        data[offset : offset + len(payload)] = payload
+        return
+    size, exact = args  # claimed (grows only) or cut (exact)
+    if size > len(data):
+        data.extend(bytes(size - len(data)))
+    elif exact:
+        del data[size:]
+
+
+def check_test(record: Any, test_id: str) -> None:
+    """A test `_write_run` finished, read back exactly."""
+    i = int(test_id.rsplit("_", 1)[1])
+    assert record.outcome == "passed"
+    assert record.measurements["value"].tolist() == [i + j / 8 for j in range(1 + i % 3)]
+    if i % 3 == 0:
+        np.testing.assert_array_equal(record.waveforms["vout"].codes[...], _expected_waveform(i))
 
 
 def _check(
@@ -203,13 +224,7 @@ def _check(
         tests = {t.id: t for t in run.tests}
         for test_id in finished:
             assert test_id in tests, f"finished test {test_id} lost"
-            i = int(test_id.rsplit("_", 1)[1])
-            record = tests[test_id]
-            assert record.outcome == "passed"
-            assert record.measurements["value"].tolist() == [i + j / 8 for j in range(1 + i % 3)]
-            if i % 3 == 0:
-                codes = record.waveforms["vout"].codes[...]
-                np.testing.assert_array_equal(codes, _expected_waveform(i))
+            check_test(tests[test_id], test_id)
         if render:
             assert "<html" in render_report(run)
 
@@ -277,9 +292,11 @@ def test_a_commit_orders_log_file_and_fsyncs_as_its_mode_says(
     assert calls == [("write", "file")]
     assert path.read_bytes()[100:104] == bytes(4)
     committed.flush()
+    first = [("fsync", "file")] if sync else []  # the new blocks, before the record naming them
     synced = [("fsync", "log")] if sync else []
     then = [("fsync", "file")] if sync else []
-    assert calls[1:] == [("write", "log"), *synced, ("write", "file"), *then, ("write", "log")]
+    expected = [*first, ("write", "log"), *synced, ("write", "file"), *then, ("write", "log")]
+    assert calls[1:] == expected
     assert path.read_bytes()[100:104] == b"held"
     assert read_log(path) == []  # marked empty once the file holds the commit
     committed.close()

@@ -20,7 +20,7 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def slow_start():  # setup longer than the timeout, as starting the bench on a busy machine
-    time.sleep(4)
+    time.sleep(2)
 
 def test_hangs_with_the_output_on(smu):
     smu.source_voltage(5.0, current_limit=0.01)
@@ -50,7 +50,7 @@ def test_timed_out_test_leaves_instruments_safe(
         "-p",
         "timeout",
         "--timeout",
-        "3",
+        "1.5",
         "--timeout-method",
         method,
         "-o",

@@ -321,13 +321,13 @@ def test_files_dropped_on_the_window_are_opened(viewer: ViewerWindow, tmp_path: 
     assert next(r[1] for r in viewer.browser.rows() if r[0] == 0).startswith("U0099")
 
 
-def test_a_run_of_the_plans_on_the_simulated_bench(viewer: ViewerWindow, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchtest.cli", "demo", "--results-dir", str(tmp_path / "r")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+def test_a_run_of_the_plans_on_the_simulated_bench(
+    viewer: ViewerWindow, demo_run: subprocess.CompletedProcess[str]
+) -> None:
+    done = demo_run  # `benchtest demo --results-dir RESULTS`, shared with tests/test_demo.py
+    assert done.args[1:4] == ["-m", "benchtest.cli", "demo"]
     assert done.returncode == 0, done.stdout + done.stderr
-    viewer.open_paths([tmp_path / "r"])
+    viewer.open_paths([Path(done.args[-1])])
     viewer.browser.expandAll()
     rows = viewer.browser.rows()
     assert rows[0][2] == "passed" and sum(r[0] == 1 for r in rows) >= 3

@@ -132,7 +132,7 @@ def test_a_plan_records_a_sweep_and_a_family(
     pytester.makefile(".yaml", ldo=ldo_profile_text)
     pytester.makepyfile(test_curves=PLAN)
     results = pytester.path / "results"
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--sim", "--dut", "ldo.yaml", "--results-dir", str(results), "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=1, failed=1)

@@ -71,16 +71,23 @@ def _open_catalog(folder: Path) -> Catalog:
 
 
 def _baseline_file(name: str, given: str | None, folder: Path) -> Path:
-    """The run file of the baseline `name`: named in the lab catalog when one is given
-    (`--catalog`, else `$BENCHTEST_CATALOG`), else in the catalog of the results folder."""
+    """The run file of the baseline `name`: promoted in the catalog of the results folder
+    (where `baseline promote` puts it), else in the catalog given (`--catalog`, else
+    `$BENCHTEST_CATALOG`): a lab catalog's file is found under the results folder."""
     target = catalog_target(given, folder)
-    if isinstance(target, Path):
-        with _open_catalog(target) as catalog:
+    with _open_catalog(folder) as catalog:
+        if target == folder or any(b.name == name for b in catalog.baselines()):
             return catalog.baseline_path(name)
-    from benchtest.results.lab_postgres import PostgresCatalog  # needs psycopg
+    try:
+        if isinstance(target, Path):
+            with _open_catalog(target) as other:
+                return other.baseline_path(name)
+        from benchtest.results.lab_postgres import PostgresCatalog  # needs psycopg
 
-    with PostgresCatalog(target) as lab:
-        return lab.baseline_path(name, folder)
+        with PostgresCatalog(target) as lab:
+            return lab.baseline_path(name, folder)
+    except BaselineError as exc:
+        raise BaselineError(f"{exc}; nor is it promoted in the catalog of {folder}") from None
 
 
 def _compare(args: argparse.Namespace, extra: list[str]) -> int:

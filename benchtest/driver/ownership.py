@@ -6,7 +6,8 @@ kill -9. The file is named after the instrument, not after how a bench file spel
 (`resource_key`): `TCPIP::h::INSTR`, `tcpip0::H::inst0::INSTR` and the same host by address
 are one lock. The holder writes who it is into the lock file, which every user can read, so
 a second process, of any user, gets an `InstrumentBusyError` naming the holder instead of
-interleaving its commands with the owner's. docs/configuration.md says what the lock promises.
+interleaving its commands with the owner's. The channel roles of one multi-channel instrument
+share their process's lock (`ChannelClaim`). docs/configuration.md says what the lock promises.
 """
 
 from __future__ import annotations
@@ -321,6 +322,65 @@ class ResourceLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class ChannelClaim(ResourceLock):
+    """One channel role's share of this process's claim on a multi-channel instrument.
+
+    The roles that drive the channels of one instrument (both channels of a B2902A) share one
+    `ResourceLock`: the first share acquired takes it (waiting up to `wait` s, as a
+    ResourceLock does), the last released lets it go. Acquiring or releasing a share twice
+    changes nothing. Another process still finds the instrument taken, naming the role that
+    took it.
+    """
+
+    def __init__(self, resource: str, *, role: str = "", plan: str = "") -> None:
+        super().__init__(resource, role=role, plan=plan)
+        with _SHARED_CLAIMS_LOCK:
+            self._shared = _SHARED_CLAIMS.setdefault(self.key, _SharedClaim())
+        self._share = False
+
+    def acquire(self, wait: float = 0.0) -> ChannelClaim:
+        shared = self._shared
+        with shared.mutex:
+            if self._share:
+                return self
+            if shared.lock is None:
+                lock = ResourceLock(self.resource, role=self.role, plan=self.plan)
+                shared.lock = lock.acquire(wait)
+            shared.users += 1
+            self._share = True
+        return self
+
+    def release(self) -> None:
+        shared = self._shared
+        with shared.mutex:
+            if not self._share:
+                return
+            self._share = False
+            shared.users -= 1
+            if shared.users == 0 and shared.lock is not None:
+                shared.lock.release()
+                shared.lock = None
+
+    @property
+    def held(self) -> bool:
+        return self._share
+
+
+class _SharedClaim:
+    """The lock this process holds on one instrument for its channel roles, and how many hold
+    a share of it."""
+
+    def __init__(self) -> None:
+        self.mutex = threading.Lock()
+        self.lock: ResourceLock | None = None
+        self.users = 0
+
+
+#: This process's claims on multi-channel instruments, by `resource_key`.
+_SHARED_CLAIMS: dict[str, _SharedClaim] = {}
+_SHARED_CLAIMS_LOCK = threading.Lock()
 
 
 def _lock(fd: int) -> bool:

@@ -1,18 +1,24 @@
 """The driver registry: registry names (`keithley.k2450`) to driver classes, via entry points.
 
 Drivers are found through the entry-point group `benchtest.instruments` and imported only
-when asked for, so a bench never imports vendor modules it does not use.
+when asked for, so a bench never imports vendor modules it does not use. A driver with a
+`channel` option drives one channel of a multi-channel instrument: the roles on its other
+channels share this process's claim on it and its one connection (`claim_for`, `open_driver`).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+import threading
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from benchtest.driver.base import Instrument
-from benchtest.driver.ownership import ResourceLock
-from benchtest.values.errors import DriverNotFoundError
+from benchtest.driver.ownership import ChannelClaim, ResourceLock, resource_key
+from benchtest.driver.scpi import ScpiInstrument
+from benchtest.driver.shared_connection import SharedConnection
+from benchtest.values.errors import DriverNotFoundError, InstrumentError
 from benchtest.values.ratings import NO_GUARD, SourceGuard
 
 GROUP = "benchtest.instruments"
@@ -77,11 +83,13 @@ def open_instrument(
     The process owns the instrument until `close()` (see `benchtest.driver.ownership`): a second
     process asking for it, however it writes the resource, gets an error naming this one and
     what it runs (`plan`, by default the command line). Nothing is sent before the lock is taken.
+    The channels of one multi-channel instrument, each opened with its own `channel`, share
+    the claim and the connection until the last of them is closed.
     """
     cls = driver_class(driver)
-    lock = ResourceLock(resource, role=role or driver, plan=plan).acquire()
+    lock = claim_for(cls, resource, role=role or driver, plan=plan).acquire()
     try:
-        instrument = cls.open(resource, role=role or driver, guard=guard, **options)
+        instrument = open_driver(cls, resource, role=role or driver, guard=guard, **options)
     except BaseException:
         lock.release()
         raise
@@ -95,3 +103,96 @@ def open_instrument(
 
     instrument.close = close_and_release  # type: ignore[method-assign]
     return instrument
+
+
+def takes_channel(cls: type[Instrument]) -> bool:
+    """Whether `cls` drives one channel of a multi-channel instrument (a `channel` option)."""
+    return "channel" in getattr(cls, "driver_options", ())
+
+
+def claim_for(cls: type[Instrument], resource: str, *, role: str, plan: str = "") -> ResourceLock:
+    """The claim a role of driver `cls` takes on `resource`: its own, or for a channel of a
+    multi-channel instrument a share of the one its channel roles hold (`ChannelClaim`)."""
+    kind = ChannelClaim if takes_channel(cls) else ResourceLock
+    return kind(resource, role=role, plan=plan)
+
+
+#: The connections of this process to multi-channel instruments, by `resource_key`.
+_CONNECTIONS: dict[str, SharedConnection] = {}
+_CONNECTIONS_LOCK = threading.Lock()
+
+
+def open_driver(
+    cls: type[Instrument],
+    resource: str,
+    *,
+    role: str,
+    guard: SourceGuard = NO_GUARD,
+    **options: Any,
+) -> Instrument:
+    """`cls.open(resource, ...)`; for a channel of a multi-channel instrument, a driver on the
+    connection its other channel roles use when one is open (nothing is sent then: the
+    instrument is set up already). The connection closes with the last of them. Another role
+    on the channel, or other connection settings, are refused."""
+    if not (takes_channel(cls) and issubclass(cls, ScpiInstrument)):
+        return cls.open(resource, role=role, guard=guard, **options)
+    try:
+        key = resource_key(resource)
+    except ValueError as exc:
+        raise InstrumentError(f"{resource} is not a usable resource: {exc}", role=role) from None
+    channel = options.get("channel", _default_channel(cls))
+    settings = {name: value for name, value in options.items() if name != "channel"}
+    with _CONNECTIONS_LOCK:
+        connection = _CONNECTIONS.get(key)
+        if connection is not None and not connection.closed:
+            _check_joinable(connection, cls, role, resource, settings)
+            transport = connection.join(role, channel)
+        else:
+            instrument = cls.open(resource, role=role, guard=guard, **options)
+            connection = SharedConnection(
+                instrument.transport, driver=cls.driver_name, settings=settings
+            )
+            connection.on_closed = functools.partial(_forget, key, connection)
+            instrument.transport = connection.join(role, channel)
+            _CONNECTIONS[key] = connection
+            return instrument
+    own = {name: options[name] for name in cls.driver_options if name in options}
+    try:
+        return cls(transport, role=role, guard=guard, **own)
+    except BaseException:
+        transport.close()
+        raise
+
+
+def _check_joinable(
+    connection: SharedConnection,
+    cls: type[Instrument],
+    role: str,
+    resource: str,
+    settings: dict[str, Any],
+) -> None:
+    roles = ", ".join(repr(name) for name in connection.users.values())
+    if cls.driver_name != connection.driver:
+        raise InstrumentError(
+            f"{resource} is open as a {connection.driver} (role {roles}), not a "
+            f"{cls.driver_name}; its channel roles use one driver",
+            role=role,
+        )
+    if settings != connection.settings:
+        raise InstrumentError(
+            f"{resource} is open for role {roles} with options {connection.settings}, and its "
+            f"channel roles share that connection: give this role the same options, not "
+            f"{settings} (only `channel` may differ)",
+            role=role,
+        )
+
+
+def _default_channel(cls: type[Instrument]) -> object:
+    parameter = inspect.signature(cls.__init__).parameters.get("channel")
+    return None if parameter is None else parameter.default
+
+
+def _forget(key: str, connection: SharedConnection) -> None:
+    with _CONNECTIONS_LOCK:
+        if _CONNECTIONS.get(key) is connection:
+            del _CONNECTIONS[key]

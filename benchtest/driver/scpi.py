@@ -513,8 +513,11 @@ class ScpiInstrument(Instrument):
 
     def query(self, command: str) -> str:
         """Send a query and return its reply (a failure is `explained` against `command`)."""
-        with self._attributed(command):
+        try:  # as `_attributed`, without a context manager around every query
             return self.transport.query(command)
+        except (InstrumentTimeoutError, ProtocolError) as problem:
+            self._raise_explained(problem, command)
+            raise
 
     def query_value(self, command: str, parser: Callable[[str], T]) -> T:
         """Send a query and parse its reply; an unparseable reply is a ProtocolError, after
@@ -563,9 +566,14 @@ class ScpiInstrument(Instrument):
         try:
             yield
         except (InstrumentTimeoutError, ProtocolError) as problem:
-            error = self.explained(problem, command)
-            if error is problem:
-                raise
+            self._raise_explained(problem, command)
+            raise
+
+    def _raise_explained(self, problem: InstrumentError, command: str) -> None:
+        """Raise what `explained` makes of `problem` (caused by it) unless that is `problem`
+        itself, which the caller then re-raises."""
+        error = self.explained(problem, command)
+        if error is not problem:
             raise error from problem
 
     def check_errors(self, *, after: str = "") -> None:

@@ -30,6 +30,7 @@ import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
 import pyvisa
@@ -63,6 +64,7 @@ READ_SLICE = 0.05  # s: how much of a block payload one read asks for, at the ra
 MIN_BLOCK_RATE = 100_000.0  # B/s a block must keep up on average, after its first timeout
 MAX_QUEUED_ERRORS = 64  # an error queue that never reaches code 0 is itself a protocol error
 _ERROR_REPLY = re.compile(r"\s*([+-]?\d+)(?:\s*[,\s]\s*(.*?))?\s*", re.DOTALL)
+_NO_ERROR = ("0,", "+0,")  # how an error-queue reply of code 0 begins, as most instruments send it
 _SUPPRESS_END = constants.ResourceAttribute.suppress_end_enabled
 _TERMCHAR_EN = constants.ResourceAttribute.termchar_enabled
 _REPLY_ENDED = {
@@ -120,6 +122,8 @@ def drain_error_queue(transport: Transport, command: str = ERROR_QUERY, *, after
     errors: list[tuple[int, str, str]] = []
     for _ in range(MAX_QUEUED_ERRORS):
         reply = transport.query(command)
+        if reply.startswith(_NO_ERROR):  # the usual reply, read without the pattern
+            break
         try:
             code, message = parse_error_reply(reply)
         except ValueError as exc:
@@ -186,7 +190,9 @@ class VisaTransport:
         self.max_reply = max_reply
         self.max_block = max_block
         self.library = library
-        self.direct_socket = direct_socket
+        self._direct_socket = direct_socket
+        self._direct: DirectReader | None = None  # the socket reader of `_direct_for`
+        self._direct_for: Any = None  # the resource `_direct` was looked up for
         self.in_step = True  # False from the start of an exchange until it ended cleanly
         self._closed = False
         self._unsupported: set[constants.ResourceAttribute] = set()  # by this kind of session
@@ -232,6 +238,16 @@ class VisaTransport:
         )
 
     @property
+    def direct_socket(self) -> bool:
+        """Whether a pyvisa-py SOCKET session's replies are read straight from its socket."""
+        return self._direct_socket
+
+    @direct_socket.setter
+    def direct_socket(self, on: bool) -> None:
+        self._direct_socket = on
+        self._direct_for = None  # looked up again at the next exchange
+
+    @property
     def timeout(self) -> float:
         """Read timeout in seconds (at least MIN_TIMEOUT). While a reconnection that failed
         has left the session closed, the one the next reconnection opens it with."""
@@ -252,17 +268,35 @@ class VisaTransport:
                 raise ConnectionLostError("connection is closed", role=self.role) from None
             self._reopen_with["timeout"] = milliseconds
 
+    # `write` and `query`, the exchanges of every setting and reading, spell `_exchange` out:
+    # its calls cost a few us of CPU an exchange after a wait for the instrument.
+
     def write(self, command: str) -> None:
-        with self._exchange(command):
-            self._resource.write(command)
+        if not self.in_step:
+            self.resync()
+        self.in_step = False
+        try:
+            self._write_lines(self._direct_reader(), command)
+        except BaseException as exc:
+            self._raise_translated(exc, command)
+            raise
+        self.in_step = True
 
     def query(self, command: str) -> str:
-        with self._exchange(command):
-            self._resource.write(command)
+        if not self.in_step:
+            self.resync()
+        self.in_step = False
+        try:
+            direct = self._direct_reader()
+            self._write_lines(direct, command)
             delay = float(getattr(self._resource, "query_delay", 0.0) or 0.0)
             if delay > 0:
                 time.sleep(delay)  # PyVISA's query_delay, as its own query() applies it
-            reply = self._read_reply(command)
+            reply = self._read_reply(command, direct)
+        except BaseException as exc:
+            self._raise_translated(exc, command)
+            raise
+        self.in_step = True
         return reply.strip()
 
     def read_block(self, command: str) -> bytes:
@@ -272,7 +306,7 @@ class VisaTransport:
             self._write_lines(block[0], command)
             length = self._read_block_header(command, *block)
             payload = bytearray(length)
-            self._read_payload(command, memoryview(payload), length, *block)
+            self._read_payload(command, memoryview(payload), length, *block, last=True)
             self._read_terminators(command, *block)
         return bytes(payload)
 
@@ -290,10 +324,11 @@ class VisaTransport:
             block = self._block_reading()
             self._write_lines(block[0], *after, command)
             length = self._read_block_header(command, *block)
-            self._read_payload(command, out[:length], length, *block)
-            if length > len(out):
+            longer = length > len(out)
+            self._read_payload(command, out[:length], length, *block, last=not longer)
+            if longer:
                 rest = memoryview(bytearray(length - len(out)))
-                self._read_payload(command, rest, length, *block)
+                self._read_payload(command, rest, length, *block, last=True)
             self._read_terminators(command, *block)
         return length
 
@@ -306,7 +341,20 @@ class VisaTransport:
                 resource.write(command)
             return
         ending = resource.write_termination or ""
-        direct.send("".join(c + ending for c in commands).encode(resource.encoding))
+        if len(commands) == 1:
+            direct.send((commands[0] + ending).encode(resource.encoding))
+        else:
+            direct.send((ending.join(commands) + ending).encode(resource.encoding))
+
+    def _direct_reader(self) -> DirectReader | None:
+        """The reader of a pyvisa-py SOCKET session's socket (`DirectReader`), looked up once
+        per connection; None for every other session, and with `direct_socket` off."""
+        direct, resource = self._direct, self._resource
+        if self._direct_for is resource and (direct is None or direct.usable):
+            return direct
+        self._direct = DirectReader.of(resource) if self._direct_socket else None
+        self._direct_for = resource
+        return self._direct
 
     def resync(self) -> None:
         """Bring the session back in step: nothing of an earlier reply may be read later.
@@ -374,26 +422,32 @@ class VisaTransport:
             library, self._name, self.role, manager=manager, **self._reopen_with
         )
 
-    @contextmanager
-    def _exchange(self, command: str) -> Iterator[None]:
+    def _exchange(self, command: str) -> _Exchange:
         """One exchange: in step first, then out of step until it ends cleanly (a timeout, a
-        protocol error, a lost connection or a KeyboardInterrupt leave it out of step)."""
-        if not self.in_step:
-            self.resync()
-        self.in_step = False
-        with self._errors(command):
-            yield
-        self.in_step = True
+        protocol error, a lost connection or a KeyboardInterrupt leave it out of step), its
+        low-level failures translated (`_raise_translated`)."""
+        return _Exchange(self, command)
 
     # -- text replies ----------------------------------------------------------------------
 
-    def _read_reply(self, command: str) -> str:
+    def _read_reply(self, command: str, direct: DirectReader | None) -> str:
         """One text reply through its termination character (or END), within its time and size
-        bounds: its first chunk may take `timeout`, the rest must follow within another."""
-        data, ended = self._read_some()
+        bounds: its first chunk may take `timeout`, the rest must follow within another.
+
+        On a pyvisa-py socket (`direct`) with a termination character the reply is taken
+        straight from the line (what pyvisa-py buffered first), as pyvisa-py would take it,
+        without its layers; anywhere else through `visalib.read`."""
+        resource = self._resource
+        encoding, termination = resource.encoding, resource.read_termination
+        if direct is not None and termination:
+            ending: bytes | None = termination.encode(encoding)
+            ordinary = direct.timeout
+        else:
+            direct, ending, ordinary = None, None, self.timeout
+        data, ended = self._read_some(direct, ending, ordinary)
         if ended:
-            return data.decode(self._resource.encoding)
-        deadline = time.monotonic() + self.timeout
+            return data.decode(encoding)
+        deadline = time.monotonic() + ordinary
         while not ended:
             if len(data) > self.max_reply:
                 raise ProtocolError(
@@ -402,21 +456,21 @@ class VisaTransport:
                     command=command,
                     received=bytes(data[-40:]),
                 )
-            chunk, ended = self._read_rest(command, deadline, data)
+            chunk, ended = self._read_rest(
+                command, deadline, data, direct=direct, ending=ending, ordinary=ordinary
+            )
             data += chunk
-        return data.decode(self._resource.encoding)
+        return data.decode(encoding)
 
-    def _read_some(self) -> tuple[bytearray, bool]:
-        """One chunk of a reply, and whether it ended the reply (termination character or END).
-
-        On a pyvisa-py socket the chunk is taken straight from the line (what pyvisa-py
-        buffered first), as pyvisa-py would take it, without its layers."""
+    def _read_some(
+        self, direct: DirectReader | None, ending: bytes | None, wait: float
+    ) -> tuple[bytearray, bool]:
+        """One chunk of a reply, and whether it ended the reply (termination character or END):
+        read by `direct` up to `ending` within `wait` s when both are given, else through
+        `visalib.read` within the session's timeout."""
         resource = self._resource
-        direct = DirectReader.of(resource) if self.direct_socket else None
-        termination = resource.read_termination
-        if direct is not None and termination:
-            ending = termination.encode(resource.encoding)
-            line = direct.read_line(ending, resource.chunk_size, self.timeout)
+        if direct is not None and ending:
+            line = direct.read_line(ending, resource.chunk_size, wait)
             if line is None:  # nothing within the timeout, or the connection closed
                 raise pyvisa.VisaIOError(constants.StatusCode.error_timeout)
             return line, line.endswith(ending)
@@ -425,27 +479,41 @@ class VisaTransport:
         return bytearray(chunk), status in _REPLY_ENDED
 
     def _read_rest(
-        self, command: str, deadline: float, received: bytearray
+        self,
+        command: str,
+        deadline: float,
+        received: bytearray,
+        *,
+        direct: DirectReader | None = None,
+        ending: bytes | None = None,
+        ordinary: float | None = None,
     ) -> tuple[bytearray, bool]:
-        """The next chunk of a reply that has begun, by `deadline` (time.monotonic()); the
-        deadline, or a stall of a whole timeout, is a ProtocolError: the reply is incomplete.
-        The read waits what is left until the deadline, but at least MIN_TIMEOUT."""
-        timeout = self._resource.timeout  # ms, restored afterwards
-        ordinary = timeout / 1000.0
+        """The next chunk of a reply that has begun (read as `_read_some` reads with `direct`
+        and `ending`), by `deadline` (time.monotonic()); the deadline, or a stall of a whole
+        `ordinary` timeout (the session's by default), is a ProtocolError: the reply is
+        incomplete. The read waits what is left until the deadline, but at least MIN_TIMEOUT
+        (through PyVISA, by setting the session's timeout for it)."""
+        if ordinary is None:
+            ordinary = self.timeout
         remaining = deadline - time.monotonic()
         late = f"reply did not end within {ordinary:g} s of its first bytes"
         if remaining <= 0:
             raise self._incomplete(late, command, received)
-        self._resource.timeout = _visa_timeout(min(remaining, ordinary))
+        wait = min(remaining, ordinary)
         try:
-            return self._read_some()
+            if direct is not None and ending:
+                return self._read_some(direct, ending, wait)
+            timeout = self._resource.timeout  # ms, restored afterwards
+            self._resource.timeout = _visa_timeout(wait)
+            try:
+                return self._read_some(None, None, wait)
+            finally:
+                self._resource.timeout = timeout
         except pyvisa.VisaIOError as exc:
             if exc.error_code != constants.StatusCode.error_timeout or self._peer_closed():
                 raise
             problem = late if remaining < ordinary else "reply stopped"
             raise self._incomplete(problem, command, received) from None
-        finally:
-            self._resource.timeout = timeout
 
     def _incomplete(self, problem: str, command: str, received: bytearray) -> ProtocolError:
         return ProtocolError(
@@ -461,8 +529,8 @@ class VisaTransport:
         """What a block read uses throughout: the direct reader of a pyvisa-py socket (None for
         other sessions, and with `direct_socket` off) and the read timeout in s, looked up
         once."""
-        direct = DirectReader.of(self._resource) if self.direct_socket else None
-        return direct, self.timeout
+        direct = self._direct_reader()
+        return direct, direct.timeout if direct is not None else self.timeout
 
     def _read_block_header(self, command: str, direct: DirectReader | None, wait: float) -> int:
         """The payload length a definite-length block header announces. On a pyvisa-py socket a
@@ -516,16 +584,16 @@ class VisaTransport:
 
     def _announced(self, command: str, header: bytes) -> int:
         """The length in a complete header `#<n><n digits>`, at most `max_block`."""
-        digits = header[header.index(b"#") + 2 :]
-        if int(digits) > self.max_block:
+        length = int(header[header.index(b"#") + 2 :])
+        if length > self.max_block:
             raise ProtocolError(
-                f"block header announces {int(digits)} bytes, more than the {self.max_block} "
+                f"block header announces {length} bytes, more than the {self.max_block} "
                 "a block may hold",
                 role=self.role,
                 command=command,
                 received=header,
             )
-        return int(digits)
+        return length
 
     def _read_until_hash(self, command: str, seen: bytes = b"") -> bytes:
         """The reply through its '#' (and what `seen` holds of it already, read byte by byte
@@ -541,14 +609,23 @@ class VisaTransport:
         return seen
 
     def _read_payload(
-        self, command: str, out: memoryview, length: int, direct: DirectReader | None, wait: float
+        self,
+        command: str,
+        out: memoryview,
+        length: int,
+        direct: DirectReader | None,
+        wait: float,
+        *,
+        last: bool,
     ) -> None:
-        """Fill `out` with payload bytes of a block whose header announced `length`."""
+        """Fill `out` with payload bytes of a block whose header announced `length`; `last`:
+        `out` ends the payload, so a direct read takes the terminators that follow it too."""
         if direct is None:
             with self._raw_reads():
                 self._read_payload_visa(command, out, length)
             return
-        got = direct.read_into(out, wait, wait + len(out) / MIN_BLOCK_RATE)
+        then = self.block_terminators if last else 0
+        got = direct.read_into(out, wait, wait + len(out) / MIN_BLOCK_RATE, then=then)
         if got < len(out):
             raise self._truncated(command, out, got, length)
 
@@ -598,7 +675,9 @@ class VisaTransport:
 
     def _read_terminators(self, command: str, direct: DirectReader | None, wait: float) -> None:
         expected = b"\n" * self.block_terminators
-        if direct is not None and expected and direct.peek(len(expected), wait) == expected:
+        if not expected:
+            return
+        if direct is not None and direct.peek(len(expected), wait) == expected:
             direct.skip(len(expected))
             return
         with self._raw_reads():
@@ -629,7 +708,7 @@ class VisaTransport:
 
         A timeout part-way through a reply is a ProtocolError stating `problem` (with `received`,
         the tail of what arrived); with `problem` None (nothing of the reply has arrived yet) and
-        for a closed connection the VISA error propagates to `_errors`.
+        for a closed connection the VISA error propagates to `_raise_translated`.
         """
         try:
             data: bytes = self._resource.read_bytes(
@@ -698,29 +777,28 @@ class VisaTransport:
 
     # -- error translation -----------------------------------------------------------------
 
-    @contextmanager
-    def _errors(self, command: str) -> Iterator[None]:
-        try:
-            yield
-        except pyvisa.VisaIOError as exc:
+    def _raise_translated(self, exc: BaseException, command: str) -> None:
+        """Raise the benchtest error for a low-level failure `exc` of an exchange with
+        `command`; return (to let it propagate as it is) for anything else."""
+        if isinstance(exc, pyvisa.VisaIOError):
             raise self._translate(exc, command) from exc
-        except pyvisa.errors.InvalidSession as exc:
+        if isinstance(exc, pyvisa.errors.InvalidSession):
             raise ConnectionLostError(
                 "connection is closed", role=self.role, command=command
             ) from exc
-        except OSError as exc:
+        if isinstance(exc, OSError):
             raise ConnectionLostError(
                 f"connection lost: {exc}", role=self.role, command=command
             ) from exc
-        except RuntimeError as exc:
+        if isinstance(exc, RuntimeError):
             # pyvisa-py's HiSLIP client raises RuntimeError, not a VISA status, when the
             # server drops the connection or the message framing is lost: the session is gone
             if isinstance(exc, NotImplementedError) or not _raised_by_library(exc, self._resource):
-                raise
+                return
             raise ConnectionLostError(
                 f"connection lost: {exc}", role=self.role, command=command
             ) from exc
-        except UnicodeDecodeError as exc:  # garbage on the line: bytes that are not text
+        if isinstance(exc, UnicodeDecodeError):  # garbage on the line: bytes that are not text
             raise ProtocolError(
                 f"reply is not {exc.encoding} text",
                 role=self.role,
@@ -757,12 +835,40 @@ class VisaTransport:
             return True
 
 
+class _Exchange:
+    """The context of one exchange of a VisaTransport (`VisaTransport._exchange`). A class
+    rather than a generator-based context manager: it wraps every command."""
+
+    __slots__ = ("_command", "_transport")
+
+    def __init__(self, transport: VisaTransport, command: str) -> None:
+        self._transport = transport
+        self._command = command
+
+    def __enter__(self) -> None:
+        transport = self._transport
+        if not transport.in_step:
+            transport.resync()
+        transport.in_step = False
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self._transport.in_step = True
+        else:  # out of step; a low-level failure raised as the benchtest error it is
+            self._transport._raise_translated(exc, self._command)
+
+
 def _header_size(head: bytes) -> int:
     """The size of the complete, well-formed definite-length header `head` begins with
     (`#<n><n digits>`, n 1..9); 0 when it begins otherwise or is incomplete."""
-    if len(head) < 2 or head[:1] != b"#" or head[1:2] not in b"123456789":
+    if len(head) < 3 or head[0] != 0x23 or not 0x31 <= head[1] <= 0x39:  # '#', '1'..'9'
         return 0
-    size = 2 + int(head[1:2])
+    size = head[1] - 0x2E  # 2 + the digit count
     return size if len(head) >= size and head[2:size].isdigit() else 0
 
 

@@ -5,8 +5,10 @@ lists them. The plugin stays inert unless a run asks for a bench (--bench, --dut
 ordinary pytest suites in the same environment are not affected.
 """
 
-# Listed so that every module comes after the modules it imports (pytest can then rewrite
-# the asserts of each one as it imports it).
+# Listed so that every module comes after the modules it imports. `benchtest run` imports
+# these modules before pytest starts, to read their options; each says PYTEST_DONT_REWRITE,
+# since pytest can no longer rewrite an imported module's asserts (it would warn for each),
+# and they hold none that a plan's failure report needs.
 pytest_plugins = [
     "benchtest.plugin.configuration",  # options; loads and validates the bench and DUT files
     "benchtest.plugin.dut_sessions",  # each test's DUT; its simulators, instruments, run file

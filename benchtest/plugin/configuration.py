@@ -6,6 +6,8 @@ field and what was expected. Without `--dut`, each plan's `dut_kind` picks its p
 `dut_sessions`). A multi-site bench is narrowed here to the site this process tests, and
 `--strict-bench` makes the bench strict (as `strict: true` in the bench file does). A run that
 asks for no bench but collects benchtest plans stops with one message saying how to run them.
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations

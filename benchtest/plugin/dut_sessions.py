@@ -9,6 +9,8 @@ the previous one (instruments safe, run file finished, simulators stopped) and o
 Each test's id in the run file is relative to the plans' root (`benchtest.run.plans`), and each
 run file records the plan files its tests came from. The terminal summary names every run file
 with what its tests came to: "passed, 3 skipped: no chamber on this bench (lab 3)".
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +28,7 @@ from benchtest.config.assets import DEMO_DUT, asset
 from benchtest.config.dut import DutProfile
 from benchtest.config.files import load_validated
 from benchtest.plugin.configuration import RunSettings, settings
+from benchtest.run.measuring import Measure
 from benchtest.run.plans import plan_test_id, plans_root
 from benchtest.run.resume import Resumption
 from benchtest.run.session import DutSession, RunInfo
@@ -51,29 +56,53 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 _FRAMEWORK = (_PACKAGE, _PACKAGE.parent / "instruments")
 
 
+@dataclass(slots=True)
+class TestInProgress:
+    """The attempt of a test that is running now: its id, conditions and DUT session, and the
+    `Measure` it asked for (the `measure` fixture), if it did."""
+
+    __test__ = False  # not a pytest test class
+    item: pytest.Item
+    test_id: str
+    conditions: dict[str, Any]
+    session: DutSession
+    measure: Measure | None = None
+
+
+# Set by the runner around each attempt (tests run one at a time, in the main thread), so that
+# the `measure` fixture asks pytest for nothing: a fixture that takes `request` costs each test
+# a fixture definition for it, built anew, twice.
+_running: TestInProgress | None = None
+
+
+def running(test: TestInProgress | None) -> TestInProgress | None:
+    """Make `test` the test in progress (None: no test); returns the one it replaces, which
+    the caller puts back when its attempt ends."""
+    global _running
+    previous, _running = _running, test
+    return previous
+
+
+def in_progress() -> TestInProgress | None:
+    """The attempt of a bench test running now, if any."""
+    return _running
+
+
 def active(config: pytest.Config) -> DutSession | None:
     """The DUT session tests are running in now, if any."""
     return config.stash.get(ACTIVE, None)
 
 
-def emit(config: pytest.Config, event: Event) -> None:
-    """Send an event to the active DUT session's recorder (nowhere when there is none).
+def record(session: DutSession, event: Event) -> None:
+    """Send an event to `session`'s recorder.
 
     A run file that could not be written (a full disk) is not raised here: the session keeps
-    the failure, and the runner stops the run after the test (`run_file_failure`)."""
-    session = active(config)
-    if session is not None:
-        try:
-            session.recorder.emit(event)
-        except ResultFileError:
-            if session.run_file_failure is None:
-                raise
-
-
-def run_file_failure(config: pytest.Config) -> ResultFileError | None:
-    """Why the active session's run file stopped taking events, if it did."""
-    session = active(config)
-    return session.run_file_failure if session is not None else None
+    the failure, and the runner stops the run after the test (`DutSession.run_file_failure`)."""
+    try:
+        session.recorder.emit(event)
+    except ResultFileError:
+        if session.run_file_failure is None:
+            raise
 
 
 def run_files(config: pytest.Config) -> list[Path]:

@@ -7,6 +7,8 @@ that pytest tears down normally. Role fixtures live per
 plan module (per test for a role shared between sites, which is claimed one test at a time).
 A test that requires a role the bench lacks is skipped ("no chamber on this bench (lab 3)"), or
 on a strict bench is an error; an instrument that cannot be opened is one line of report.
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ PREVIOUS_HANDLERS = pytest.StashKey[dict[signal.Signals, Any]]()
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGBREAK") if hasattr(signal, name)
 )
+# The stop signals received (Ctrl-C included) that pytest has not yet seen as an interrupt.
+# Python raises a signal's KeyboardInterrupt wherever the main thread is, and one raised inside
+# a weakref callback or __del__ is only printed ("Exception ignored"), so the run would go on:
+# each test's set-up and teardown raise it again until pytest ends the session with it.
+_pending_stops: list[str] = []
 
 
 def pool(config: pytest.Config) -> InstrumentPool | None:
@@ -75,14 +82,36 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     for role in run.bench.roles:
         setattr(holder, f"fixture_{role}", _role_fixture(role, role in run.bench.shared))
     config.pluginmanager.register(holder, "benchtest-roles")
+    _pending_stops.clear()
     if threading.current_thread() is threading.main_thread():
-        config.stash[PREVIOUS_HANDLERS] = {
-            signum: signal.signal(signum, _stop_to_interrupt) for signum in STOP_SIGNALS
-        }
+        handlers = {signum: signal.signal(signum, _stop_to_interrupt) for signum in STOP_SIGNALS}
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            handlers[signal.SIGINT] = signal.signal(signal.SIGINT, _ctrl_c)
+        config.stash[PREVIOUS_HANDLERS] = handlers
 
 
 def _stop_to_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+    name = signal.Signals(signum).name
+    _pending_stops.append(name)
+    raise KeyboardInterrupt(f"signal {name}")
+
+
+def _ctrl_c(signum: int, frame: FrameType | None) -> None:
+    """Python's own Ctrl-C (a bare KeyboardInterrupt), noted as pending until pytest has it."""
+    _pending_stops.append("SIGINT")
+    raise KeyboardInterrupt
+
+
+def _raise_pending_stop() -> None:
+    """A stop signal whose KeyboardInterrupt was swallowed where it landed is raised again."""
+    if _pending_stops:
+        name = _pending_stops[-1]
+        raise KeyboardInterrupt() if name == "SIGINT" else KeyboardInterrupt(f"signal {name}")
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """pytest ends the session as interrupted: nothing left to raise again."""
+    _pending_stops.clear()
 
 
 @pytest.fixture(scope="module")
@@ -97,16 +126,18 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     its fixtures are torn down (a hook, not a fixture, so it costs a test nothing when no
     instrument is open)."""
     try:
+        _raise_pending_stop()
         return (yield)
     finally:
         instruments = pool(item.config)
         if instruments is not None:
-            instruments.make_safe()
+            instruments.make_safe(release_shared=True)  # each shared one let go once safe
             instruments.release_shared()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    _raise_pending_stop()
     marker = item.get_closest_marker("requires")
     run = settings(item.config)
     if marker is None or run is None:
@@ -118,17 +149,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(missing_roles_message(run.bench, missing))
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+@pytest.hookimpl(tryfirst=True)  # before --pdb shows the report
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector,
+    call: pytest.CallInfo[Any],
+    report: pytest.TestReport | pytest.CollectReport,
+) -> None:
     """An instrument that cannot be opened, or a role a strict bench lacks: one line, not a
-    traceback through the transport."""
-    report = yield
+    traceback through the transport. (pytest calls this for a phase that raised, before the
+    bench runner logs its reports.)"""
     error = call.excinfo.value if call.excinfo is not None else None
     if report.failed and isinstance(error, InstrumentOpenError | MissingRoleError):
         report.longrepr = f"{type(error).__name__}: {error}"
-    return report
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

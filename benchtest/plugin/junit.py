@@ -11,6 +11,8 @@ reached or stopped answering) carries a `benchtest.bench_error` property naming 
 the error, beside its <error>. A test that ran more than once (`retry(n)`, instrument retries)
 is one test case, its last attempt's, with the number of attempts as `benchtest.attempts`;
 every attempt is in the run file.
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from pathlib import Path
 import pytest
 from _pytest.junitxml import mangle_test_address  # how junitxml names a test case
 
-from benchtest.plugin.dut_sessions import active, summaries, test_id
-from benchtest.plugin.measure import MEASURE
+from benchtest.plugin.configuration import settings
+from benchtest.plugin.dut_sessions import active, in_progress, summaries, test_id
+from benchtest.plugin.runner import instrument_level
 from benchtest.values.atomic import replacing
+from benchtest.values.errors import BenchtestError
 
 TEST_ID = "benchtest.test_id"
 RUN_FILE = "benchtest.run_file"
@@ -51,16 +55,21 @@ class JunitProperties:
         if call.when == "call" and session is not None and session.run_file:
             item.user_properties.append((TEST_ID, test_id(item)))
             item.user_properties.append((RUN_FILE, _shown(session.run_file)))
-            measure = item.stash.get(MEASURE, None)
+            test = in_progress()
+            measure = test.measure if test is not None and test.item is item else None
             for m in measure.recorded if measure is not None else ():
                 shown = f"{m.value:.6g} {m.unit} {m.outcome}".strip()
                 item.user_properties.append((m.name, shown))
         report = yield
-        if report.failed and getattr(report, "benchtest_bench_trouble", False):
+        # What the runner gives the report once it is made (`runner.pytest_exception_interact`),
+        # found here from the error itself.
+        error = call.excinfo.value if call.excinfo is not None else None
+        if report.failed and isinstance(error, BenchtestError):
             item.config.stash.setdefault(BENCH_TROUBLE, set()).add(test_id(item))
         if call.when == "teardown":
             item.config.stash.setdefault(ATTEMPT_COUNTS, Counter())[item.nodeid] += 1
-        role = getattr(report, "benchtest_instrument", "")
+        run = settings(item.config)
+        role = instrument_level(error, run) if run is not None else ""
         if (role and report.failed) or call.when == "setup":
             # Only the last attempt's bench error: an earlier one that a retry got past is gone.
             item.user_properties[:] = [p for p in item.user_properties if p[0] != BENCH_ERROR]

@@ -6,6 +6,8 @@ Publishing happens once the run files are closed, so a catalog that cannot be re
 server that goes away, costs nothing but the publish: the run file stays complete on the bench
 host, the terminal summary says why in one line and how to publish it later (`benchtest
 publish RUN`), and the run's exit status is that of its tests. The URL is shown redacted.
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations

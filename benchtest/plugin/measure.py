@@ -3,70 +3,50 @@
 `measure("iq_sleep", value)` takes unit and limits from the profile and records the result at
 once; a value out of limits fails the test only after the test body has finished, so every
 measurement of the test is recorded (soft fail). The failure names value, limit and unit.
+
+The fixture finds its test through the runner (`dut_sessions.in_progress`), which also puts
+the measurements out of limits on the test's call report (`benchtest_limit_failures`).
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-
 import pytest
 
-from benchtest.plugin.configuration import settings
-from benchtest.plugin.dut_sessions import active, test_id
+from benchtest.plugin.dut_sessions import in_progress
 from benchtest.run.measuring import LimitFailure, Measure
-
-MEASURE = pytest.StashKey[Measure]()
 
 
 @pytest.fixture
-def measure(request: pytest.FixtureRequest) -> Measure:
+def measure() -> Measure:
     """Record measurements: `measure("vout", value)`, `measure.waveform("vout_startup", wf)`."""
-    config, node = request.config, request.node
-    run, session = settings(config), active(config)
-    if run is None or session is None:
+    test = in_progress()
+    if test is None:
         pytest.fail(
             "benchtest is not active: run the plan with --dut PROFILE (and --bench or --sim)",
             pytrace=False,
         )
-    callspec = getattr(node, "callspec", None)
-    conditions = dict(callspec.params) if callspec is not None else {}
-    if run.site:
-        conditions["site"] = run.site
-    measure_ = Measure(
-        test_id(node),
+    session = test.session
+    test.measure = Measure(
+        test.test_id,
         session.dut,
         session.recorder.emit,
-        conditions,
+        test.conditions,
         profile_limits=session.profile_limits,
+        pool=session.pool,
     )
-    node.stash[MEASURE] = measure_
-    return measure_
+    return test.measure
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    result = yield
-    measure_ = item.stash.get(MEASURE, None)
-    if measure_ is not None and measure_.failures:
-        raise LimitFailure(measure_.failures)
-    return result
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    measure_ = item.stash.get(MEASURE, None)
-    if call.when == "teardown" and measure_ is not None:
-        del item.stash[MEASURE]  # what it recorded is in the run file; keep memory flat
-    if call.when == "call" and measure_ is not None:
-        # Plain values, so the report also travels from a pytest-xdist worker.
-        report.benchtest_limit_failures = [  # type: ignore[attr-defined]
-            (m.name, m.value, m.limits.describe().removesuffix(f" {m.unit}"), m.unit)
-            for m in measure_.failures
-        ]
-    return report
+@pytest.hookimpl(trylast=True)  # after pytest's own, which runs the test body
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """The soft failure: raised once the test body finished without an error of its own."""
+    test = in_progress()
+    if test is not None and test.measure is not None and test.item is item:
+        failures = test.measure.failures
+        if failures:
+            raise LimitFailure(failures)
 
 
 class FailedParameters:
@@ -76,9 +56,13 @@ class FailedParameters:
         self.by_test: dict[str, list[tuple[str, float, str, str]]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
         failures = getattr(report, "benchtest_limit_failures", None)
-        if report.when == "call" and failures is not None:
+        if failures:
             self.by_test[report.nodeid] = [tuple(f) for f in failures]
+        else:  # a later attempt without any: the test's last attempt is what counts
+            self.by_test.pop(report.nodeid, None)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         rows = [(test, *f) for test, fs in self.by_test.items() for f in fs]

@@ -4,6 +4,8 @@ the guard could not enforce on this bench, parametrised conditions beyond a rati
 A plan with such a mistake stops before any test runs, so nothing is powered and nothing
 recorded is lost; the message names the test, the line and what was wrong. On a strict bench,
 a selected test that requires a role the bench lacks stops the run the same way.
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations

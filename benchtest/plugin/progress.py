@@ -4,6 +4,8 @@
 the test running now (every site runs every test in order, so it is the one after the last
 finished). It needs no terminal. `StatusBelow` keeps the status lines below pytest's own
 output on a terminal; `finished_line` is the line a CI log gets. `--progress` chooses.
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations

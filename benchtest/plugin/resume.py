@@ -6,6 +6,8 @@ finished in it are deselected, and so are the tests of other parts. The DUT sess
 one new run file, replays the finished tests into it, renames the killed file to
 `<name>.resumed`, and runs the rest: one complete run. When nothing is left to run, the session
 is opened all the same, so the complete run file is still written. See `docs/resume.md`.
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations

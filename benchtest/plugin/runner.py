@@ -14,11 +14,12 @@ closed and the module's fixtures are set up again, so the next attempt opens, id
 configures the instrument anew. Each such attempt is recorded like any other, its message
 naming the retry. A run whose only trouble is such errors ends with exit status
 `EXIT_BENCH_ERROR` (69), so CI can tell an unreachable bench from a DUT that failed.
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,14 @@ from _pytest.runner import runtestprotocol  # the one-test protocol, run once pe
 
 from benchtest.driver.registry import driver_class
 from benchtest.plugin.configuration import RunSettings, settings
-from benchtest.plugin.dut_sessions import activate, active, emit, run_file_failure, test_id
+from benchtest.plugin.dut_sessions import (
+    TestInProgress,
+    activate,
+    active,
+    record,
+    running,
+    test_id,
+)
 from benchtest.values.errors import (
     BenchtestError,
     ConnectionLostError,
@@ -59,17 +67,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if run is None:
         return None  # not a bench run: pytest's own runner
     budget = _Budget(_retries(item), run.instrument_retries, run.instrument_retries)
-    if activate(item) is None:
+    session = activate(item)
+    if session is None:
         return None
     ihook = item.ihook  # the hooks of the test's folder (its conftest files): found once
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    conditions = _conditions(item, run)
+    test = TestInProgress(item, test_id(item), _conditions(item, run), session)
     attempt = 0
     while True:
         attempt += 1
         # With the real next item, each attempt tears down what the next test does not need,
         # the test's own fixtures included, so the next attempt sets them up afresh.
-        reports = _run_attempt(item, nextitem, attempt, budget, conditions)
+        reports = _run_attempt(test, nextitem, attempt, budget)
         if budget.again is None:
             break
         for report in reports:
@@ -82,7 +91,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     for report in reports:
         ihook.pytest_runtest_logreport(report=report)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
-    failure = run_file_failure(item.config)
+    failure = session.run_file_failure
     if failure is not None:  # a full disk: nothing more can be recorded, so stop here
         item.session.shouldstop = f"benchtest: {failure}"
     return True
@@ -166,37 +175,58 @@ def _conditions(item: pytest.Item, run: RunSettings) -> dict[str, Any]:
 
 
 def _run_attempt(
-    item: pytest.Item,
-    nextitem: pytest.Item | None,
-    attempt: int,
-    budget: _Budget,
-    conditions: dict[str, Any],
+    test: TestInProgress, nextitem: pytest.Item | None, attempt: int, budget: _Budget
 ) -> list[pytest.TestReport]:
-    config, test = item.config, test_id(item)
-    emit(config, TestStarted(test, utc_now(), dict(conditions), attempt=attempt))
+    session, test_id_ = test.session, test.test_id
+    record(session, TestStarted(test_id_, utc_now(), dict(test.conditions), attempt=attempt))
     reports: list[pytest.TestReport] = []
+    previous = running(test)
     try:
-        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        reports = runtestprotocol(test.item, nextitem=nextitem, log=False)
     finally:
+        running(previous)
+        _limit_failures(test, reports)
         outcome, message, duration = _outcome(reports) if reports else ("error", "interrupted", 0.0)
         message += budget.decide(reports)
-        emit(config, TestFinished(test, outcome, utc_now(), duration, message, attempt=attempt))
+        finished = TestFinished(test_id_, outcome, utc_now(), duration, message, attempt=attempt)
+        record(session, finished)
     return reports
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    error = call.excinfo.value if call.excinfo is not None else None
+def _limit_failures(test: TestInProgress, reports: list[pytest.TestReport]) -> None:
+    """The attempt's measurements out of limits, on its call report as plain values (so the
+    report also travels from a pytest-xdist worker); the attempt's `Measure` is then let go
+    (what it recorded is in the run file, and memory stays flat)."""
+    measure, test.measure = test.measure, None
+    failures = measure.failures if measure is not None else []
+    if failures:
+        for report in reports:
+            if report.when == "call":
+                report.benchtest_limit_failures = [  # type: ignore[attr-defined]
+                    (m.name, m.value, m.limits.describe().removesuffix(f" {m.unit}"), m.unit)
+                    for m in failures
+                ]
+
+
+@pytest.hookimpl(tryfirst=True)  # before --pdb shows the report
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector,
+    call: pytest.CallInfo[Any],
+    report: pytest.TestReport | pytest.CollectReport,
+) -> None:
+    """A phase of a test that raised (pytest calls this for each, a skip or an expected
+    failure aside, before the bench runner logs its reports): whether it was bench trouble
+    (`benchtest_bench_trouble`), and the role of an instrument-level error
+    (`benchtest_instrument`). The report of a phase that did not raise has neither."""
+    if not isinstance(report, pytest.TestReport) or call.excinfo is None:
+        return
+    error = call.excinfo.value
     report.benchtest_bench_trouble = isinstance(error, BenchtestError)  # type: ignore[attr-defined]
     role = ""
     if isinstance(error, InstrumentError):
-        run = settings(item.config)
+        run = settings(node.config)
         role = instrument_level(error, run) if run is not None else ""
     report.benchtest_instrument = role  # type: ignore[attr-defined]
-    return report
 
 
 def instrument_level(error: BaseException | None, run: RunSettings) -> str:

@@ -4,6 +4,8 @@ With pytest-timeout's signal method the test fails and the normal teardown makes
 instrument safe. Its thread method (used off the main thread, on Windows, or when chosen)
 ends the process with `os._exit` and no teardown, so this module takes over that timer: on
 expiry it makes every instrument safe first, then lets pytest-timeout dump and exit.
+
+PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
 from __future__ import annotations

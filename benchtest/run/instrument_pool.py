@@ -23,7 +23,7 @@ from benchtest.config.bench import Bench
 from benchtest.config.dut import DutProfile
 from benchtest.driver.base import Instrument
 from benchtest.driver.ownership import ResourceLock
-from benchtest.driver.registry import driver_class
+from benchtest.driver.registry import claim_for, driver_class, open_driver
 from benchtest.values.errors import BenchtestError, InstrumentError
 from benchtest.values.events import Event, InstrumentIdentified, SafeStateApplied, utc_now
 from benchtest.values.probe import probes_of
@@ -81,6 +81,7 @@ class InstrumentPool:
         self._claims: dict[str, ResourceLock] = {}  # every role's claim, held or not
         self._workers: dict[str, _Worker] = {}  # the safe-state thread of each open role
         self._lock = threading.Lock()
+        self._later: list[Callable[[], None]] = []  # jobs waiting for the shared claims to end
 
     @property
     def roles(self) -> list[str]:
@@ -129,11 +130,11 @@ class InstrumentPool:
         claim = cfg.claim if shared else cfg.resource
         lock = self._claims.get(role)
         if lock is None:  # made once: a shared role is claimed again for every test
-            lock = self._claims[role] = ResourceLock(claim, role=role)
+            lock = self._claims[role] = claim_for(cls, claim, role=role)  # channels share
         lock.acquire(self.shared_wait if shared else 0.0)
         try:
-            instrument = cls.open(
-                cfg.resource, role=role, guard=self.dut.guard_for(role), **options
+            instrument = open_driver(  # the channel roles of one instrument share its connection
+                cls, cfg.resource, role=role, guard=self.dut.guard_for(role), **options
             )
         except BaseException as exc:
             lock.release()
@@ -158,14 +159,20 @@ class InstrumentPool:
         return instrument
 
     def make_safe(
-        self, timeout: float = DEFAULT_SAFE_STATE_TIMEOUT, *, record: bool = True
+        self,
+        timeout: float = DEFAULT_SAFE_STATE_TIMEOUT,
+        *,
+        record: bool = True,
+        release_shared: bool = False,
     ) -> list[SafeStateApplied]:
         """Put every opened instrument in its safe state, concurrently, each within `timeout`.
 
         The outcome of each is emitted as a SafeStateApplied event unless `record` is off
         (a last resort from another thread, while the recorder may be busy). A Ctrl-C (or a
         stop signal) meanwhile does not abandon it: the wait goes on, the outcomes are
-        recorded, and then the interrupt is raised.
+        recorded, and then the interrupt is raised. With `release_shared` (the end of a test)
+        each shared instrument is let go as soon as its own safe state is done, so the other
+        sites need not wait for this site's other instruments (see `release_shared`).
         """
         with self._lock:
             opened = list(self._open.items())
@@ -192,7 +199,21 @@ class InstrumentPool:
         for role, instrument in opened:
             if not instrument.safe_state_sends:  # sends nothing, so it cannot hang: no thread
                 apply(role, instrument)
+        failure: BaseException | None = None
+        if release_shared:  # those made safe already: the others are let go after the wait
+            self._disconnect(
+                [r for r, _ in opened if r in self.bench.shared and finished[r].is_set()]
+            )
+            try:  # what waited for the claims to end, while the others are made safe
+                self._run_later()
+            except BaseException as exc:
+                failure = exc
         interrupt = _wait_all(list(finished.values()), time.monotonic() + timeout)
+        if release_shared:
+            try:
+                self.release_shared()
+            except BaseException as exc:
+                failure = failure or exc
         events = [
             results.get(role)
             or SafeStateApplied(
@@ -204,6 +225,8 @@ class InstrumentPool:
             self._emit(event)
         if interrupt is not None:
             raise interrupt
+        if failure is not None:
+            raise failure
         return events
 
     def _submit(self, role: str, instrument: Instrument, job: Callable[[], None]) -> None:
@@ -227,17 +250,55 @@ class InstrumentPool:
             return self.make_safe()
         finally:
             self._disconnect(list(self._open))
+            self._run_later()
+
+    @property
+    def holds_shared(self) -> bool:
+        """Whether this site holds a shared instrument (between `get` and the end of the
+        test)."""
+        with self._lock:
+            return any(role in self.bench.shared for role in self._locks)
+
+    def after_shared(self, job: Callable[[], None]) -> None:
+        """Run `job` once this site holds no shared instrument any more: at once when it holds
+        none, else when the last shared claim is let go (at the end of the test, after the
+        shared instruments are safe). For work that needs no instrument, such as storing a
+        waveform, so that the other sites do not wait for it to get a shared scope. The jobs
+        run in order; the first error is raised once all have run."""
+        with self._lock:
+            holding = any(role in self.bench.shared for role in self._locks)
+            if holding:
+                self._later.append(job)
+        if not holding:
+            job()
+
+    def _run_later(self) -> None:
+        """Run the jobs `after_shared` kept, once no shared claim is held."""
+        with self._lock:
+            if any(role in self.bench.shared for role in self._locks):
+                return
+            jobs, self._later = self._later, []
+        failure: BaseException | None = None
+        for job in jobs:
+            try:
+                job()
+            except BaseException as exc:  # the other jobs still run: each stores a record
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def release_shared(self) -> None:
         """Let the other sites have the shared instruments (after `make_safe`)."""
         if not self.bench.shared:
             return
         self._disconnect([role for role in self._open if role in self.bench.shared])
+        self._run_later()
 
     def disconnect(self, role: str) -> None:
         """Close `role`'s connection and let go of its claim (after `make_safe`): the next
         `get` opens it afresh and identifies it again (a retry after an instrument error)."""
         self._disconnect([role])
+        self._run_later()
 
     def _disconnect(self, roles: list[str]) -> None:
         with self._lock:

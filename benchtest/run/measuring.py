@@ -10,14 +10,12 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 from _pytest.outcomes import Failed  # what pytest.fail raises; pytest does not export the name
 
-from benchtest.analysis.energy import EnergyProfile
 from benchtest.config.dut import DutProfile
-from benchtest.run.profiles import capture_profile, record_profile, stream_profile
 from benchtest.runfile.schema import NAME_BYTES, UNIT_BYTES
 from benchtest.values.curves import as_points, check_family, judge_sweep
 from benchtest.values.errors import MeasurementError
@@ -34,7 +32,50 @@ from benchtest.values.sweep import SweepResult
 from benchtest.values.waveform import Waveform
 
 if TYPE_CHECKING:
+    from benchtest.analysis.energy import EnergyProfile
+    from benchtest.run.instrument_pool import InstrumentPool
     from instruments.capabilities import CurrentProfiler
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _fast_init(cls: type, names: tuple[str, ...]) -> bool:
+    """Whether frozen dataclass `cls` can be built by setting its instance dict at once: its
+    fields are `names` in this order, all set by `__init__`, kept in `__dict__`, with no
+    `__post_init__`. (The generated `__init__` sets each field through `object.__setattr__`:
+    ~1.5 us for a `Measurement`, against ~0.5 us for the dict.)"""
+    own = tuple(f.name for f in fields(cls) if f.init)
+    plain = not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__")
+    return own == names and len(fields(cls)) == len(names) and plain
+
+
+_FAST_MEASUREMENT = _fast_init(
+    Measurement,
+    ("name", "value", "unit", "limits", "outcome", "timestamp", "conditions", "description"),
+)
+
+
+def _measurement(
+    name: str,
+    value: float,
+    unit: str,
+    limits: Limits,
+    outcome: Outcome,
+    timestamp: float,
+    conditions: dict[str, Any],
+    description: str,
+) -> Measurement:
+    """`Measurement(name, value, ...)`, the same object, built faster (see `_fast_init`)."""
+    if not _FAST_MEASUREMENT:
+        return Measurement(name, value, unit, limits, outcome, timestamp, conditions, description)
+    made: Measurement = _new(Measurement)
+    _set(made, "__dict__", {
+        "name": name, "value": value, "unit": unit, "limits": limits, "outcome": outcome,
+        "timestamp": timestamp, "conditions": conditions, "description": description,
+    })  # fmt: skip
+    return made
 
 
 class MarginalWarning(UserWarning):
@@ -72,10 +113,12 @@ class Measure:
         conditions: dict[str, Any] | None = None,
         *,
         profile_limits: ProfileLimits | None = None,
+        pool: InstrumentPool | None = None,
     ) -> None:
         self.test_id = test_id
         self.dut = dut
         self._emit = emit
+        self._pool = pool  # a waveform recorded while it holds a shared instrument waits
         self.conditions = dict(conditions or {})
         self.recorded: list[Measurement] = []
         self._by_name: ProfileLimits = {} if profile_limits is None else profile_limits
@@ -106,26 +149,34 @@ class Measure:
         """
         inline = (unit, limits, low, high, nominal, tolerance, tolerance_percent, expected, margin)
         if inline.count(None) == len(inline):  # the usual case: the profile's limits, cached
-            judged, description = self._profile_limits(name)
+            found = self._by_name.get(name)
+            judged, description = found if found is not None else self._profile_limits(name)
         else:
             judged = self._limits(name, *inline)
             description = self._description(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise MeasurementError(
-                    f"{self.test_id}: measurement {name!r} must be a number, got {value!r}"
-                ) from None
-        value = float(value)
-        # Measurement.judge's work, positionally: this is the hot path of a test.
-        measurement = Measurement(
-            name, value, judged.unit, judged, judged.check(value), time.time(),
-            dict(self.conditions), description,
+        if type(value) is not float:  # a plain float is the usual case; a numpy float is not
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    raise MeasurementError(
+                        f"{self.test_id}: measurement {name!r} must be a number, got {value!r}"
+                    ) from None
+            value = float(value)
+        # Limits.check's judgement, inline for two-sided limits without a marginal band (a
+        # NaN compares false, so it fails, as there): this is the hot path of a test.
+        low_, high_ = judged.low, judged.high
+        if low_ is None or high_ is None or judged.margin:
+            outcome = judged.check(value)
+        else:
+            outcome = Outcome.PASS if low_ <= value <= high_ else Outcome.FAIL
+        measurement = _measurement(
+            name, value, judged.unit, judged, outcome, time.time(), dict(self.conditions),
+            description,
         )  # fmt: skip
         self.recorded.append(measurement)
         self._emit(MeasurementRecorded(self.test_id, measurement))
-        if measurement.outcome is Outcome.MARGINAL:
+        if outcome is Outcome.MARGINAL:
             warnings.warn(MarginalWarning(f"{self.test_id}: {measurement.explain()}"), stacklevel=2)
         return measurement
 
@@ -155,6 +206,14 @@ class Measure:
                 f"{self.test_id}: measure.waveform({name!r}) needs a Waveform, "
                 f"got {type(waveform).__name__}"
             )
+        if self._pool is not None and self._pool.holds_shared:
+            # Stored once the site lets go of its shared instruments (the others need not wait
+            # for the storing), still before the test ends: a copy, as recorded now.
+            samples, settings = waveform.samples.copy(), dict(waveform.settings)
+            kept = replace(waveform, samples=samples, settings=settings)
+            event = WaveformRecorded(self.test_id, name, kept, description)
+            self._pool.after_shared(lambda: self._emit(event))
+            return
         self._emit(WaveformRecorded(self.test_id, name, waveform, description))
 
     def profile(
@@ -167,6 +226,8 @@ class Measure:
     ) -> None:
         """Record a current profile (A and V) with the segmentation and per-event values of
         `analysis` beside it (see `benchtest.run.profiles`)."""
+        from benchtest.run.profiles import record_profile  # the analysis package, when used
+
         record_profile(
             self._emit, self.test_id, name, profile, description=description, analysis=analysis
         )
@@ -184,6 +245,8 @@ class Measure:
         """Capture `duration` s from `profiler`, stored chunk by chunk as it streams (a capture
         that breaks off is kept up to the break), and return it with `analyse(capture)`,
         stored beside it (see `benchtest.run.profiles.capture_profile`)."""
+        from benchtest.run.profiles import capture_profile
+
         return capture_profile(
             self._emit,
             self.test_id,
@@ -207,6 +270,8 @@ class Measure:
         """Store a capture chunk by chunk while it streams (`profiler.stream(...)`); returns
         the samples stored. A stream that breaks off is kept up to the break, then its error
         goes on."""
+        from benchtest.run.profiles import stream_profile
+
         return stream_profile(
             self._emit,
             self.test_id,

@@ -28,7 +28,13 @@ from benchtest.run.plans import PlanIdentity, python_files
 from benchtest.run.recorder import RunRecorder
 from benchtest.run.tally import OutcomeTally
 from benchtest.values.errors import ResultFileError
-from benchtest.values.events import ConfigSnapshot, RunFinished, RunStarted, utc_now
+from benchtest.values.events import (
+    ConfigSnapshot,
+    RunFinished,
+    RunStarted,
+    TestFinished,
+    utc_now,
+)
 
 if TYPE_CHECKING:
     from benchtest.run.measuring import ProfileLimits
@@ -64,7 +70,7 @@ class DutSession:
         self.simulate = simulate
         self.recorder = RunRecorder()
         self.tally = OutcomeTally()
-        self.recorder.subscribe(self.tally)
+        self.recorder.subscribe(self.tally, TestFinished)  # the only events it counts
         self.outcome = ""  # the run file's outcome, once closed
         self.run_file: Path | None = None
         self.pool: InstrumentPool | None = None

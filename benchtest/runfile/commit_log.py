@@ -6,18 +6,26 @@ them leaves a file whose root points at blocks not yet written, which libhdf5 ca
 So the writer (`benchtest.storage.committed_file`) never overwrites a committed byte in
 place until the whole flush is saved elsewhere: between two commits every write below the
 end of the last commit is held in memory, and a commit first writes all of them as one
-record to this log, then to the file, then marks the log empty. Writes past the committed end
-(new blocks, waveform chunks) go straight to the file: no committed byte points at them yet.
+record to this log, and only then into the file. Writes past the committed end (new blocks,
+waveform chunks) go straight to the file: no committed byte points at them yet.
 
 A file killed at any moment is therefore the last commit's file, plus, when the kill came
-after the log was written, a log that finishes it: readers apply the log as they read
+after a record was written, a log that finishes it: readers apply the log as they read
 (`LoggedReader`) and never change the file; `fold_log` writes it into the file for good.
 
-The log file is `.<run file name>.commit` in the run file's folder. A record is `MAGIC`, its
-sequence number, the entry count and payload length (u64, u32, u64), the CRC-32 of the
-payload and the CRC-32 of those header fields, then per entry its file offset and length
-(u64, u32) and bytes. A log whose magic is zeros, whose CRCs differ or that is cut short is
-empty: the kill came before it was complete, and the file is the previous commit's.
+The log file is `.<run file name>.commit` in the run file's folder. It starts with a header
+(`LOG_MAGIC`, the sequence number of its first record, the number below which records need
+no check of their dependencies, and the CRC-32 of those two), then records from byte
+`RECORDS_AT` on, each right after the one before: `MAGIC`, its sequence number, the entry
+count and payload length (u64, u32, u64), the CRC-32 of the payload and the CRC-32 of those
+header fields, then the payload: the number of dependencies (u32) and each one's file offset,
+length and CRC-32 (u64, u32, u32), then per entry its file offset and length (u64, u32) and
+bytes. A reader applies the records in order while each one is complete, follows the one
+before in sequence, and, from the header's number on, finds its dependencies in the file:
+the blocks past the committed end that the commit's metadata points at, which reach the disk
+in their own time when commits are not fsynced (see `CommittedFile`). A log whose header
+magic is zeros is empty. (A log of the first format, one record at byte 0 with magic
+`BTCLOG1`, is read as before.)
 """
 
 from __future__ import annotations
@@ -27,16 +35,37 @@ import os
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-MAGIC = b"BTCLOG1\0"
+LOG_MAGIC = b"BTCLOGH2"
+_LOG_HEADER = struct.Struct("<8sQQI")  # magic, first record's seq, checked-from seq, CRC
+#: Where the first record starts (the header, padded).
+RECORDS_AT = 64
+MAGIC = b"BTCLOG2\0"
+_V1_MAGIC = b"BTCLOG1\0"
 _HEADER = struct.Struct("<8sQIQII")  # magic, seq, entries, payload length, payload CRC, CRC
 _ENTRY = struct.Struct("<QI")  # file offset, length
-#: The bytes that mark the log empty: a record's magic overwritten with zeros.
-EMPTY = bytes(len(MAGIC))
+_DEPENDENCY = struct.Struct("<QII")  # file offset, length, CRC-32
+_COUNT = struct.Struct("<I")
+_FIELDS = struct.Struct("<QIQI")  # the record header's fields that its own CRC covers
+_ONE_ENTRY = struct.Struct("<IQI")  # no dependencies, then one entry's offset and length
+#: The bytes that mark the log empty: the header's magic overwritten with zeros.
+EMPTY = bytes(len(LOG_MAGIC))
 
 Entry = tuple[int, bytes]
+#: A block the commit points at, as it must be in the file: offset, length, CRC-32.
+Dependency = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One commit in the log: its sequence number, the bytes it writes, what it needs."""
+
+    seq: int
+    entries: list[Entry]
+    dependencies: list[Dependency]
 
 
 def log_path(path: Path) -> Path:
@@ -44,46 +73,136 @@ def log_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.commit")
 
 
-def encode(seq: int, entries: Sequence[Entry]) -> bytes:
-    """One log record holding `entries` (offset, bytes), applied in order."""
-    payload = b"".join(_ENTRY.pack(offset, len(data)) + data for offset, data in entries)
-    fields = (seq, len(entries), len(payload), zlib.crc32(payload))
-    head_crc = zlib.crc32(struct.pack("<QIQI", *fields))
-    return _HEADER.pack(MAGIC, *fields, head_crc) + payload
+def encode_header(first: int, checked_from: int) -> bytes:
+    """The log's header (RECORDS_AT bytes): records start at sequence number `first`; those
+    from `checked_from` on count only with their dependencies in the file."""
+    crc = zlib.crc32(struct.pack("<QQ", first, checked_from))
+    return _LOG_HEADER.pack(LOG_MAGIC, first, checked_from, crc).ljust(RECORDS_AT, b"\0")
+
+
+def encode(seq: int, entries: Sequence[Entry], dependencies: Sequence[Dependency] = ()) -> bytes:
+    """One log record holding `entries` (offset, bytes), applied in order, that counts only
+    with its `dependencies` in the file (unless the header says they were checked)."""
+    if len(entries) == 1 and not dependencies:  # a journal record: the common case, made fast
+        offset, data = entries[0]
+        payload = _ONE_ENTRY.pack(0, offset, len(data)) + data
+    else:
+        parts = [_COUNT.pack(len(dependencies))]
+        parts += [_DEPENDENCY.pack(*dependency) for dependency in dependencies]
+        for offset, data in entries:
+            parts += (_ENTRY.pack(offset, len(data)), data)
+        payload = b"".join(parts)
+    fields = _FIELDS.pack(seq, len(entries), len(payload), zlib.crc32(payload))
+    return MAGIC + fields + _COUNT.pack(zlib.crc32(fields)) + payload
+
+
+def records(data: bytes) -> tuple[int, list[Record]]:
+    """The sequence number from which dependencies are to be checked, and the complete
+    records of the log `data` in order (stopping at the first torn, foreign or out-of-sequence
+    one); no records for an empty or foreign log."""
+    if data[: len(_V1_MAGIC)] == _V1_MAGIC:  # the first format: one record, no dependencies
+        record = _record(data, 0, expected=_V1_MAGIC)
+        return (record[0].seq + 1 if record else 0), [record[0]] if record else []
+    if len(data) < _LOG_HEADER.size:
+        return 0, []
+    magic, first, checked_from, crc = _LOG_HEADER.unpack_from(data)
+    if magic != LOG_MAGIC or zlib.crc32(struct.pack("<QQ", first, checked_from)) != crc:
+        return 0, []
+    found: list[Record] = []
+    position, seq = RECORDS_AT, first
+    while (record := _record(data, position)) is not None and record[0].seq == seq:
+        found.append(record[0])
+        position, seq = record[1], seq + 1
+    return checked_from, found
+
+
+def _record(data: bytes, position: int, expected: bytes = MAGIC) -> tuple[Record, int] | None:
+    """The complete record at `position` of `data` and where the next one starts, or None."""
+    if len(data) < position + _HEADER.size:
+        return None
+    magic, seq, count, length, payload_crc, head_crc = _HEADER.unpack_from(data, position)
+    if magic != expected or zlib.crc32(_FIELDS.pack(seq, count, length, payload_crc)) != head_crc:
+        return None
+    start = position + _HEADER.size
+    payload = memoryview(data)[start : start + length]
+    if len(payload) != length or zlib.crc32(payload) != payload_crc:
+        return None
+    at, dependencies = 0, []
+    if expected != _V1_MAGIC:
+        if length < _COUNT.size:
+            return None
+        (needed,) = _COUNT.unpack_from(payload)
+        at = _COUNT.size + needed * _DEPENDENCY.size
+        if at > length:
+            return None
+        dependencies = [
+            _DEPENDENCY.unpack_from(payload, _COUNT.size + k * _DEPENDENCY.size)
+            for k in range(needed)
+        ]
+    entries: list[Entry] = []
+    for _ in range(count):
+        if at + _ENTRY.size > length:
+            return None
+        offset, size = _ENTRY.unpack_from(payload, at)
+        at += _ENTRY.size
+        entries.append((offset, bytes(payload[at : at + size])))
+        at += size
+    if at != length:
+        return None
+    return Record(seq, entries, dependencies), start + length
 
 
 def decode(data: bytes) -> list[Entry]:
-    """The entries of a complete record at the start of `data`; [] for an empty, torn or
-    foreign log."""
-    if len(data) < _HEADER.size:
-        return []
-    magic, seq, count, length, payload_crc, head_crc = _HEADER.unpack_from(data)
-    if magic != MAGIC or zlib.crc32(struct.pack("<QIQI", seq, count, length, payload_crc)) != (
-        head_crc
-    ):
-        return []
-    payload = data[_HEADER.size : _HEADER.size + length]
-    if len(payload) != length or zlib.crc32(payload) != payload_crc:
-        return []
-    entries: list[Entry] = []
-    position = 0
-    for _ in range(count):
-        if position + _ENTRY.size > length:
-            return []
-        offset, size = _ENTRY.unpack_from(payload, position)
-        position += _ENTRY.size
-        entries.append((offset, bytes(payload[position : position + size])))
-        position += size
-    return entries if position == length else []
+    """The entries of the complete records of the log `data`, in order, dependencies not
+    checked (see `read_log`); [] for an empty, torn or foreign log."""
+    return [entry for record in records(data)[1] for entry in record.entries]
 
 
 def read_log(path: Path) -> list[Entry]:
-    """The complete record in the commit log of run file `path`, if there is one."""
-    try:
-        data = log_path(path).read_bytes()
-    except OSError:  # no log: the file was closed, or never had one
-        return []
-    return decode(data)
+    """The entries of the records in the commit log of run file `path` that count: complete,
+    in sequence, and with their dependencies in the file (see the module docstring)."""
+    return [entry for record in counting(path)[0] for entry in record.entries]
+
+
+def counting(path: Path) -> tuple[list[Record], int]:
+    """The records of the commit log of run file `path` that count, and the length of the
+    log they take (0 without any, or for a log of the first format).
+
+    A writer's background thread may be writing checked records into the file while this
+    reads: a dependency that differs is looked at again with the log read anew (whose
+    header then says those records were checked)."""
+    for _attempt in range(3):
+        try:
+            data = log_path(path).read_bytes()
+        except OSError:  # no log: the file was closed, or never had one
+            return [], 0
+        checked_from, found = records(data)
+        if data[: len(_V1_MAGIC)] == _V1_MAGIC:  # one record, nothing to check, nothing to cut
+            return found, 0
+        kept: list[Record] = []
+        with path.open("rb") as file:
+            for record in found:
+                if record.seq >= checked_from and not _present(file, record.dependencies):
+                    break  # its blocks never reached the file (a power cut)
+                kept.append(record)
+        if len(kept) == len(found):
+            break
+    end = RECORDS_AT + sum(_record_bytes(record) for record in kept) if kept else 0
+    return kept, end
+
+
+def _record_bytes(record: Record) -> int:
+    return len(encode(record.seq, record.entries, record.dependencies))
+
+
+def _present(file: BinaryIO, dependencies: Iterable[Dependency]) -> bool:
+    """Whether the file holds each dependency's bytes (by their CRC-32)."""
+    for offset, length, crc in dependencies:
+        file.seek(offset)
+        data = file.read(length)
+        if len(data) != length or zlib.crc32(data) != crc:
+            return False
+    return True
 
 
 def patch(view: memoryview, start: int, entries: Iterable[Entry]) -> None:
@@ -146,18 +265,30 @@ class LoggedReader(io.RawIOBase):
 
 def fold_log(path: Path) -> bool:
     """Write the commit log of the killed run file `path` into it and remove the log; True
-    when there was a complete record to write. For a file no writer has open any more."""
-    entries = read_log(path)
-    if entries:
+    when there was a complete record to write. For a file no writer has open any more.
+
+    The log is first cut to the records that count and its header marked so that none of
+    them needs its dependencies checked again: writing a record can change the blocks an
+    earlier one depends on, and a fold cut short must still find every record."""
+    kept, end = counting(path)
+    if kept and end:
+        with log_path(path).open("r+b") as log:
+            log.truncate(end)
+            log.seek(0)
+            log.write(encode_header(kept[0].seq, kept[-1].seq + 1))
+            log.flush()
+            os.fsync(log.fileno())
+    if kept:
         fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
         try:
-            for offset, data in entries:
-                write_at(fd, data, offset)
+            for record in kept:
+                for offset, data in record.entries:
+                    write_at(fd, data, offset)
             os.fsync(fd)
         finally:
             os.close(fd)
     log_path(path).unlink(missing_ok=True)
-    return bool(entries)
+    return bool(kept)
 
 
 def write_at(fd: int, data: bytes | memoryview, offset: int) -> None:

@@ -25,6 +25,7 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import h5py
@@ -70,10 +71,17 @@ class JournalWriter:
     """Appends records to a journal dataset; `restart()` starts a new cycle at byte 0."""
 
     def __init__(
-        self, dataset: h5py.Dataset, fd: int | None = None, *, direct: bool = True
+        self,
+        dataset: h5py.Dataset,
+        fd: int | None = None,
+        *,
+        direct: bool = True,
+        write: Callable[[int, bytes], None] | None = None,
     ) -> None:
         """`fd`: the file's descriptor for writing records in place (found from a sec2 file);
-        without it, or without `direct`, records are written through HDF5."""
+        without it, or without `direct`, records are written through HDF5. `write(offset,
+        data)`: writes records in place instead (the writer's commit layer)."""
+        self._write = write
         self._id = dataset.id
         self._file_space = dataset.id.get_space()
         self.capacity = int(dataset.shape[0])
@@ -85,6 +93,7 @@ class JournalWriter:
             fd = dataset.file.id.get_vfd_handle()
         if direct and fd is not None and hasattr(os, "pwrite"):
             self._fd = fd
+        if write is not None or self._fd is not None:
             self._offset = dataset.id.get_offset()
 
     def write(self, record: dict[str, Any] | str, *, reserved: bool = False) -> bool:
@@ -113,6 +122,9 @@ class JournalWriter:
         self._position = 0
 
     def _write_at(self, position: int, data: bytes) -> None:
+        if self._write is not None:
+            self._write(self._offset + position, data)
+            return
         if self._fd is not None:
             os.pwrite(self._fd, data, self._offset + position)
             return

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,26 +83,57 @@ def region_size(length: int) -> int:
     return max(REGION_STEP, -(-wanted // REGION_STEP) * REGION_STEP)
 
 
-def region_crcs(path: Path, offset: int, length: int, region: int) -> list[int]:
+def region_crcs(
+    path: Path, offset: int, length: int, region: int, known: Mapping[int, int] | None = None
+) -> list[int]:
     """The CRC-32 of each `region`-byte region of the first `length` bytes of `path`, the
     SEAL_BYTES at `offset` counted as zeros; bytes missing at the end count as absent (a
     region past the end of the file has the CRC of no bytes, 0).
 
-    The file is read `READ_BYTES` (whole regions) at a time: one read and one pass over the
-    regions it holds, instead of a read per region."""
-    crcs: list[int] = []
-    step = max(region, READ_BYTES // region * region)
-    buffer = bytearray(min(step, length))
+    `known`: CRCs the caller already has (region index -> CRC of its bytes as they are in the
+    file, e.g. computed as the writer wrote them); the regions they cover whole, outside the
+    seal, are not read. The rest is read `READ_BYTES` (whole regions) at a time: one read and
+    one pass over the regions it holds, instead of a read per region."""
+    count = -(-length // region)
+    crcs = [0] * count
+    seal_first, seal_last = offset // region, (offset + SEAL_BYTES - 1) // region
+    full = length // region  # regions wholly inside `length`
+    usable = {
+        k: crc
+        for k, crc in (known or {}).items()
+        if 0 <= k < full and not seal_first <= k <= seal_last
+    }
+    per_read = max(1, READ_BYTES // region)
+    buffer = bytearray(min(per_read * region, length))
     with path.open("rb") as file:
-        for start in range(0, length, step):
-            wanted = min(step, length - start)
+        for first, stop in _unknown_runs(count, usable, per_read):
+            start = first * region
+            wanted = min(stop * region, length) - start
+            file.seek(start)
             size = file.readinto(memoryview(buffer)[:wanted]) or 0
             view = memoryview(buffer)[:size]
             low, high = max(offset, start), min(offset + SEAL_BYTES, start + size)
             if low < high:
                 view[low - start : high - start] = bytes(high - low)
-            crcs.extend(crc32(view[k : k + region]) for k in range(0, wanted, region))
+            for k in range(first, stop):
+                at = (k - first) * region
+                crcs[k] = crc32(view[at : at + region])
+    for k, crc in usable.items():
+        crcs[k] = crc
     return crcs
+
+
+def _unknown_runs(count: int, known: Mapping[int, int], most: int) -> Iterator[tuple[int, int]]:
+    """[first, stop) index runs of the regions not in `known`, each at most `most` long."""
+    k = 0
+    while k < count:
+        if k in known:
+            k += 1
+            continue
+        first = k
+        while k < count and k - first < most and k not in known:
+            k += 1
+        yield first, k
 
 
 def _encode(offset: int, length: int, region: int, crcs: list[int]) -> bytes:
@@ -112,14 +144,20 @@ def _encode(offset: int, length: int, region: int, crcs: list[int]) -> bytes:
     return (header + body).ljust(SEAL_BYTES, b"\0")
 
 
-def seal_file(path: Path, offset: int, *, sync: bool = True) -> None:
+def seal_file(
+    path: Path, offset: int, *, sync: bool = True, known: Mapping[int, int] | None = None
+) -> None:
     """Write the seal at byte `offset` of the closed run file `path` (then fsync with `sync`).
 
-    The CRCs go first and the header, which makes them count, last.
+    `known`: CRC-32s of `REGION_STEP`-byte regions (index -> CRC) that the writer computed as
+    it wrote them and that no write has changed since; used when the file's regions are that
+    size, so those bytes are not read back. The CRCs go first and the header, which makes
+    them count, last.
     """
     length = path.stat().st_size
     region = region_size(length)
-    data = _encode(offset, length, region, region_crcs(path, offset, length, region))
+    crcs = region_crcs(path, offset, length, region, known if region == REGION_STEP else None)
+    data = _encode(offset, length, region, crcs)
     fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
     try:
         _write_at(fd, data[_HEADER.size :], offset + _HEADER.size)

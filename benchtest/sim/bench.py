@@ -1,4 +1,5 @@
-"""`SimulatedBench`: one simulator per `sim://` role of a bench file, sharing one World.
+"""`SimulatedBench`: one simulator per `sim://` role of a bench file (one for the channel roles
+of one multi-channel instrument: one resource, one driver), sharing one World.
 
 The simulator is chosen by the role's driver name; `resolved_bench()` returns the bench mapping
 with every `sim://` resource replaced by the loopback address or serial port that now serves it,
@@ -18,7 +19,7 @@ from typing import Any, Self
 
 import yaml
 
-from benchtest.sim.factories import SIMULATORS, SimContext, Simulator
+from benchtest.sim.factories import CHANNELLED, SIMULATORS, SimContext, Simulator
 from benchtest.sim.faults import FaultyFirmware, FaultyLink, parse_fault, resource_options
 from benchtest.sim.models import build_model
 from benchtest.sim.models.world import World
@@ -70,9 +71,14 @@ class SimulatedBench(Service):
             role: parse_timing(role, str(spec["resource"]), options[role], timing)
             for role, spec in roles
         }
-        context = SimContext(self.world, profile, self.journal, seed, transport, options)
+        channels = _channel_roles(roles)
+        context = SimContext(self.world, profile, self.journal, seed, transport, options, channels)
         self.simulators: dict[str, Simulator] = {}
         for role, spec in roles:
+            first = next(iter(channels.get(role, {0: role}).values()))  # builds the instrument
+            if first != role:  # another channel of an instrument built already
+                self.simulators[role] = self.simulators[first]
+                continue
             simulator = _factory(role, spec)(context, role)
             simulator.use_timing(timings[role])
             simulator = _with_fault(role, options[role], simulator, self.journal)
@@ -84,7 +90,7 @@ class SimulatedBench(Service):
 
     def start(self) -> Self:
         try:
-            for simulator in self.simulators.values():
+            for simulator in {id(sim): sim for sim in self.simulators.values()}.values():
                 simulator.start()
                 self._started.append(simulator)
         except Exception as error:
@@ -122,6 +128,33 @@ def _sim_roles(bench: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
         for role, spec in instruments.items()
         if isinstance(spec, Mapping) and str(spec.get("resource", "")).startswith(SIM_SCHEME)
     ]
+
+
+def _channel_roles(roles: list[tuple[str, Mapping[str, Any]]]) -> dict[str, dict[int, str]]:
+    """Each channel role's {channel: role} of its instrument: the roles of a `CHANNELLED`
+    driver with one `sim://` resource are the channels of one simulated instrument."""
+    instruments: dict[tuple[str, str], dict[int, str]] = {}
+    grouped: dict[str, dict[int, str]] = {}
+    for role, spec in roles:
+        driver = str(spec.get("driver"))
+        if driver not in CHANNELLED:
+            continue
+        options = spec.get("options") or {}
+        channel = options.get("channel", 1) if isinstance(options, Mapping) else 1
+        if channel not in CHANNELLED[driver]:
+            raise SimulatorError(
+                f"instruments.{role}.options.channel: {channel!r}; the simulated {driver} "
+                f"has channels {', '.join(map(str, CHANNELLED[driver]))}"
+            )
+        instrument = instruments.setdefault((str(spec["resource"]), driver), {})
+        if channel in instrument:
+            raise SimulatorError(
+                f"instruments.{role}: channel {channel} of {spec['resource']} is also role "
+                f"{instrument[channel]!r}'s; give each role its own channel"
+            )
+        instrument[channel] = role
+        grouped[role] = instrument
+    return grouped
 
 
 #: What a `sim://` resource may set: its fault, its timing, the chamber's time constant, and

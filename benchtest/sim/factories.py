@@ -21,7 +21,7 @@ from benchtest.sim.server.timing import Timing
 from benchtest.sim.simulators.debug_port import Firmware, PortConfig, PtyDebugPort, SocketDebugPort
 from benchtest.sim.simulators.keithley2400 import Keithley2400
 from benchtest.sim.simulators.keithley2450 import Keithley2450
-from benchtest.sim.simulators.keysight_b2900 import KeysightB2900
+from benchtest.sim.simulators.keysight_b2900 import KeysightB2900, KeysightB2902
 from benchtest.sim.simulators.profiler import ProfilerServer
 from benchtest.sim.simulators.rigol_dp800 import RigolDP800
 from benchtest.sim.simulators.rigol_ds1000z import RigolDS1000Z
@@ -61,6 +61,9 @@ class SimContext:
     serial_transport: str
     # The settings in each role's sim:// resource (`sim://chamber?time_constant=0.1`).
     options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The channel roles of one multi-channel instrument (`CHANNELLED`): each role's
+    # {channel: role} of the instrument it drives a channel of.
+    channels: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
 
     def nets_of(self, role: str) -> dict[str, Mapping[str, Any]]:
         """The DUT nets the profile connects to `role`, by net name."""
@@ -113,6 +116,22 @@ def _scope(model: type[RigolDS1000Z | SiglentSDS1000XE | SiglentSDS2000XPlus]) -
     return build
 
 
+def b2900(ctx: SimContext, role: str) -> KeysightB2900:
+    """A B2901A; a B2902A when a role drives its channel 2, each channel driving what the
+    profile maps to its role."""
+    channels = ctx.channels.get(role, {})
+    if set(channels) <= {1}:
+        return KeysightB2900(input_load(ctx, role), role=role, journal=ctx.journal)
+    first, second = channels.get(1), channels[2]
+    return KeysightB2902(
+        input_load(ctx, first) if first else OpenCircuit(),
+        input_load(ctx, second),
+        role=first or f"{second}_channel_1",
+        second_role=second,
+        journal=ctx.journal,
+    )
+
+
 def k2450(ctx: SimContext, role: str) -> Keithley2450:
     """A 2450 whose captures see the part's periodic wake-ups when it supplies the part."""
     load = input_load(ctx, role)
@@ -144,10 +163,14 @@ def debug_port(ctx: SimContext, role: str) -> Simulator:
     return PtyDebugPort(firmware)
 
 
+#: Drivers of one channel of a multi-channel instrument, and its channels: the roles with one
+#: `sim://` resource and one of these drivers are the channels of one simulated instrument.
+CHANNELLED: dict[str, tuple[int, ...]] = {"keysight.b2900": (1, 2)}
+
 SIMULATORS: dict[str, Factory] = {
     "keithley.k2450": k2450,
     "keithley.k2400": _smu(Keithley2400),
-    "keysight.b2900": _smu(KeysightB2900),
+    "keysight.b2900": b2900,
     "rigol.dp800": _supply(RigolDP800),
     "siglent.spd3303x": _supply(SiglentSPD3303X),
     "generic.scpi_dmm": scpi_dmm,

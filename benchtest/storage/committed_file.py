@@ -3,10 +3,23 @@
 HDF5 reaches the file through this object (h5py's file-object driver). A write past the end
 of the last commit goes straight to the file; a write below it (HDF5 rewriting a committed
 object header, B-tree node, heap block or superblock) is held in memory until HDF5's next
-flush, which commits them all: one record in the commit log, then the file, then the log is
-marked empty (`benchtest.runfile.commit_log`). So a kill at any moment leaves the last
-commit's file, finished by the log where the kill came after the log was written; before,
-a kill in the middle of a flush could leave the root group pointing at blocks never written.
+flush, which commits them all: one record in the commit log, then the file
+(`benchtest.runfile.commit_log`). So a kill at any moment leaves the last commit's file,
+finished by the log where the kill came after the log was written; before, a kill in the
+middle of a flush could leave the root group pointing at blocks never written.
+
+When the held bytes reach the file, and what is fsynced, follows the writer's sync mode:
+
+* immediate (`sync="never"`): the record, the file, then the log marked empty, no fsync.
+* `sync=True` (`"always"`): the file's new blocks, then the record, are fsynced before the
+  file changes, and the file before the log is marked empty: a power cut tears no commit.
+* `deferred=True` (`"background"`): the commit only appends its record to the log (no fsync,
+  no wait) and the file keeps its previous commit; what HDF5 reads is the file with the
+  records applied. `make_durable` (the background thread) later fsyncs the file (its new
+  blocks) and then the log, marks those records checked, writes them into the file, fsyncs
+  it, and empties the log when nothing newer came. A record names the new blocks it points
+  at (their CRC-32): one whose blocks the disk had not yet written when the power went is
+  not applied, so a power cut leaves an earlier commit whole, never a torn one.
 
 The journal and the running-tests marker are written in place at any time (`write_through`):
 they are records of their own, checked by CRC, that readers take as they find them.
@@ -17,10 +30,27 @@ from __future__ import annotations
 import io
 import os
 import struct
+import threading
 from pathlib import Path
 from typing import Any
 
-from benchtest.runfile.commit_log import EMPTY, encode, log_path, patch, write_at
+from benchtest.runfile.commit_log import (
+    EMPTY,
+    Dependency,
+    Entry,
+    encode,
+    encode_header,
+    log_path,
+    patch,
+    write_at,
+)
+from benchtest.runfile.seal import REGION_STEP
+from benchtest.storage.durability import fsync_directory
+
+try:  # zlib's CRC-32, computed with SIMD
+    from zlib_ng.zlib_ng import crc32
+except ImportError:  # pragma: no cover - zlib-ng is a dependency
+    from zlib import crc32
 
 _O_BINARY: int = getattr(os, "O_BINARY", 0)
 #: A version 2 or 3 superblock: its signature, version byte, and where its end-of-file
@@ -28,19 +58,27 @@ _O_BINARY: int = getattr(os, "O_BINARY", 0)
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _EOA = struct.Struct("<Q")
 _EOA_AT = 28
+#: A write at least this long past the committed end (a waveform's chunk) notes the CRC-32 of
+#: each seal region it covers whole, so the seal need not read those bytes back.
+NOTE_CRC_BYTES = 1 << 15
+#: A deferred log longer than this, still holding records when the background thread has
+#: written the earlier ones in, is rewritten with only those.
+COMPACT_LOG_BYTES = 1 << 20
 
 
 class CommittedFile(io.RawIOBase):
     """The open run file `path` for HDF5; `commit` runs at each HDF5 flush.
 
-    `sync`: fsync the log before the file is changed and the file before the log is marked
-    empty, so a power cut, not only a killed process, leaves a commit whole.
+    `sync`: each commit fsyncs the file's new blocks and its log record before the file
+    changes, and the file before the log is marked empty. `deferred`: commits only append to
+    the log; `make_durable` writes them into the file, power-safe (see the module docstring).
     """
 
-    def __init__(self, path: Path, *, sync: bool = False) -> None:
+    def __init__(self, path: Path, *, sync: bool = False, deferred: bool = False) -> None:
         self.path = path
         self.fd = os.open(path, os.O_RDWR | _O_BINARY)
         self.sync = sync
+        self.deferred = deferred and not sync
         self._committed_end = self._eof = os.fstat(self.fd).st_size
         self._held: dict[int, bytes] = {}  # offset -> bytes below the committed end
         self._through: list[tuple[int, int]] = []
@@ -49,12 +87,46 @@ class CommittedFile(io.RawIOBase):
         self._log_empty = True  # False from writing a record until it is in the file
         self._seq = 0
         self._discarding = False
+        self._crcs: dict[int, int] = {}  # REGION_STEP region index -> CRC of its bytes
+        # Deferred commits: records in the log, not yet in the file (shared with
+        # `make_durable`'s thread under `_lock`), and the new blocks written since the last
+        # commit, which the next record depends on.
+        self._lock = threading.Lock()
+        self._pending: list[tuple[int, list[Entry], bytes]] = []  # seq, entries, record
+        self._first = 0  # sequence number of the log's first record
+        self._log_end = 0  # where the next record goes; 0: the log is empty
+        self._log_named = False  # the log's name fsynced into its folder
+        self._dependencies: list[Dependency] = []
+        self._dependencies_end = 0  # the highest byte they cover
 
     # -- what the writer sets -----------------------------------------------------------------
 
     def write_through(self, offset: int, size: int) -> None:
         """Let writes inside [offset, offset + size) reach the file at once."""
         self._through.append((offset, offset + size))
+
+    def region_crcs(self) -> dict[int, int]:
+        """CRC-32s of whole `REGION_STEP`-byte regions of the file as written through this
+        object and not changed since (index -> CRC), for `seal.seal_file`: the regions of
+        the long writes past the committed end, less those written in place
+        (`write_through`)."""
+        crcs = dict(self._crcs)
+        for low, high in self._through:
+            for k in range(low // REGION_STEP, (high - 1) // REGION_STEP + 1):
+                crcs.pop(k, None)
+        return crcs
+
+    def write_record(self, offset: int, data: bytes) -> None:
+        """Write `data` at `offset`, in a `write_through` region (a journal record, the
+        running-tests marker): in place at once; deferred, while commits are in the log and
+        not yet durable in the file, as a log record of its own after them, so that the disk
+        never holds a record whose commit it does not (a test's rows before its entry)."""
+        if self.deferred and self._pending:  # only this thread adds to it: no lock needed
+            seq = self._seq
+            self._seq += 1
+            self._append_record(seq, [(offset, bytes(data))])
+            return
+        write_at(self.fd, data, offset)
 
     def discard(self) -> None:
         """Take HDF5's writes from now on and drop them (a writer that failed inside HDF5
@@ -87,8 +159,11 @@ class CommittedFile(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         start = self._position
-        got = os.preadv(self.fd, [view], start) if hasattr(os, "preadv") else self._read(view)
-        view[got:] = bytes(len(view) - got)  # past the end: zeros, as HDF5 expects
+        with self._lock:  # not while `make_durable` marks records as in the file
+            got = os.preadv(self.fd, [view], start) if hasattr(os, "preadv") else self._read(view)
+            view[got:] = bytes(len(view) - got)  # past the end: zeros, as HDF5 expects
+            for _seq, entries, _record in self._pending:
+                patch(view, start, entries)
         if self._held:
             patch(view, start, self._held.items())  # in the order HDF5 wrote them
         self._position += len(view)
@@ -101,6 +176,8 @@ class CommittedFile(io.RawIOBase):
         self._eof = max(self._eof, start + size)
         if self._discarding:
             return size
+        if self._crcs:
+            self._forget(start, size)
         split = min(max(self._committed_end - start, 0), size)  # bytes below the committed end
         if split and not self._passes_through(start, size):
             self._held.pop(start, None)  # a rewrite of the same block goes after the others
@@ -111,6 +188,10 @@ class CommittedFile(io.RawIOBase):
             split = 0
         if split < size:
             write_at(self.fd, view[split:], start + split)
+            if size - split >= NOTE_CRC_BYTES:
+                self._note_crcs(view[split:], start + split)
+            if self.deferred:
+                self._depend(view[split:], start + split)
         return size
 
     def truncate(self, size: int | None = None) -> int:
@@ -127,13 +208,16 @@ class CommittedFile(io.RawIOBase):
         self.commit()
 
     def close(self) -> None:
-        """Commit what is left, remove the log once it is empty, and close the file. A log
-        whose commit did not reach the file (a write that failed on the way) stays: readers
-        finish the commit from it."""
+        """Commit what is left (deferred: write it into the file, durable), remove the log
+        once it is empty, and close the file. A log whose commits did not reach the file (a
+        write that failed on the way, a writer that stopped) stays: readers finish the
+        commits from it."""
         if self.closed:
             return
         try:
             self.commit()
+            if self.deferred and not self._discarding:
+                self.make_durable()
         finally:
             if self._log_fd is not None:
                 os.close(self._log_fd)
@@ -146,14 +230,22 @@ class CommittedFile(io.RawIOBase):
     # -- the commit ---------------------------------------------------------------------------
 
     def commit(self) -> None:
-        """Write the held bytes to the log, then to the file, then mark the log empty."""
+        """Commit the held bytes: a log record, then (unless deferred) the file, then the log
+        is marked empty."""
         if self._discarding or not self._held:
             return
         entries = list(self._held.items())
-        log = self._log()
-        self._log_empty = False
-        write_at(log, encode(self._seq, entries), 0)
+        self._held.clear()
+        seq = self._seq
         self._seq += 1
+        if self.deferred:
+            self._append_record(seq, entries)
+            return
+        log = self._log()
+        if self.sync:
+            os.fsync(self.fd)  # the new blocks the record points at, on the disk before it
+        self._log_empty = False
+        write_at(log, encode_header(seq, seq + 1) + encode(seq, entries), 0)
         if self.sync:
             os.fsync(log)
         for offset, data in entries:
@@ -162,7 +254,90 @@ class CommittedFile(io.RawIOBase):
             os.fsync(self.fd)
         write_at(log, EMPTY, 0)
         self._log_empty = True
-        self._held.clear()
+
+    def _append_record(self, seq: int, entries: list[Entry]) -> None:
+        """Deferred: the record goes to the end of the log, naming the new blocks it points
+        at (those below the committed end; the others wait for a later record)."""
+        needed: list[Dependency] = []
+        if self._dependencies:
+            end = self._committed_end
+            needed = [d for d in self._dependencies if d[0] + d[1] <= end]
+            self._dependencies = [d for d in self._dependencies if d[0] + d[1] > end]
+        record = encode(seq, entries, needed)
+        with self._lock:  # `make_durable` may empty the log or replace it meanwhile
+            log = self._log()
+            data = record
+            if self._log_end == 0:  # an empty log starts with its header
+                self._first = seq
+                data = encode_header(seq, seq) + record
+            write_at(log, data, self._log_end)
+            self._log_end += len(data)
+            self._pending.append((seq, entries, record))
+            self._log_empty = False
+
+    def make_durable(self) -> None:
+        """Make every commit so far reach the disk (the background thread's fsync). Deferred:
+        the file's new blocks and the log are fsynced, the log's header marks its records
+        as checked, the records are written into the file, which is fsynced, and the log is
+        emptied unless newer records came meanwhile. A kill or power cut at any step leaves
+        the file and a log that together hold the last durable commit or a later one."""
+        if not self.deferred:
+            os.fsync(self.fd)
+            return
+        with self._lock:
+            batch = list(self._pending)
+            log, first = self._log_fd, self._first
+        os.fsync(self.fd)  # journal, marker, and the new blocks the records point at
+        if not batch or log is None:
+            return
+        if not self._log_named:  # the log must survive with its name while the file changes
+            fsync_directory(self.path.parent)
+            self._log_named = True
+        write_at(log, encode_header(first, batch[-1][0] + 1), 0)
+        os.fsync(log)
+        for _seq, entries, _record in batch:
+            for offset, data in entries:
+                write_at(self.fd, data, offset)
+        os.fsync(self.fd)
+        with self._lock:
+            del self._pending[: len(batch)]
+            if not self._pending:
+                write_at(log, EMPTY, 0)
+                self._log_end = 0
+                self._log_empty = True
+            elif self._log_end > COMPACT_LOG_BYTES:
+                self._compact_log()
+
+    def _compact_log(self) -> None:
+        """Replace the log by one holding only the records not yet in the file (commits kept
+        coming while the last ones were written in). Written under another name and renamed
+        over the log: a kill leaves the old log or the new one, both complete."""
+        first = self._pending[0][0]
+        data = encode_header(first, first) + b"".join(r for _s, _e, r in self._pending)
+        path = log_path(self.path)
+        fresh = path.with_name(path.name + ".new")
+        fd = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o644)
+        try:
+            write_at(fd, data, 0)
+            os.replace(fresh, path)
+        except BaseException:
+            os.close(fd)
+            raise
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+        self._log_fd, self._first, self._log_end = fd, first, len(data)
+        self._log_named = False  # its new name, too, is fsynced before the file changes
+
+    def _depend(self, data: memoryview, start: int) -> None:
+        """Deferred: note the new block `data` written at `start` for the next record. A
+        block written over an earlier one of the same commit replaces what it overlaps."""
+        stop = start + len(data)
+        if start < self._dependencies_end:
+            self._dependencies = [
+                d for d in self._dependencies if d[0] + d[1] <= start or d[0] >= stop
+            ]
+        self._dependencies.append((start, len(data), crc32(data)))
+        self._dependencies_end = max(self._dependencies_end, stop)
 
     def _log(self) -> int:
         if self._log_fd is None:
@@ -182,9 +357,60 @@ class CommittedFile(io.RawIOBase):
             (end,) = _EOA.unpack_from(superblock, _EOA_AT)
             self._committed_end = max(self._committed_end, end)
 
+    def _forget(self, start: int, size: int) -> None:
+        """The regions that bytes [start, start + size) touch are no longer as noted."""
+        for k in range(start // REGION_STEP, (start + size - 1) // REGION_STEP + 1):
+            self._crcs.pop(k, None)
+
+    def _note_crcs(self, view: memoryview, start: int) -> None:
+        """Note the CRC-32 of each region that `view`, written at `start`, covers whole."""
+        first = -(-start // REGION_STEP)
+        stop = (start + len(view)) // REGION_STEP
+        at = first * REGION_STEP - start
+        crcs = self._crcs
+        for k in range(first, stop):
+            crcs[k] = crc32(view[at : at + REGION_STEP])
+            at += REGION_STEP
+
     def _passes_through(self, start: int, size: int) -> bool:
         return any(low <= start and start + size <= high for low, high in self._through)
 
     def _read(self, view: memoryview) -> int:  # pragma: no cover - no preadv (Windows)
         os.lseek(self.fd, self._position, os.SEEK_SET)
         return os.readv(self.fd, [view])
+
+
+class DirectFile:
+    """The run file written by HDF5's own POSIX driver (sec2), without the commit layer: for
+    a writer that needs no crash safety while it writes (`Hdf5RunWriter(..., bulk=True)`,
+    whose file is dropped when a write fails and made durable once it is complete). It
+    offers what the writer uses of a `CommittedFile`: a descriptor of its own for the
+    records written in place (HDF5 keeps no sieve buffer, so these reach the file as they
+    are), and a close."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | _O_BINARY)
+        self.closed = False
+
+    def write_through(self, offset: int, size: int) -> None:
+        """Nothing is held back: every write reaches the file at once."""
+
+    def write_record(self, offset: int, data: bytes) -> None:
+        """Write `data` in place at `offset`."""
+        write_at(self.fd, data, offset)
+
+    def discard(self) -> None:
+        """Nothing is held back to drop (`failure.abandon` keeps HDF5's last writes out)."""
+
+    def region_crcs(self) -> dict[int, int]:
+        """No CRCs are noted: the seal reads the whole file."""
+        return {}
+
+    def make_durable(self) -> None:
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self.fd)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 Sync = Literal["background", "always", "never"]
 SYNC_MODES: tuple[Sync, ...] = ("background", "always", "never")
@@ -22,11 +22,18 @@ SYNC_MODES: tuple[Sync, ...] = ("background", "always", "never")
 BACKGROUND_INTERVAL = 0.1
 
 
-class Syncer:
-    """fsyncs the file descriptor `fd` after commits, following `mode`."""
+class Durable(Protocol):
+    """An open run file that can be made durable (`CommittedFile`, `DirectFile`)."""
 
-    def __init__(self, fd: int, mode: Sync = "background") -> None:
-        self.fd = fd
+    def make_durable(self) -> None:
+        """fsync what was committed (a deferred commit layer also writes it into the file)."""
+
+
+class Syncer:
+    """Makes the commits of `target` durable after they are made, following `mode`."""
+
+    def __init__(self, target: Durable, mode: Sync = "background") -> None:
+        self.target = target
         self.mode = mode
         self._wanted = threading.Event()
         self._stopping = False
@@ -36,7 +43,7 @@ class Syncer:
     def request(self) -> None:
         """A commit just flushed: make it durable according to the mode."""
         if self.mode == "always":
-            os.fsync(self.fd)
+            self.target.make_durable()
         elif self.mode == "background":
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -52,7 +59,7 @@ class Syncer:
             if self._stopping:
                 return
             try:
-                os.fsync(self.fd)
+                self.target.make_durable()
             except OSError:  # the file is being closed; close() syncs for the last time
                 return
             # Commits made meanwhile are synced together by the next fsync; stop() cuts it short.
@@ -67,7 +74,7 @@ class Syncer:
             self._thread.join()
             self._thread = None
         if final_sync and self.mode != "never":
-            os.fsync(self.fd)
+            self.target.make_durable()
 
 
 def fsync_directory(directory: Path) -> None:

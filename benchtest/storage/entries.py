@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from benchtest.runfile.codecs import GZIP
 from benchtest.runfile.schema import CONDITIONS, ENTRY_MEASUREMENT_DTYPE, MEASUREMENTS, TEXT
+from benchtest.storage.lowlevel import write_all
 
 #: Entry tables up to this size are stored compact, inside the object header.
 COMPACT_BYTES = 32 * 1024
@@ -119,7 +120,7 @@ class EntryBuilder:
         if template.message is not None:
             template.message.write(np.array(message, dtype=TEXT), mtype=_VLEN_MEMORY)
         if template.table is not None and len(table):
-            template.table.write(h5py.h5s.ALL, h5py.h5s.ALL, table, mtype=template.file_type)
+            write_all(template.table, template.file_type, table)  # fixed-size columns only
         encoded = name.encode()
         h5py.h5o.copy(self._templates, template.name, self._file, encoded)
         if not compact:
@@ -173,6 +174,9 @@ class _Wrapped:
 
 def _fixed_text(column: npt.NDArray[Any] | list[Any]) -> npt.NDArray[Any]:
     """Text values (str or UTF-8 bytes) as fixed-length UTF-8 strings as wide as the longest."""
+    if isinstance(column, np.ndarray) and column.dtype.kind == "S":  # UTF-8 already: narrowed
+        width = int(np.char.str_len(column).max()) if len(column) else 0
+        return column.astype(h5py.string_dtype("utf-8", max(width, 1)))
     values = np.array(column.tolist() if isinstance(column, np.ndarray) else column)
     if values.dtype.kind == "U":
         values = np.char.encode(values, "utf-8")
@@ -186,8 +190,10 @@ def _effective_conditions(
     column: npt.NDArray[Any], conditions: str | npt.NDArray[Any]
 ) -> npt.NDArray[Any]:
     """A row's own conditions, or `conditions` where it has none, as fixed-length UTF-8."""
-    own = _fixed_text(column)
     tests = _fixed_text([conditions] if isinstance(conditions, str) else conditions)
+    if column.dtype.kind == "O" and not any(column):  # no row has its own (the usual case)
+        return np.broadcast_to(tests, column.shape) if len(tests) == 1 else tests
+    own = _fixed_text(column)
     merged = np.where(own == b"", tests, own)
     return merged.astype(h5py.string_dtype("utf-8", max(merged.dtype.itemsize, 1)))
 
@@ -228,4 +234,4 @@ def write_table(group: Any, table: npt.NDArray[Any]) -> None:
     space = h5py.h5s.create_simple((len(table),))
     dataset = h5py.h5d.create(group.id, MEASUREMENTS.encode(), file_type, space, dcpl=_COMPACT)
     if len(table):
-        dataset.write(h5py.h5s.ALL, h5py.h5s.ALL, table, mtype=file_type)
+        write_all(dataset, file_type, table)

@@ -1,16 +1,16 @@
 """Closing a run file: the NXentry of every committed test that does not have one yet.
 
 Tests with waveforms got their entry while they ran; all others are built when the run closes,
-so that every test of a finished run is one NXentry, as NeXus viewers expect. The tests of the
-writer's last batch are built from their rows as it appended them (`build_entries`: nothing is
-read back); tests appended to the tables before are read back from them
-(`build_missing_entries`). The tests are taken in blocks: their measurement rows are converted
-to entry tables in one go, then cut into one table per test.
+so that every test of a finished run is one NXentry, as NeXus viewers expect. The writer keeps
+the rows it appended to the tables (within a memory budget), and the entries are built from
+them (`build_entries`: nothing is read back); tests whose rows it did not keep are read back
+from the tables (`build_missing_entries`). The tests are taken in blocks: their measurement
+rows are converted to entry tables in one go, then cut into one table per test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import h5py
@@ -28,13 +28,30 @@ BLOCK_TESTS = 4096
 RowsBetween = Callable[[int, int], npt.NDArray[Any]]
 
 
-def build_entries(
-    file: h5py.File, tests: npt.NDArray[Any], measurements: npt.NDArray[Any], first: int
-) -> None:
-    """Create the NXentry of each test of `tests` (rows of /summary/tests as appended, a
-    structured array), whose measurement rows are in `measurements`: the rows of
-    /summary/measurements from position `first` on."""
-    _build(file, tests, lambda low, high: measurements[low - first : high - first])
+#: Tests appended to the tables without an entry: their rows of /summary/tests (a structured
+#: array), the rows of /summary/measurements appended with them, and the position of the first.
+Appended = tuple[npt.NDArray[Any], npt.NDArray[Any], int]
+
+
+def build_entries(file: h5py.File, parts: Sequence[Appended]) -> None:
+    """Create the NXentry of each test of `parts` (see `Appended`), from the rows as they were
+    appended: their text columns as `str` or UTF-8 `bytes`."""
+    parts = [part for part in parts if len(part[0])]
+    if not parts:
+        return
+    if len(parts) == 1:
+        tests, measurements, first = parts[0]
+        _build(file, tests, lambda low, high: measurements[low - first : high - first])
+        return
+    # One array of the parts' measurement rows, each test's start moved to where its rows are.
+    rebased, offset = [], 0
+    for tests, measurements, first in parts:
+        moved = tests.copy()
+        moved["measurement_start"] += offset - first
+        rebased.append(moved)
+        offset += len(measurements)
+    rows = np.concatenate([measurements for _, measurements, _ in parts])
+    _build(file, np.concatenate(rebased), lambda low, high: rows[low:high])
 
 
 def build_missing_entries(file: h5py.File, count: int | None = None) -> None:
@@ -81,8 +98,13 @@ def _build_block(builder: EntryBuilder, rows_between: RowsBetween, tests: npt.ND
     rows = rows_between(low, high)  # text as UTF-8 bytes: copied into the entries as it is
     # Each row's own test conditions, for the rows that have none of their own.
     conditions = np.repeat(np.char.encode(tests[schema.CONDITIONS].astype(str), "utf-8"), counts)
-    spans = [np.arange(s - low, s - low + c) for s, c in zip(starts, counts, strict=True)]
-    table = entry_table(rows[np.concatenate(spans).astype(np.intp)], conditions)
+    total = int(counts.sum())
+    if total != high - low or not np.array_equal(starts[1:], (starts + counts)[:-1]):
+        # Not one run of rows (tests with entries, or read back, in between): the tests' own.
+        ends = np.cumsum(counts)
+        index = np.arange(total, dtype=np.intp) + np.repeat(starts - low - (ends - counts), counts)
+        rows = rows[index]
+    table = entry_table(rows, conditions)
     columns = (tests[name].tolist() for name in ("entry", "test_id", "outcome", "message"))
     offset = 0
     for entry, test_id, outcome, message, count in zip(*columns, counts.tolist(), strict=True):

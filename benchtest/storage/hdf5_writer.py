@@ -6,8 +6,8 @@ killed process, in ~10 us. The journaled tests move into the run-level tables of
 (tests, measurements, waveforms), the authoritative record, in batches: every
 `BATCH_TESTS` tests or `BATCH_SECONDS` seconds, with one append per table and one flush.
 Waveforms go straight into the test's NXentry while it runs; the NXentry of a test without
-waveforms is built from its rows when the run closes (those of the last batch as they are in
-memory, earlier ones read back from the tables), and the closed file is sealed
+waveforms is built from its rows when the run closes (as they were appended, kept in memory
+up to `KEPT_ROWS_BYTES`, else read back from the tables), and the closed file is sealed
 (`benchtest.runfile.seal`). The file only ever exists complete (`header.create_run_file`).
 Space for each write that grows it is claimed first (`space`): a full disk stops the writer
 with a `RunFileWriteError` before HDF5 writes, and the tests committed before stay readable.
@@ -30,16 +30,15 @@ import numpy.typing as npt
 
 from benchtest.runfile import schema
 from benchtest.runfile.codecs import Codec, codec, load_plugins
-from benchtest.runfile.commit_log import write_at
 from benchtest.runfile.journal import JournalWriter
 from benchtest.runfile.seal import seal_file
 from benchtest.runfile.tables import Appender, table_rows
-from benchtest.storage.committed_file import CommittedFile
+from benchtest.storage.committed_file import CommittedFile, DirectFile
 from benchtest.storage.curve_groups import write_family, write_sweep
 from benchtest.storage.durability import SYNC_MODES, Sync, Syncer, fsync_directory
 from benchtest.storage.entries import complete_entry, create_entry, set_attrs
 from benchtest.storage.failure import RunFileWriteError, abandon, write_error
-from benchtest.storage.finalize import build_entries, build_missing_entries
+from benchtest.storage.finalize import Appended, build_entries, build_missing_entries
 from benchtest.storage.header import (
     create_run_file,
     holds,
@@ -107,6 +106,9 @@ BATCH_SECONDS = 2.0
 JOURNAL_MAX_ROWS = 64
 #: File space claimed per test for the entries built at close (measured: ~2 KiB).
 ENTRY_BYTES = 4096
+#: Bytes of appended rows (tests without an entry, and the measurement rows appended with
+#: them) kept in memory to build their entries from at close; beyond, they are read back.
+KEPT_ROWS_BYTES = 32 << 20
 
 
 class Hdf5RunWriter:
@@ -144,7 +146,7 @@ class Hdf5RunWriter:
         self._sync_mode: Sync = sync
         self._bulk = bulk
         self._file: h5py.File | None = None
-        self._committed: CommittedFile
+        self._committed: CommittedFile | DirectFile
         self._closed = False
         self._running: dict[str, RunningTest] = {}
         self._count = 0
@@ -152,7 +154,9 @@ class Hdf5RunWriter:
         self._syncer: Syncer | None = None
         self._default_set = False
         self._first_entry: tuple[int, str] | None = None  # (index, entry) of the first test
-        self._tables_have_entries = True  # False once tests without an entry were appended
+        self._tables_have_entries = True  # False once rows not kept in memory were appended
+        self._kept: list[Appended] = []  # appended rows of tests without an entry, kept
+        self._kept_bytes = 0
         self._journal: JournalWriter | None = None
         self._batch = _Batch()
         self._unflushed = False  # rows appended outside the journal (instruments, safe state)
@@ -166,7 +170,7 @@ class Hdf5RunWriter:
         #: Why the writer stopped: the first write that failed (None while it works).
         self.failure: RunFileWriteError | None = None
         self._hdf5_failed = False  # a write inside HDF5 failed: its state is unknown
-        self._fitting: set[tuple[str, str]] = set()  # (name, unit) known to fit the table
+        self._fitting: tuple[set[str], set[str]] = (set(), set())  # names, units that fit
         self._streams: dict[tuple[str, str], ProfileStream] = {}  # (test, name): streaming
 
     def __call__(self, event: Event) -> None:
@@ -210,6 +214,8 @@ class Hdf5RunWriter:
             partial(self._write_header, event),
             sync=self._sync_mode != "never",
             sync_commits=self._sync_mode == "always",  # else the background thread fsyncs
+            direct=self._bulk,  # no crash safety while written: HDF5's own driver
+            deferred=self._sync_mode == "background",  # the fsync thread writes commits in
             start=station_image(event, self.codec),  # what the station's runs share
         )
         where = layout(manifest=bool(event.plans_manifest))
@@ -219,11 +225,11 @@ class Hdf5RunWriter:
         for region in (where.running, where.journal):  # records of their own: in place at once
             committed.write_through(*region)
         journal = h5py.h5d.open(file.id, f"{schema.SUMMARY}/{schema.JOURNAL}".encode())
-        self._journal = JournalWriter(h5py.Dataset(journal), fd=committed.fd)
+        self._journal = JournalWriter(h5py.Dataset(journal), write=committed.write_record)
         for group, name in _TABLES:  # empty in a new file: opened when first appended to
             self._tables[name] = Appender(file.id, f"{group}/{name}", rows=0)
         self._batch.reset(self._tables)
-        self._syncer = Syncer(committed.fd, self._sync_mode)
+        self._syncer = Syncer(committed, self._sync_mode)
         file.flush()
         self._syncer.request()
         if self._sync_mode != "never":
@@ -427,8 +433,11 @@ class Hdf5RunWriter:
             self._store(test, schema.INCOMPLETE, "", "", float("nan"))
         self._running.clear()
         batch, earlier = self._batch, len(self._tables[schema.TESTS])
-        if self._tables_have_entries:  # only the last batch's tests may lack entries
+        if self._tables_have_entries:  # the tests without entries: kept, and the last batch's
             tests, measurements = batch.without_entry()
+            for kept, _, _ in self._kept:
+                tests += len(kept)
+                measurements += int(kept["measurement_count"].sum())
         else:  # so may tests appended before: the tables are read back
             tests, measurements = batch.tests, batch.measurements
         self._claim(self._batch_bytes() + ENTRY_BYTES * tests + PER_ROW * measurements)
@@ -436,7 +445,9 @@ class Hdf5RunWriter:
         if not self._tables_have_entries:
             build_missing_entries(file, count=earlier)
         if appended is not None:
-            build_entries(file, *appended)
+            self._kept.append(appended)
+        build_entries(file, self._kept)
+        self._kept = []
         if not self._default_set and self._first_entry is not None:
             self._default_set = True
             rewrite_attrs(file, {"default": self._first_entry[1]})
@@ -481,7 +492,8 @@ class Hdf5RunWriter:
         try:
             if self.path.stat().st_size > end:
                 os.truncate(self.path, end)
-            seal_file(self.path, self._seal_offset, sync=self._sync_mode != "never")
+            sync, known = self._sync_mode != "never", self._committed.region_crcs()
+            seal_file(self.path, self._seal_offset, sync=sync, known=known)
         except OSError as exc:
             raise self._stop(exc, "sealing the closed run file") from exc
 
@@ -537,7 +549,7 @@ class Hdf5RunWriter:
         """/summary/running, written in place: its bytes are the fixed-length string HDF5
         would write (the JSON, then zeros)."""
         marker = running_json([t.marker() for t in self._running.values()])
-        write_at(self._committed.fd, marker.ljust(schema.RUNNING_BYTES, b"\0"), self._running_at)
+        self._committed.write_record(self._running_at, marker.ljust(schema.RUNNING_BYTES, b"\0"))
 
     def _store(
         self, test: RunningTest, outcome: str, message: str, finished: str, duration: float
@@ -551,13 +563,18 @@ class Hdf5RunWriter:
         self._check_texts(test)
         batch = self._batch
         position = batch.tests
-        rows = test.measurement_rows(position, batch.measurements)
+        rows: list[tuple[Any, ...]] | npt.NDArray[Any]
+        if len(test.measurements) > JOURNAL_MAX_ROWS:  # straight to the tables: built as such
+            dtype = self._tables[schema.MEASUREMENTS].dtype
+            rows = test.measurement_table(position, batch.measurements, dtype)
+        else:
+            rows = test.measurement_rows(position, batch.measurements)
         waves = test.waveform_rows(position, batch.waveforms)
         counts = (batch.measurements, len(rows), batch.waveforms, len(waves), position + 1)
         row = test.test_row(outcome, message, finished, duration, counts)
         if test.group is not None:
             self._claim(PER_GROUP + PER_ROW * len(rows))
-            table = table_rows(rows, schema.SUMMARY_DTYPE)
+            table = rows if isinstance(rows, np.ndarray) else table_rows(rows, schema.SUMMARY_DTYPE)
             complete_entry(test.group, dict(zip(_TEST_COLUMNS, row, strict=True)), table)
             if not self._bulk:
                 self._require_file().flush()
@@ -572,19 +589,26 @@ class Hdf5RunWriter:
 
     def _check_texts(self, test: RunningTest) -> None:
         """Refuse a measurement whose name or unit is too long for its table column, before
-        any of the test is committed (names already seen are not checked again)."""
-        new = {(m.name, m.unit) for m in test.measurements} - self._fitting
-        for name, unit in new:
-            for what, text, room in (
-                ("name", name, schema.NAME_BYTES),
-                ("unit", unit, schema.UNIT_BYTES),
-            ):
+        any of the test is committed (names and units already seen are not checked again)."""
+        names, units = self._fitting
+        for m in test.measurements:
+            if m.name not in names or m.unit not in units:
+                break
+        else:
+            return
+        for what, seen, room in (
+            ("name", names, schema.NAME_BYTES),
+            ("unit", units, schema.UNIT_BYTES),
+        ):
+            new = {getattr(m, what) for m in test.measurements} - seen
+            for text in new:
                 if len(text.encode()) > room:
                     raise ResultFileError(
                         f"{self.path}: test {test.test_id!r}: measurement {what} {text!r} is "
                         f"longer than the {room} bytes (UTF-8) of its column"
                     )
-        self._fitting |= new
+        names |= {m.name for m in test.measurements}
+        units |= {m.unit for m in test.measurements}
 
     def _journal_write(self, record: dict[str, Any] | str) -> bool:
         """Write `record` to the journal, first emptying it into the tables if it is full."""
@@ -598,19 +622,33 @@ class Hdf5RunWriter:
 
     def _append_batch(self) -> None:
         """Move the journaled tests into the tables, flush, and start the journal over."""
-        if self._move_batch() is not None:
-            self._tables_have_entries = False  # built from the tables at close
+        appended = self._move_batch()
+        if appended is not None:
+            self._keep(appended)
         if not self._bulk:
             self._require_file().flush()
         self._batch_committed()
 
+    def _keep(self, appended: Appended) -> None:
+        """Keep the appended rows of tests without an entry for building their entries at
+        close; past KEPT_ROWS_BYTES, none are kept and the tables are read back then."""
+        if not self._tables_have_entries:
+            return
+        tests, measurements, _ = appended
+        self._kept_bytes += tests.nbytes + measurements.nbytes
+        if self._kept_bytes > KEPT_ROWS_BYTES:
+            self._tables_have_entries = False  # built from the tables at close
+            self._kept = []
+            return
+        self._kept.append(appended)
+
     def _batch_bytes(self) -> int:
         """File space the batch's rows may take in the tables."""
         batch = self._batch
-        rows = len(batch.test_rows) + len(batch.measurement_rows) + len(batch.waveform_rows)
+        rows = len(batch.test_rows) + batch.measurement_count + len(batch.waveform_rows)
         return PER_ROW * rows + 3 * PER_GROUP
 
-    def _move_batch(self) -> tuple[npt.NDArray[Any], npt.NDArray[Any], int] | None:
+    def _move_batch(self) -> Appended | None:
         """Append the batch's rows to the tables (and the rows waiting for a commit, and the
         running marker), unflushed. For the tests among them without an entry: their rows
         of /summary/tests, the batch's rows of /summary/measurements and the position of the
@@ -622,8 +660,8 @@ class Hdf5RunWriter:
             first = len(tables[schema.MEASUREMENTS])
             tests = table_rows(batch.test_rows, tables[schema.TESTS].dtype)
             measurements = (  # without rows, the table is not opened for its row type
-                table_rows(batch.measurement_rows, tables[schema.MEASUREMENTS].dtype)
-                if batch.measurement_rows
+                batch.measurement_table(tables[schema.MEASUREMENTS].dtype)
+                if batch.measurement_count
                 else np.empty(0, dtype=schema.SUMMARY_DTYPE)
             )
             tables[schema.MEASUREMENTS].append(measurements)
@@ -649,7 +687,9 @@ class _Batch:
 
     def __init__(self) -> None:
         self.test_rows: list[tuple[Any, ...]] = []
-        self.measurement_rows: list[tuple[Any, ...]] = []
+        #: Rows of /summary/measurements in order: runs of tuples, or tables (many rows).
+        self.measurement_parts: list[list[tuple[Any, ...]] | npt.NDArray[Any]] = []
+        self.measurement_count = 0
         self.waveform_rows: list[tuple[Any, ...]] = []
         self.plain: list[int] = []  # positions in `test_rows` of the tests without an entry
         self.tests = self.measurements = self.waveforms = 0
@@ -657,7 +697,8 @@ class _Batch:
         self._since = 0.0
 
     def reset(self, tables: dict[str, Appender]) -> None:
-        self.test_rows, self.measurement_rows, self.waveform_rows = [], [], []
+        self.test_rows, self.measurement_parts, self.waveform_rows = [], [], []
+        self.measurement_count = 0
         self.plain = []
         self.journaled = 0  # of `test_rows`, the tests committed as journal records
         self.tests = len(tables[schema.TESTS])
@@ -667,7 +708,7 @@ class _Batch:
     def add(
         self,
         test_row: tuple[Any, ...],
-        rows: list[tuple[Any, ...]],
+        rows: list[tuple[Any, ...]] | npt.NDArray[Any],
         waves: list[tuple[Any, ...]],
         *,
         has_entry: bool,
@@ -677,11 +718,26 @@ class _Batch:
         if not has_entry:
             self.plain.append(len(self.test_rows))
         self.test_rows.append(test_row)
-        self.measurement_rows.extend(rows)
+        parts = self.measurement_parts
+        if isinstance(rows, np.ndarray):
+            parts.append(rows)
+        elif rows:
+            if parts and isinstance(parts[-1], list):
+                parts[-1].extend(rows)
+            else:
+                parts.append(list(rows))
+        self.measurement_count += len(rows)
         self.waveform_rows.extend(waves)
         self.tests += 1
         self.measurements += len(rows)
         self.waveforms += len(waves)
+
+    def measurement_table(self, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+        """The batch's measurement rows as one structured array of `dtype`."""
+        tables = [
+            p if isinstance(p, np.ndarray) else table_rows(p, dtype) for p in self.measurement_parts
+        ]
+        return tables[0] if len(tables) == 1 else np.concatenate(tables)
 
     def without_entry(self) -> tuple[int, int]:
         """How many of the batch's tests have no entry, and their measurement rows."""

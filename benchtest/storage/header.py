@@ -38,7 +38,7 @@ from benchtest.runfile.codecs import Codec
 from benchtest.runfile.journal import create_journal
 from benchtest.runfile.seal import create_seal
 from benchtest.runfile.tables import create_table
-from benchtest.storage.committed_file import CommittedFile
+from benchtest.storage.committed_file import CommittedFile, DirectFile
 from benchtest.storage.lowlevel import rewrite_attrs, rewrite_text, set_attrs, write_text
 from benchtest.values.errors import ResultFileError
 from benchtest.values.events import ConfigSnapshot, RunStarted, utc_now
@@ -70,7 +70,9 @@ def create_run_file(
     sync_commits: bool = False,
     manifest: bool = False,
     start: bytes | None = None,
-) -> tuple[h5py.File, CommittedFile]:
+    direct: bool = False,
+    deferred: bool = False,
+) -> tuple[h5py.File, CommittedFile | DirectFile]:
     """The new run file `path`, holding the skeleton (`manifest`: the one with a plans
     manifest), or the image `start` made from it (`station_image`), and what `fill` wrote,
     open for writing through a `CommittedFile` (returned too: the writer's commits and its
@@ -81,7 +83,11 @@ def create_run_file(
     (`.<name>.creating`), synced (with `sync`) and linked to `path`, which must not exist. So
     a run file is complete and readable from the moment its name exists, whenever the process
     is killed, and a full disk fails this write, never one of HDF5's. `sync_commits`: each
-    commit fsyncs its log and the file (`CommittedFile`), a power cut tearing none.
+    commit fsyncs its log and the file (`CommittedFile`), a power cut tearing none. `direct`:
+    HDF5 writes the file with its own POSIX driver, without the commit layer (a `DirectFile`
+    is returned), for a writer that needs no crash safety while it writes. `deferred`:
+    commits go to the commit log only, and `CommittedFile.make_durable` writes them into the
+    file (the background fsync thread).
     """
     image = _image(fill, skeleton(manifest) if start is None else start)
     partial = path.with_name(f".{path.name}.creating")
@@ -107,11 +113,16 @@ def create_run_file(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    committed = CommittedFile(path, sync=sync_commits)
+    committed: CommittedFile | DirectFile = (
+        DirectFile(path) if direct else CommittedFile(path, sync=sync_commits, deferred=deferred)
+    )
     try:
         fapl = _access()
-        fapl.set_fileobj_driver(h5py.h5fd.fileobj_driver, committed)
-        fid = h5py.h5f.open(repr(committed).encode(), h5py.h5f.ACC_RDWR, fapl=fapl)
+        name = os.fsencode(path)
+        if isinstance(committed, CommittedFile):
+            fapl.set_fileobj_driver(h5py.h5fd.fileobj_driver, committed)
+            name = repr(committed).encode()
+        fid = h5py.h5f.open(name, h5py.h5f.ACC_RDWR, fapl=fapl)
         return h5py.File(fid), committed
     except OSError as exc:
         committed.close()

@@ -13,6 +13,8 @@ from json.encoder import encode_basestring_ascii as _quoted  # a str as JSON tex
 from typing import Any
 
 import h5py
+import numpy as np
+import numpy.typing as npt
 
 from benchtest.runfile import schema
 from benchtest.values.events import TestStarted
@@ -88,6 +90,32 @@ class RunningTest:
             for limits in (m.limits,)
         ]  # fmt: skip
 
+    def measurement_table(
+        self, position: int, start: int, dtype: np.dtype[Any]
+    ) -> npt.NDArray[Any]:
+        """`measurement_rows` as a structured array of `dtype` (the table's row type), built
+        column by column: for a test of many measurements, several times cheaper than
+        converting the rows. The caller has checked that names and units fit their columns
+        (`Hdf5RunWriter._check_texts`): a fixed-length column would cut them."""
+        measurements = self.measurements
+        count = len(measurements)
+        # Zeros: a structured array with an object column is filled with None one element
+        # at a time by np.empty (~0.3 us a row); zeros (NULL, read as None) costs nothing.
+        table = np.zeros(count, dtype=dtype)
+        table["test"] = position
+        for name in ("name", "unit"):
+            _set_text(table, name, [getattr(m, name) for m in measurements])
+        table["value"] = [m.value for m in measurements]
+        limits = [m.limits for m in measurements]
+        table["low"] = [lim.low for lim in limits]  # numpy stores None (an open side) as NaN
+        table["high"] = [lim.high for lim in limits]
+        table["outcome"] = [str(m.outcome) for m in measurements]
+        table["timestamp"] = [m.timestamp for m in measurements]
+        own = self._own_conditions
+        table[schema.CONDITIONS] = [own(m) if m.conditions else "" for m in measurements]
+        table[schema.COMMIT] = np.arange(start + 1, start + count + 1)
+        return table
+
     def waveform_rows(self, position: int, start: int) -> list[tuple[Any, ...]]:
         """The rows of /summary/waveforms, to be appended at `start`."""
         return [
@@ -106,3 +134,11 @@ class RunningTest:
 
 def _limit(value: float | None) -> float:
     return float("nan") if value is None else float(value)
+
+
+def _set_text(table: npt.NDArray[Any], column: str, values: list[str]) -> None:
+    """Set the fixed-length text `column` of `table` to `values`, as UTF-8."""
+    try:
+        table[column] = values  # numpy encodes str as ASCII...
+    except UnicodeEncodeError:  # ...so other text is encoded first
+        table[column] = [value.encode() for value in values]

@@ -21,6 +21,7 @@ import h5py
 
 from benchtest.results import Catalog, Run, StoredSweep, StoredWaveform, TestRecord, open_run
 from benchtest.results.catalog import INDEX_NAME
+from benchtest.runfile.commit_log import read_log
 from benchtest.values.errors import ResultFileError
 
 #: Test and run outcomes that count as failing in the "failed only" filter.
@@ -84,7 +85,11 @@ def _catalogued(folder: Path, problems: list[str]) -> list[Path] | None:
 
 def open_unlocked(path: Path, *, verify: bool) -> Run:
     """The run file `path`, opened read-only without HDF5's file lock (see the module);
-    damaged or truncated files fall back to `open_run`, which reads what it can of them."""
+    damaged or truncated files fall back to `open_run`, which reads what it can of them, and
+    so does a file whose commit log holds commits not yet in it (a writer killed or still
+    writing): `open_run` reads the file as those commits leave it."""
+    if read_log(path):
+        return open_run(path, verify=verify)
     try:
         file = h5py.File(path, "r", locking=False)
     except OSError:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 from benchtest.driver.classic_smu import ClassicSourceMeter
 from benchtest.driver.properties import number, switch
 from benchtest.driver.scpi import Setting, apply_settings, parse_int, parse_number
+from benchtest.driver.shared_connection import exclusive
 from benchtest.driver.source_meter import SenseFunction, compliance, select_source, source_level
 from benchtest.driver.sweeps import KEYWORD, Function, SweepPlan, parse_points
 from benchtest.driver.transport import Transport
@@ -73,6 +74,12 @@ class KeysightB2900(KeysightB2900Capture, ClassicSourceMeter):
             raise InstrumentError(f"the B2900 has channels 1 and 2, not {channel!r}", role=role)
         self.channel = channel
         self.channel_suffix = str(channel)
+
+    def safe_state(self) -> None:
+        """This channel's output off and level to 0, then the error queue read, with no command
+        of the other channel's role in between (their safe states run side by side)."""
+        with exclusive(self.transport):
+            super().safe_state()
 
     def read_measurement(self, function: Function) -> float:
         """A spot measurement, `:MEASure:<function>? (@<ch>)`."""

@@ -1,4 +1,4 @@
-"""Simulated Keysight B2901A source/measure unit (one channel) in its SCPI dialect.
+"""Simulated Keysight B2901A (one channel) and B2902A (two) source/measure units in their dialect.
 
 Channel-numbered nodes (`:SOURce1:`, `:SENSe1:…:PROTection`, `:OUTPut1`), spot readings with
 `:MEASure:<function>? (@1)` and errors as `+0,"No error"`. Sweeps programmed in the source
@@ -9,10 +9,18 @@ point is a trigger of both device actions (AINT): the source changes `:TRIGger:T
 DELay` after it and the measurement starts `:TRIGger:ACQuire:DELay` after it, once the source
 delay since the change is over too (`:TRIGger[:ALL]:DELay` sets both; 0 to 100 000 s). A spot
 `:MEASure?` is not a trigger-system action: the trigger delays do not apply to it.
+
+The B2902A's channel 2 is addressed as the programming guide does it: the suffix of the first
+node (`:SOURce2:VOLTage`, `:SENSe2:CURRent:PROTection`, `:OUTPut2`, `:TRIGger2`, `:TRACe2`)
+or the channel list (`:MEASure:CURRent? (@2)`, `:INITiate (@2)`, `:FETCh:ARRay? (@2)`). It has
+a source of its own on its own load; the error queue, `:FORMat` and the line frequency are the
+instrument's. A list of both channels (`(@1,2)`) is refused (-224): the simulator answers one
+channel per command.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -28,7 +36,8 @@ from benchtest.sim.server.scpi import (
     parse_choice,
     parse_float,
 )
-from benchtest.sim.server.timing import KEYSIGHT_B2900
+from benchtest.sim.server.scpi_server import Reply
+from benchtest.sim.server.timing import KEYSIGHT_B2900, Timing
 from benchtest.sim.simulators.b2900_acquire import TimerAcquisition
 from benchtest.sim.simulators.classic_sweep import ClassicSweep
 from benchtest.sim.simulators.smu import NOT_A_NUMBER, SourceMeterServer
@@ -41,6 +50,13 @@ MAX_TRIGGER_DELAY = 1e5  # s, :TRIGger<c>:{ACQuire|TRANsient|ALL}:DELay
 # The trigger layers with a delay, and the device actions each one sets.
 _DELAY_LAYERS = {"[:ALL]": ("ACQ", "TRAN"), ":ACQuire": ("ACQ",), ":TRANsient": ("TRAN",)}
 Point = dict[str, float]
+# The first node of a channel-2 command, and a channel list naming channel 2 alone.
+_CHANNEL_2_NODE = re.compile(
+    r"^(:?(?:SOURce|SOUR|SENSe|SENS|OUTPut|OUTP|TRIGger|TRIG|TRACe|TRAC|ARM|CALCulate|CALC))2"
+    r"(?=[:?\s]|$)",
+    re.IGNORECASE,
+)
+_CHANNEL_2_LIST = re.compile(r"\(\s*@\s*2\s*\)")
 
 
 class KeysightB2900(SourceMeterServer):
@@ -183,3 +199,67 @@ class KeysightB2900(SourceMeterServer):
         """The optional channel list must name channel 1: the B2901A has no other."""
         if request.args and request.args[0].replace(" ", "") not in ("(@1)", ""):
             raise ScpiError(ILLEGAL_PARAMETER_VALUE, f"channel list {request.args[0]}")
+
+
+class KeysightB2902(KeysightB2900):
+    """`Keysight Technologies,B2902A`: channel 1 (this server, sourcing `load`) and channel 2
+    (`second`, sourcing `second_load`, journalled as `second_role`) on one connection."""
+
+    identity = "Keysight Technologies,B2902A,MY51140002,3.4.2011.5100"
+
+    def __init__(
+        self,
+        load: Load,
+        second_load: Load,
+        *,
+        role: str = "smu",
+        second_role: str = "smu_2",
+        journal: Journal | None = None,
+        port: int = 0,
+    ) -> None:
+        self.second = _SecondChannel(self, second_load, role=second_role, journal=journal)
+        super().__init__(load, role=role, journal=journal, port=port)
+
+    def use_timing(self, timing: Timing) -> None:
+        super().use_timing(timing)
+        self.second.use_timing(timing)
+
+    def stop(self) -> None:
+        self.second.delays.cancel()  # its reading or sweep in progress ends now too
+        super().stop()
+
+    def reset(self) -> None:
+        super().reset()
+        self.second.reset()  # *RST resets both channels
+
+    def _execute(self, text: str) -> Reply:
+        header, _, rest = text.partition(" ")
+        node = _CHANNEL_2_NODE.match(header)
+        if node is None and not _CHANNEL_2_LIST.search(rest):
+            return super()._execute(text)
+        if node is not None:
+            header = node.group(1) + header[node.end() :]
+        on_channel_1 = " ".join(filter(None, (header, _CHANNEL_2_LIST.sub("(@1)", rest))))
+        return self.second._execute(on_channel_1)
+
+
+class _SecondChannel(KeysightB2900):
+    """Channel 2 of a `KeysightB2902`, its commands spelt as channel 1's; its errors and
+    `:FORMat:ELEMents` are the instrument's."""
+
+    def __init__(
+        self, instrument: KeysightB2902, load: Load, *, role: str, journal: Journal | None
+    ) -> None:
+        self.instrument = instrument
+        super().__init__(load, role=role, journal=journal)
+
+    @property
+    def _elements(self) -> list[str]:
+        return self.instrument._elements
+
+    @_elements.setter
+    def _elements(self, elements: list[str]) -> None:
+        self.instrument._elements = elements
+
+    def push_error(self, code: int, message: str) -> None:
+        self.instrument.push_error(code, message)
