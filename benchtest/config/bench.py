@@ -248,7 +248,8 @@ def _check_one_role_per_instrument(where: str, roles: Mapping[str, RoleConfig]) 
     """Refuse two roles (`roles` by field path) on one instrument: one role drives it, and one
     process owns it. The channels of one multi-channel instrument (a driver with a `channel`
     option, e.g. both of a B2902A) are the exception: one role each, each on its own channel.
-    A `sim://` resource names the simulated instrument of its role, never another role's."""
+    `sim://` resources are not checked here: each role gets its own simulated instrument,
+    but channel roles of one `sim://` resource share one (`benchtest.sim.bench`)."""
     instruments: dict[str, list[tuple[str, RoleConfig]]] = {}
     for field_path, cfg in roles.items():
         if not cfg.simulated:
