@@ -36,7 +36,8 @@ class Load(Protocol):
 
 
 class OpenCircuit:
-    """Nothing connected: no current flows; a current source rises to its voltage limit."""
+    """Nothing connected: no current flows; a current source rises to its voltage limit, of
+    the sign of the current it sources."""
 
     def __init__(self) -> None:
         self._supply = SupplyState()
@@ -50,7 +51,9 @@ class OpenCircuit:
             return 0.0
         if s.function == "VOLT":
             return s.voltage
-        return s.voltage_limit if s.current else 0.0
+        if not s.current:
+            return 0.0
+        return s.voltage_limit if s.current > 0 else -s.voltage_limit
 
     def input_current(self) -> float:
         return 0.0
