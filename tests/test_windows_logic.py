@@ -120,10 +120,10 @@ def test_ctrl_break_ends_a_run_like_ctrl_c_where_the_platform_has_it() -> None:
     """Windows' signal module has SIGBREAK (Ctrl+Break, a closed console); stand one in."""
     code = (
         "import signal; signal.SIGBREAK = signal.SIGUSR1\n"
-        "from benchtest.plugin.instruments import STOP_SIGNALS, _stop_to_interrupt\n"
+        "from benchtest.values.stops import STOP_SIGNALS, on_stop\n"
         "assert signal.SIGUSR1 in STOP_SIGNALS, STOP_SIGNALS\n"
         "try:\n"
-        "    _stop_to_interrupt(signal.SIGUSR1, None)\n"
+        "    on_stop(signal.SIGUSR1, None)\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupt')\n"
     )

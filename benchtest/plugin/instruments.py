@@ -17,7 +17,6 @@ import signal
 import threading
 import types
 from collections.abc import Generator
-from types import FrameType
 from typing import Any
 
 import pytest
@@ -31,18 +30,9 @@ from benchtest.run.instrument_pool import (
     MissingRoleError,
     missing_roles_message,
 )
+from benchtest.values import stops
 
 PREVIOUS_HANDLERS = pytest.StashKey[dict[signal.Signals, Any]]()
-# Signals that end a run like Ctrl-C: SIGTERM (kill, CI cancel), SIGHUP (terminal closed) and
-# on Windows SIGBREAK (Ctrl+Break).
-STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGBREAK") if hasattr(signal, name)
-)
-# The stop signals received (Ctrl-C included) that pytest has not yet seen as an interrupt.
-# Python raises a signal's KeyboardInterrupt wherever the main thread is, and one raised inside
-# a weakref callback or __del__ is only printed ("Exception ignored"), so the run would go on:
-# each test's set-up and teardown raise it again until pytest ends the session with it.
-_pending_stops: list[str] = []
 
 
 def pool(config: pytest.Config) -> InstrumentPool | None:
@@ -82,36 +72,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     for role in run.bench.roles:
         setattr(holder, f"fixture_{role}", _role_fixture(role, role in run.bench.shared))
     config.pluginmanager.register(holder, "benchtest-roles")
-    _pending_stops.clear()
+    stops.forget()
     if threading.current_thread() is threading.main_thread():
-        handlers = {signum: signal.signal(signum, _stop_to_interrupt) for signum in STOP_SIGNALS}
+        handlers = {signum: signal.signal(signum, stops.on_stop) for signum in stops.STOP_SIGNALS}
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            handlers[signal.SIGINT] = signal.signal(signal.SIGINT, _ctrl_c)
+            handlers[signal.SIGINT] = signal.signal(signal.SIGINT, stops.on_stop)
         config.stash[PREVIOUS_HANDLERS] = handlers
-
-
-def _stop_to_interrupt(signum: int, frame: FrameType | None) -> None:
-    name = signal.Signals(signum).name
-    _pending_stops.append(name)
-    raise KeyboardInterrupt(f"signal {name}")
-
-
-def _ctrl_c(signum: int, frame: FrameType | None) -> None:
-    """Python's own Ctrl-C (a bare KeyboardInterrupt), noted as pending until pytest has it."""
-    _pending_stops.append("SIGINT")
-    raise KeyboardInterrupt
-
-
-def _raise_pending_stop() -> None:
-    """A stop signal whose KeyboardInterrupt was swallowed where it landed is raised again."""
-    if _pending_stops:
-        name = _pending_stops[-1]
-        raise KeyboardInterrupt() if name == "SIGINT" else KeyboardInterrupt(f"signal {name}")
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
     """pytest ends the session as interrupted: nothing left to raise again."""
-    _pending_stops.clear()
+    stops.forget()
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +97,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     its fixtures are torn down (a hook, not a fixture, so it costs a test nothing when no
     instrument is open)."""
     try:
-        _raise_pending_stop()
+        stops.raise_pending()
         return (yield)
     finally:
         instruments = pool(item.config)
@@ -137,7 +108,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    _raise_pending_stop()
+    stops.raise_pending()
     marker = item.get_closest_marker("requires")
     run = settings(item.config)
     if marker is None or run is None:

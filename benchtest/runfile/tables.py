@@ -56,13 +56,13 @@ class Appender:
             self._opened()
 
     def _opened(self) -> h5py.h5d.DatasetID:
-        if self._table is None:
-            self._table = table = h5py.h5d.open(self._file, self._path.encode())
+        if self._table is None:  # set last: an interrupt here leaves the table unopened
+            table = h5py.h5d.open(self._file, self._path.encode())
             self._types = _row_types(table.get_type().encode())
             rows = int(table.shape[0])
             if self._rows not in (-1, rows):
                 raise ValueError(f"table {self._path} holds {rows} rows, not {self._rows}")
-            self._rows = rows
+            self._rows, self._table = rows, table
         return self._table
 
     @property

@@ -59,6 +59,7 @@ from benchtest.storage.space import (
     waveform_bytes,
 )
 from benchtest.storage.waveforms import PLOT_COPY_MAX_POINTS, write_waveform
+from benchtest.values import stops
 from benchtest.values.curves import judge_sweep
 from benchtest.values.errors import ResultFileError
 from benchtest.values.events import (
@@ -190,7 +191,8 @@ class Hdf5RunWriter:
         if handler is None:
             raise TypeError(f"Hdf5RunWriter: unknown event {type(event).__name__}")
         try:
-            handler(self, event)
+            with stops.held:  # a Ctrl-C waits: never between two changes that belong together
+                handler(self, event)
         except (OSError, RuntimeError) as exc:  # what h5py and the OS raise for a failed write
             raise self._stop(exc, _doing(event)) from exc
 
@@ -393,6 +395,10 @@ class Hdf5RunWriter:
         """Make everything written so far survive a killed process, and reach the disk as the
         sync mode says: the one place that decides crash safety. Journal records are with the
         operating system once written; rows appended to tables need a flush."""
+        with stops.held:
+            self._commit()
+
+    def _commit(self) -> None:
         if self._file is None or self._syncer is None:
             return
         self._append_pending()
@@ -409,6 +415,10 @@ class Hdf5RunWriter:
         the file is consistent and is sealed) or, after a write that failed inside HDF5, only
         releases the file.
         """
+        with stops.held:  # a Ctrl-C while closing is raised once the file is sealed
+            self._close()
+
+    def _close(self) -> None:
         file = self._file
         self._closed = True
         if file is None:
