@@ -7,6 +7,7 @@ the command line. Errors from benchtest end the command with one clear line and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -249,6 +250,25 @@ def _command_of(arguments: Sequence[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `benchtest` command; its exit status. Ctrl-C or a stop signal wherever it lands
+    (the command line being read included) ends it with 130, without a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _close_unfinished_runs()
+        return 130
+
+
+def _close_unfinished_runs() -> None:
+    """A bench run that the stop ended before pytest closed it (one landing as pytest ended
+    the session): its instruments safe, its run file finished, its simulators stopped."""
+    instruments = sys.modules.get("benchtest.plugin.instruments")  # only if a run was started
+    if instruments is not None:
+        with contextlib.suppress(KeyboardInterrupt):  # one more stop while closing: closed
+            instruments.close_unfinished()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     parser = _parser(run_options=_command_of(given) == "run")
     args, extra = parser.parse_known_args(given)
@@ -263,6 +283,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchtestError as exc:
         print(f"benchtest {args.command}: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
     return code

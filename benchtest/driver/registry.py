@@ -17,7 +17,8 @@ from typing import Any
 from benchtest.driver.base import Instrument
 from benchtest.driver.ownership import ChannelClaim, ResourceLock, resource_key
 from benchtest.driver.scpi import ScpiInstrument
-from benchtest.driver.shared_connection import SharedConnection
+from benchtest.driver.shared_connection import ChannelTransport, SharedConnection
+from benchtest.values import stops
 from benchtest.values.errors import DriverNotFoundError, InstrumentError
 from benchtest.values.ratings import NO_GUARD, SourceGuard
 
@@ -142,26 +143,62 @@ def open_driver(
         raise InstrumentError(f"{resource} is not a usable resource: {exc}", role=role) from None
     channel = options.get("channel", _default_channel(cls))
     settings = {name: value for name, value in options.items() if name != "channel"}
-    with _CONNECTIONS_LOCK:
-        connection = _CONNECTIONS.get(key)
-        if connection is not None and not connection.closed:
-            _check_joinable(connection, cls, role, resource, settings)
-            transport = connection.join(role, channel)
-        else:
-            instrument = cls.open(resource, role=role, guard=guard, **options)
-            connection = SharedConnection(
-                instrument.transport, driver=cls.driver_name, settings=settings
-            )
-            connection.on_closed = functools.partial(_forget, key, connection)
-            instrument.transport = connection.join(role, channel)
-            _CONNECTIONS[key] = connection
-            return instrument
-    own = {name: options[name] for name in cls.driver_options if name in options}
+    opened: ScpiInstrument | None = None  # the first channel's driver, on the connection it opened
+    connection: SharedConnection | None = None
+    transport: ChannelTransport | None = None
+    free = False  # whether the channel was free when this call joined it
     try:
+        with _CONNECTIONS_LOCK:
+            connection = _CONNECTIONS.get(key)
+            if connection is None or connection.closed:
+                opened = cls.open(resource, role=role, guard=guard, **options)
+                connection = SharedConnection(
+                    opened.transport, driver=cls.driver_name, settings=settings
+                )
+                connection.on_closed = functools.partial(_forget, key, connection)
+                _CONNECTIONS[key] = connection
+            else:
+                _check_joinable(connection, cls, role, resource, settings)
+            free = channel not in connection.users
+            transport = connection.join(role, channel)
+        if opened is not None:
+            opened.transport = transport
+            return opened
+        own = {name: options[name] for name in cls.driver_options if name in options}
         return cls(transport, role=role, guard=guard, **own)
     except BaseException:
-        transport.close()
+        with stops.held:  # what this call took is let go, also after a Ctrl-C
+            if transport is None and free and connection is not None:
+                transport = _joined(connection, channel, role)
+            _let_go(key, opened, connection, transport)
         raise
+
+
+def _joined(connection: SharedConnection, channel: object, role: str) -> ChannelTransport | None:
+    """The transport of a `join` that took the channel but was stopped before it returned."""
+    return (
+        ChannelTransport(connection, role, channel)
+        if connection.users.get(channel) == role
+        else None
+    )
+
+
+def _let_go(
+    key: str,
+    opened: ScpiInstrument | None,
+    connection: SharedConnection | None,
+    transport: ChannelTransport | None,
+) -> None:
+    """Undo what `open_driver` did before it failed: leave the channel it joined (the last
+    role closes the connection) and close a connection it opened that no role joined."""
+    if connection is None:
+        return
+    if transport is not None:
+        transport.close()
+    elif opened is not None:
+        _forget(key, connection)
+        connection.closed = True
+        opened.close()
 
 
 def _check_joinable(

@@ -471,11 +471,11 @@ class ScpiInstrument(Instrument):
                 query_delay=interval,
                 **settings,
             )
-        if interval > 0:
-            transport = PacedTransport(transport, Pacer(interval))
-        own = {name: options[name] for name in cls.driver_options if name in options}
-        instrument = cls(transport, role=role or resource, guard=guard, **own)
-        try:
+        try:  # a driver ready, or its connection closed (a Ctrl-C meanwhile included)
+            if interval > 0:
+                transport = PacedTransport(transport, Pacer(interval))
+            own = {name: options[name] for name in cls.driver_options if name in options}
+            instrument = cls(transport, role=role or resource, guard=guard, **own)
             instrument.on_connect()
         except BaseException:
             transport.close()

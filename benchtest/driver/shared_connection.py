@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from benchtest.driver.transport import Transport
+from benchtest.values import stops
 from benchtest.values.errors import ConnectionLostError, InstrumentError
 
 T = TypeVar("T")
@@ -61,15 +62,17 @@ class SharedConnection:
         return ChannelTransport(self, role, channel)
 
     def leave(self, channel: object) -> None:
-        """`channel`'s role is done with the connection; the last one closes it."""
-        with self.lock:
-            if self.users.pop(channel, None) is None or self.users:
-                return
-            self.closed = True
-        try:
-            self.transport.close()
-        finally:
-            self.on_closed()
+        """`channel`'s role is done with the connection; the last one closes it (whole: a
+        Ctrl-C meanwhile is raised once it is closed)."""
+        with stops.held:
+            with self.lock:
+                if self.users.pop(channel, None) is None or self.users:
+                    return
+                self.closed = True
+            try:
+                self.transport.close()
+            finally:
+                self.on_closed()
 
     def exchange(self, role: str, action: Callable[[], T]) -> T:
         """Run `action` (one exchange on `transport`) alone, with errors naming `role`."""
@@ -119,9 +122,10 @@ class ChannelTransport:
 
     def close(self) -> None:
         """Let go of the connection (closed with the last role's)."""
-        if self._open:
-            self._open = False
-            self.connection.leave(self.channel)
+        with stops.held:
+            if self._open:
+                self._open = False
+                self.connection.leave(self.channel)
 
     def _inner(self) -> Transport:
         if not self._open:

@@ -228,14 +228,19 @@ class VisaTransport:
             timeout=_visa_timeout(timeout),
             query_delay=query_delay,
         )
-        return cls(
-            resource,
-            role=name,
-            block_terminators=block_terminators,
-            error_query=error_query,
-            library=library,
-            direct_socket=direct_socket,
-        )
+        try:
+            return cls(
+                resource,
+                role=name,
+                block_terminators=block_terminators,
+                error_query=error_query,
+                library=library,
+                direct_socket=direct_socket,
+            )
+        except BaseException:  # a Ctrl-C included: the session is not left open
+            with suppress(pyvisa.Error, OSError, RuntimeError):
+                resource.close()
+            raise
 
     @property
     def direct_socket(self) -> bool:
@@ -926,14 +931,17 @@ def _open_resource(
     timeout = settings["timeout"]
     wait = int(timeout) if timeout is not None and math.isfinite(timeout) else OPEN_TIMEOUT
     resource = open_resource(library, name, role, manager=manager, open_timeout=wait, **settings)
-    sock = _socket_of(resource)
-    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if sock is not None else 0
-    if code:  # pyvisa-py's connect reports a refusal as success, leaving the error pending
+    try:
+        sock = _socket_of(resource)
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if sock is not None else 0
+        if code:  # pyvisa-py's connect reports a refusal as success, leaving the error pending
+            refused = OSError(code, os.strerror(code))
+            raise ConnectionLostError(cannot_open(library, name, refused), role=role)
+        if sock is not None:
+            with suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except BaseException:  # refused, or a Ctrl-C: the session is not left open
         with suppress(pyvisa.Error, OSError):
             resource.close()
-        refused = OSError(code, os.strerror(code))
-        raise ConnectionLostError(cannot_open(library, name, refused), role=role)
-    if sock is not None:
-        with suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        raise
     return resource

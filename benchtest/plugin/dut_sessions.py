@@ -316,10 +316,14 @@ def close_active(config: pytest.Config, outcome: str) -> None:
     tests came to), if there is one."""
     session = config.stash.get(ACTIVE, None)
     if session is not None:
-        del config.stash[ACTIVE]
         try:
             session.close(outcome)
+        except KeyboardInterrupt:  # landed before the close began? (once begun, it finishes)
+            session.close("interrupted")
+            raise
         finally:
+            if ACTIVE in config.stash:
+                del config.stash[ACTIVE]
             if session.run_file is not None:
                 config.stash.setdefault(SUMMARIES, {})[session.run_file] = session
 
@@ -334,6 +338,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if not any(s.run_file_failure is exc for s in closed):
             raise
         session.exitstatus = pytest.ExitCode.INTERRUPTED
+    except KeyboardInterrupt:  # a stop while the session closed (or just before: closed now)
+        close_active(session.config, "interrupted")
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+        session.config.hook.pytest_keyboard_interrupt(excinfo=pytest.ExceptionInfo.from_current())
 
 
 def pytest_terminal_summary(

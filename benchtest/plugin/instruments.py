@@ -13,6 +13,7 @@ PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 
 from __future__ import annotations
 
+import atexit
 import signal
 import threading
 import types
@@ -23,7 +24,7 @@ import pytest
 
 from benchtest.driver.base import Instrument
 from benchtest.plugin.configuration import settings
-from benchtest.plugin.dut_sessions import active
+from benchtest.plugin.dut_sessions import active, close_active
 from benchtest.run.instrument_pool import (
     InstrumentOpenError,
     InstrumentPool,
@@ -33,6 +34,24 @@ from benchtest.run.instrument_pool import (
 from benchtest.values import stops
 
 PREVIOUS_HANDLERS = pytest.StashKey[dict[signal.Signals, Any]]()
+# The bench runs of this process that have not ended (pytest_unconfigure).
+_UNFINISHED: list[pytest.Config] = []
+
+
+def close_unfinished() -> None:
+    """Close the DUT session of every bench run that a stop signal ended before pytest could
+    close it: its instruments made safe and closed, its run file finished as interrupted, its
+    simulators stopped. (A stop that lands as pytest ends the session skips the rest of its
+    end-of-session hooks; `pytest_unconfigure` then closes what they left open, and this, what
+    a stop kept even that from closing.) The `benchtest` command calls it when a stop ends it;
+    it also runs at the interpreter's exit."""
+    while _UNFINISHED:
+        config = _UNFINISHED.pop()
+        with stops.held:
+            close_active(config, "interrupted")
+
+
+atexit.register(close_unfinished)
 
 
 def pool(config: pytest.Config) -> InstrumentPool | None:
@@ -72,12 +91,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     for role in run.bench.roles:
         setattr(holder, f"fixture_{role}", _role_fixture(role, role in run.bench.shared))
     config.pluginmanager.register(holder, "benchtest-roles")
+    _UNFINISHED.append(config)
     stops.forget()
     if threading.current_thread() is threading.main_thread():
-        handlers = {signum: signal.signal(signum, stops.on_stop) for signum in stops.STOP_SIGNALS}
+        # Each handler replaced is noted at once: all are put back at the end, a Ctrl-C
+        # landing meanwhile included.
+        handlers = config.stash[PREVIOUS_HANDLERS] = {}
+        for signum in stops.STOP_SIGNALS:
+            handlers[signum] = signal.signal(signum, stops.on_stop)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             handlers[signal.SIGINT] = signal.signal(signal.SIGINT, stops.on_stop)
-        config.stash[PREVIOUS_HANDLERS] = handlers
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -100,10 +123,11 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         stops.raise_pending()
         return (yield)
     finally:
-        instruments = pool(item.config)
-        if instruments is not None:
-            instruments.make_safe(release_shared=True)  # each shared one let go once safe
-            instruments.release_shared()
+        with stops.held:  # a stop landing here is raised once the instruments are safe
+            instruments = pool(item.config)
+            if instruments is not None:
+                instruments.make_safe(release_shared=True)  # each shared one let go once safe
+                instruments.release_shared()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -135,7 +159,13 @@ def pytest_exception_interact(
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if config in _UNFINISHED:
+        with stops.held:  # a session pytest did not close: a stop ended its end-of-session hooks
+            close_active(config, "interrupted")
+        _UNFINISHED.remove(config)
     if PREVIOUS_HANDLERS in config.stash:
-        for signum, handler in config.stash[PREVIOUS_HANDLERS].items():
-            signal.signal(signum, handler)
+        handlers = config.stash[PREVIOUS_HANDLERS]
         del config.stash[PREVIOUS_HANDLERS]
+        with stops.held:  # every handler put back, a stop meanwhile raised once they are
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)

@@ -24,6 +24,7 @@ from benchtest.config.dut import DutProfile
 from benchtest.driver.base import Instrument
 from benchtest.driver.ownership import ResourceLock
 from benchtest.driver.registry import claim_for, driver_class, open_driver
+from benchtest.values import stops
 from benchtest.values.errors import BenchtestError, InstrumentError
 from benchtest.values.events import Event, InstrumentIdentified, SafeStateApplied, utc_now
 from benchtest.values.probe import probes_of
@@ -106,9 +107,7 @@ class InstrumentPool:
                     f"bench {self.bench.name!r} ({self.bench.path}) has no role {role!r}; "
                     f"its roles: {', '.join(self.bench.roles)}"
                 )
-            instrument = self._connect(role)
-            self._open[role] = instrument
-        return instrument
+            return self._connect(role)
 
     def _connect(self, role: str) -> Instrument:
         cfg = self.bench.roles[role]
@@ -131,25 +130,27 @@ class InstrumentPool:
         lock = self._claims.get(role)
         if lock is None:  # made once: a shared role is claimed again for every test
             lock = self._claims[role] = claim_for(cls, claim, role=role)  # channels share
-        lock.acquire(self.shared_wait if shared else 0.0)
+        # Opened, identified and known to the pool at once: an instrument the pool does not
+        # know is one it would never make safe or close (a Ctrl-C landing in between included).
+        instrument: Instrument | None = None
         try:
+            lock.acquire(self.shared_wait if shared else 0.0)
             instrument = open_driver(  # the channel roles of one instrument share its connection
                 cls, cfg.resource, role=role, guard=self.dut.guard_for(role), **options
             )
-        except BaseException as exc:
-            lock.release()
-            if isinstance(exc, Exception):
-                raise _open_error(role, cfg.driver, cfg.resource, exc) from exc
-            raise
-        try:
             identity = str(instrument.identify())
+            self._open[role], self._locks[role] = instrument, lock
         except BaseException as exc:
-            instrument.close()
-            lock.release()
+            with stops.held:  # closed and let go whole, a second Ctrl-C included
+                self._open.pop(role, None)
+                self._locks.pop(role, None)
+                if instrument is not None:
+                    with contextlib.suppress(Exception):  # the error that got here says why
+                        instrument.close()
+                lock.release()
             if isinstance(exc, Exception):
                 raise _open_error(role, cfg.driver, cfg.resource, exc) from exc
             raise
-        self._locks[role] = lock
         if expired:
             warnings.warn(
                 CalibrationWarning(f"{role} ({identity}): calibration was due on {due}"),
@@ -170,10 +171,18 @@ class InstrumentPool:
         The outcome of each is emitted as a SafeStateApplied event unless `record` is off
         (a last resort from another thread, while the recorder may be busy). A Ctrl-C (or a
         stop signal) meanwhile does not abandon it: the wait goes on, the outcomes are
-        recorded, and then the interrupt is raised. With `release_shared` (the end of a test)
-        each shared instrument is let go as soon as its own safe state is done, so the other
-        sites need not wait for this site's other instruments (see `release_shared`).
+        recorded, and then the interrupt is raised (one that lands before every instrument was
+        given its safe state, too: each instrument still gets it). With `release_shared` (the
+        end of a test) each shared instrument is let go as soon as its own safe state is done,
+        so the other sites need not wait for this site's other instruments (see
+        `release_shared`).
         """
+        with stops.held:  # the wait is bounded by `timeout`; jobs kept by `after_shared` too
+            return self._make_safe(timeout, record, release_shared)
+
+    def _make_safe(
+        self, timeout: float, record: bool, release_shared: bool
+    ) -> list[SafeStateApplied]:
         with self._lock:
             opened = list(self._open.items())
         if not opened:  # the usual test that opened nothing: no outcome to wait for
@@ -245,12 +254,14 @@ class InstrumentPool:
             worker.stop()
 
     def close(self) -> list[SafeStateApplied]:
-        """Make everything safe, then close every connection (also after an interrupt)."""
-        try:
-            return self.make_safe()
-        finally:
-            self._disconnect(list(self._open))
-            self._run_later()
+        """Make everything safe, then close every connection (also after an interrupt: one
+        that lands meanwhile is raised once all are closed)."""
+        with stops.held:
+            try:
+                return self.make_safe()
+            finally:
+                self._disconnect(list(self._open))
+                self._run_later()
 
     @property
     def holds_shared(self) -> bool:
@@ -301,17 +312,19 @@ class InstrumentPool:
         self._run_later()
 
     def _disconnect(self, roles: list[str]) -> None:
-        with self._lock:
-            opened = [self._open.pop(role) for role in roles if role in self._open]
-            locks = [self._locks.pop(role) for role in roles if role in self._locks]
-            workers = [self._workers.pop(role) for role in roles if role in self._workers]
-        for worker in workers:
-            worker.stop()  # once its last job is done
-        for instrument in opened:
-            with contextlib.suppress(Exception):  # a connection already gone needs no closing
-                instrument.close()
-        for lock in locks:
-            lock.release()
+        # Whole, a Ctrl-C meanwhile included: a connection the pool forgot is never closed.
+        with stops.held:
+            with self._lock:
+                opened = [self._open.pop(role) for role in roles if role in self._open]
+                locks = [self._locks.pop(role) for role in roles if role in self._locks]
+                workers = [self._workers.pop(role) for role in roles if role in self._workers]
+            for worker in workers:
+                worker.stop()  # once its last job is done
+            for instrument in opened:
+                with contextlib.suppress(Exception):  # a connection already gone needs no closing
+                    instrument.close()
+            for lock in locks:
+                lock.release()
 
 
 class _Worker:

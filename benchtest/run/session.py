@@ -27,6 +27,7 @@ from benchtest.run.instrument_pool import InstrumentPool
 from benchtest.run.plans import PlanIdentity, python_files
 from benchtest.run.recorder import RunRecorder
 from benchtest.run.tally import OutcomeTally
+from benchtest.values import stops
 from benchtest.values.errors import ResultFileError
 from benchtest.values.events import (
     ConfigSnapshot,
@@ -87,13 +88,18 @@ class DutSession:
                 self._start_simulator()
             self._open_run_file()
             self.pool = InstrumentPool(self.bench, self.dut, self.recorder.emit)
-        except BaseException:
-            self.close("error")
+        except BaseException as exc:
+            self.close("interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
             raise
         return self
 
     def close(self, outcome: str) -> None:
-        """Instruments safe and closed, the run finished, simulators stopped; idempotent."""
+        """Instruments safe and closed, the run finished, simulators stopped; idempotent. A
+        stop signal meanwhile is raised once all of it is done, the run then interrupted."""
+        with stops.held:
+            self._close(outcome)
+
+    def _close(self, outcome: str) -> None:
         if self._closed:
             return
         self._closed = True
@@ -105,8 +111,8 @@ class DutSession:
             raise
         finally:
             try:
-                self.outcome = self.tally.outcome(outcome)
-                if self._writer is not None:
+                self.outcome = self.tally.outcome("interrupted" if stops.pending() else outcome)
+                if self._writer is not None and self._writer.path.exists():  # RunStarted stored
                     try:
                         skipped, reasons = self.tally.skipped, self.tally.skip_reasons
                         self.recorder.emit(RunFinished(utc_now(), self.outcome, skipped, reasons))

@@ -76,6 +76,12 @@ class _Held:
 held = _Held()
 
 
+def pending() -> bool:
+    """Whether a stop was received that pytest has not yet ended the session with (one held
+    back, or raised and swallowed)."""
+    return bool(_pending)
+
+
 def raise_pending() -> None:
     """Raise again a stop whose KeyboardInterrupt was swallowed where it landed."""
     if _pending:
