@@ -24,4 +24,5 @@ pytest_plugins = [
     "benchtest.plugin.sites",  # multi-site: the controller merges the sites' run files
     "benchtest.plugin.junit",  # JUnit XML for CI: errors vs failures, properties, attachment
     "benchtest.plugin.progress",  # progress per site and test: live on a terminal, lines in logs
+    "benchtest.plugin.heap",  # the heap built by collection, out of the garbage collector's walks
 ]
