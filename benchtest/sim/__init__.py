@@ -8,17 +8,44 @@ runs them in a child process (`python -m benchtest.sim`).
 Three rooms: `server/` (TCP serving, SCPI syntax, timing: no instrument, no DUT), `models/`
 (the physical world and the DUT families in it) and `simulators/` (one dialect per supported
 instrument model, and the DUT's firmware console). This package wires them into a bench.
+
+The names below load on first use: a test run that only starts `SimulatorProcess` (each
+site's worker) does not import the simulators and models it runs in the child.
 """
 
 from __future__ import annotations
 
-from benchtest.sim.bench import SimulatedBench
-from benchtest.sim.factories import SIMULATORS
-from benchtest.sim.models import LdoModel, build_model
-from benchtest.sim.models.load import SupplyState
-from benchtest.sim.models.world import World
-from benchtest.sim.process import SimulatorProcess
-from benchtest.sim.server.journal import Journal
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchtest.sim.bench import SimulatedBench
+    from benchtest.sim.factories import SIMULATORS
+    from benchtest.sim.models import LdoModel, build_model
+    from benchtest.sim.models.load import SupplyState
+    from benchtest.sim.models.world import World
+    from benchtest.sim.process import SimulatorProcess
+    from benchtest.sim.server.journal import Journal
+
+_LAZY = {
+    "SIMULATORS": "benchtest.sim.factories",
+    "Journal": "benchtest.sim.server.journal",
+    "LdoModel": "benchtest.sim.models",
+    "SimulatedBench": "benchtest.sim.bench",
+    "SimulatorProcess": "benchtest.sim.process",
+    "SupplyState": "benchtest.sim.models.load",
+    "World": "benchtest.sim.models.world",
+    "build_model": "benchtest.sim.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'benchtest.sim' has no attribute {name!r}")
+
 
 __all__ = [
     "SIMULATORS",

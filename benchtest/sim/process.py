@@ -20,10 +20,12 @@ from typing import IO, Any, Self
 
 import yaml
 
-from benchtest.sim.serve import READY
 from benchtest.sim.server.service import Service
 from benchtest.values.errors import SimulatorError
 
+#: The line the child prints once it serves (`benchtest.sim.serve`); the parent imports no
+#: more of the simulator than this module to start it and wait for that line.
+READY = "benchtest-sim ready"
 TERMINATE_TIMEOUT = 5.0  # s to exit after SIGTERM before it is killed
 
 

@@ -20,12 +20,12 @@ from typing import Any
 from benchtest.config.bench import Bench
 from benchtest.config.dut import DutProfile
 from benchtest.sim.bench import SimulatedBench
+from benchtest.sim.process import READY
 from benchtest.sim.server.journal import Journal
 from benchtest.sim.server.timing import TIMINGS, Timing
 from benchtest.values.atomic import replacing
 from benchtest.values.errors import BenchtestError, SimulatorError
 
-READY = "benchtest-sim ready"
 JOURNAL_ENV = "BENCHTEST_SIM_JOURNAL"
 POLL = 0.5  # s between checks of the parent process
 
