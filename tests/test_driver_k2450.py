@@ -268,6 +268,7 @@ SWEEP_SETUP = [
     *checked(':SENSe:FUNCtion "CURRent"'),
 ]
 PRESENT_NPLC = [(":SENSe:CURRent:NPLCycles?", "1")]  # how long the sweep takes
+BUFFER_HOLDS = [(':TRACe:POINts? "defbuffer1"', "10000")]  # the capacity after a reset
 
 
 def run_and_read(points: int, reply: str) -> list[tuple[str, str | None]]:
@@ -284,6 +285,7 @@ def test_equally_spaced_levels_run_as_one_linear_sweep_read_in_one_transfer() ->
     conversation = [
         *SWEEP_SETUP,
         *PRESENT_NPLC,
+        *BUFFER_HOLDS,
         *checked(':SOURce:SWEep:VOLTage:LINear 0.0,5.0,3,-1,1,BEST,OFF,OFF,"defbuffer1"'),
         *run_and_read(3, "0.000000E+00,0.000000E+00,2.5E+00,4.5E-05,5.0E+00,9.91E+37"),
     ]
@@ -302,6 +304,7 @@ def test_other_levels_are_split_into_list_commands_of_100_values() -> None:
     conversation = [
         *SWEEP_SETUP,
         *checked(":SENSe:CURRent:NPLCycles 0.1"),
+        *BUFFER_HOLDS,
         *checked(f":SOURce:LIST:VOLTage {text[0]}"),
         *checked(f":SOURce:LIST:VOLTage:APPend {text[1]}"),
         *checked(f":SOURce:LIST:VOLTage:APPend {text[2]}"),
@@ -313,12 +316,29 @@ def test_other_levels_are_split_into_list_commands_of_100_values() -> None:
     assert len(result) == 250 and list(result.source) == levels
 
 
+def test_a_sweep_longer_than_the_buffer_grows_it_first() -> None:
+    """defbuffer1 fills continuously: a sweep longer than its capacity (here what a capture
+    left it at) would overwrite its own first readings, so the buffer is grown first."""
+    conversation = [
+        *SWEEP_SETUP,
+        *PRESENT_NPLC,
+        (':TRACe:POINts? "defbuffer1"', "2"),
+        *checked(':TRACe:POINts 3,"defbuffer1"'),
+        *checked(':SOURce:SWEep:VOLTage:LINear 0.0,1.0,3,-1,1,BEST,OFF,OFF,"defbuffer1"'),
+        *run_and_read(3, "0,1e-6,0.5,2e-6,1.0,3e-6"),
+    ]
+    with expected_protocol(Keithley2450, conversation, guard=LDO_GUARD) as smu:
+        result = smu.sweep_voltage([0.0, 0.5, 1.0], current_limit=0.01)
+    assert list(result.measured) == [1e-6, 2e-6, 3e-6]
+
+
 def test_current_sweep_limits_the_voltage_and_reads_it() -> None:
     conversation = [
         *checked(":SOURce:FUNCtion CURRent"),
         *checked(":SOURce:CURRent:VLIMit 5.5"),
         *checked(':SENSe:FUNCtion "VOLTage"'),
         (":SENSe:VOLTage:NPLCycles?", "1"),
+        *BUFFER_HOLDS,
         *checked(':SOURce:SWEep:CURRent:LINear 0.0,0.001,2,0.01,1,BEST,OFF,OFF,"defbuffer1"'),
         *run_and_read(2, "0,0,1E-03,5.5"),
     ]
@@ -349,7 +369,9 @@ def test_sweep_guard_checks_every_level_and_the_limit_before_sending(
 @pytest.mark.parametrize(
     "kwargs",
     [{"levels": []}, {"levels": [0.0, float("nan")]}, {"levels": [1.0], "delay": -1.0},
-     {"levels": [1.0], "nplc": 50.0}, {"levels": [300.0]}],
+     {"levels": [1.0], "nplc": 50.0}, {"levels": [300.0]},
+     # the sweep commands take a delay of 0 or 50 us .. 10 000 s (-1 is the auto delay)
+     {"levels": [0.0, 1.0], "delay": 1e-5}, {"levels": [0.0, 0.3, 1.0], "delay": 2e4}],
 )  # fmt: skip
 def test_bad_sweep_requests_send_nothing(kwargs: dict[str, object]) -> None:
     with expected_protocol(Keithley2450, []) as smu, pytest.raises(InvalidValueError):
@@ -360,6 +382,7 @@ def test_a_sweep_that_stored_fewer_points_names_what_arrived() -> None:
     conversation = [
         *SWEEP_SETUP,
         *PRESENT_NPLC,
+        *BUFFER_HOLDS,
         *checked(':SOURce:SWEep:VOLTage:LINear 0.0,1.0,2,-1,1,BEST,OFF,OFF,"defbuffer1"'),
         (":INITiate", None),
         ("*WAI", None),
@@ -377,6 +400,7 @@ def test_garbled_sweep_data_is_a_protocol_error() -> None:
     conversation = [
         *SWEEP_SETUP,
         *PRESENT_NPLC,
+        *BUFFER_HOLDS,
         *checked(':SOURce:SWEep:VOLTage:LINear 0.0,1.0,2,-1,1,BEST,OFF,OFF,"defbuffer1"'),
         *run_and_read(2, "0,1e-6,1.0")[:-1],
         (ERR, OK),

@@ -243,13 +243,18 @@ def test_more_points_than_the_record_holds_is_refused() -> None:
 
 
 def test_simple_measurements_with_no_value_as_nan() -> None:
+    """Each item is shown (`:MEASure:SIMPle:ITEM <type>,ON`) before its value is read: the
+    scope measures only the items on its simple measurement list."""
     setup = checked(":MEASure ON", ":MEASure:MODE SIMPle", ":MEASure:SIMPle:SOURce C2")
     conversation = [
         *setup,
+        *checked(":MEASure:SIMPle:ITEM PKPK,ON"),
         (":MEASure:SIMPle:VALue? PKPK", "3.30E+00"),
         *setup,
+        *checked(":MEASure:SIMPle:ITEM FREQ,ON"),
         (":MEASure:SIMPle:VALue? FREQ", "****"),
         *setup,
+        *checked(":MEASure:SIMPle:ITEM RISE,ON"),
         (":MEASure:SIMPle:VALue? RISE", "9.9E37"),
     ]
     with expected_protocol(SiglentSDS2000XPlus, conversation) as scope:

@@ -207,6 +207,7 @@ def linear_sweep(driver: type[Any], stop: float) -> list[Exchange]:
         return [
             *SCPI(":SOURce:FUNCtion VOLTage", ":SOURce:VOLTage:ILIMit 0.01"),
             *SCPI(':SENSe:FUNCtion "CURRent"', ":SENSe:CURRent:NPLCycles 0.1"),
+            (':TRACe:POINts? "defbuffer1"', "10000"),
             *SCPI(f':SOURce:SWEep:VOLTage:LINear 0.0,{end},3,0.001,1,BEST,OFF,OFF,"defbuffer1"'),
             (":INITiate", None),
             ("*WAI", None),

@@ -168,6 +168,8 @@ def test_b2900_samples_on_its_timer_and_reads_the_trace_buffer_as_it_fills() -> 
         (":TRIGger1:ACQuire:TIMer 5e-05", None),
         (":TRIGger1:ACQuire:DELay 0", None),
         (":TRIGger1:ACQuire:COUNt 2000", None),
+        (":TRACe1:FEED:CONTrol NEVer", None),  # an earlier capture's readings are cleared
+        (":TRACe1:CLEar", None),
         (":TRACe1:FEED SENSe", None),
         (":TRACe1:POINts 2000", None),
         (":TRACe1:FEED:CONTrol NEXT", None),
@@ -250,6 +252,34 @@ def test_b2900_captures_the_simulated_mcu_over_a_real_socket() -> None:
     assert profile_.voltage is not None
     assert np.mean(profile_.voltage.values) == pytest.approx(3.0, rel=1e-3)
     assert profile_.ranges.tolist() == [(0, 10e-3)]
+
+
+def test_b2900_a_second_capture_reads_only_its_own_samples() -> None:
+    """The trace buffer keeps an earlier capture's readings (and an aborted capture leaves it
+    writing): the next capture turns writing off and clears it before setting it up again, so
+    it reads the 3.3 V it sources now, not the 3.0 V of the capture before."""
+    profile = yaml.safe_load(MCU_PROFILE.read_text(encoding="utf-8"))
+    smu_role = {"driver": "keysight.b2900", "resource": "sim://smu"}
+    bench = {"schema_version": 1, "instruments": {"smu": smu_role}}
+    with (
+        SimulatedBench(profile, bench) as sim,
+        open_instrument("keysight.b2900", sim.addresses["smu"], role="smu") as opened,
+    ):
+        assert isinstance(opened, KeysightB2900)
+        smu = opened
+        smu.source_voltage(3.0, current_limit=20e-3)
+        smu.output_on()
+        smu.current_range = 10e-3
+        smu.poll_interval = 0.0
+        first = smu.capture_until(
+            lambda chunk: True, sample_rate=20_000, duration=0.05, chunk_points=100
+        )
+        smu.source_voltage(3.3, current_limit=20e-3)
+        second = smu.capture(0.01, sample_rate=20_000)
+    assert len(first) == 100 and first.voltage is not None
+    assert np.mean(first.voltage.values) == pytest.approx(3.0, rel=1e-3)
+    assert len(second) == 200 and second.voltage is not None
+    assert np.mean(second.voltage.values) == pytest.approx(3.3, rel=1e-3)
 
 
 def k2450_on_the_mcu(resource: str = "sim://smu") -> tuple[SimulatedBench, dict[str, object]]:

@@ -134,3 +134,17 @@ def test_fixed_range_overflow_reads_9_9e37(smu: Any) -> None:
     smu.write(":SENS:CURR:RANG 10e-6")
     assert smu.query(":SENS:CURR:RANG:AUTO?") == "0"
     assert float(smu.query(":READ?")) == 9.9e37
+
+
+def test_a_sweep_longer_than_defbuffer1_keeps_only_its_newest_readings(smu: Any) -> None:
+    """defbuffer1 fills continuously: a sweep beyond its capacity overwrites its first readings."""
+    assert smu.query(':TRAC:POIN? "defbuffer1"') == "10000"  # the capacity after a reset
+    power_dut(smu, 1.0)
+    smu.write(':TRAC:POIN 2,"defbuffer1"')
+    smu.write(':SOUR:SWE:VOLT:LIN 1,3,3,0,1,BEST,OFF,OFF,"defbuffer1"')
+    smu.write(":INIT")
+    smu.write("*WAI")
+    assert smu.query(':TRAC:ACT? "defbuffer1"') == "2"
+    sources = smu.query(':TRAC:DATA? 1,2,"defbuffer1",SOUR').split(",")
+    assert [float(v) for v in sources] == [2.0, 3.0]
+    assert smu.query(":SYST:ERR?") == '0,"No error;0;0 0"'

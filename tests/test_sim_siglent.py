@@ -224,5 +224,9 @@ def test_plus_single_run_status_and_measurement(plus: SiglentSDS2000XPlus) -> No
         wait_until(lambda: scope.query(":TRIG:STAT?") == "Stop")
         assert scope.query(":MEAS:SIMP:VAL? PKPK") == "****"  # measurements are off
         scope.write(":MEAS ON")
+        assert scope.query(":MEAS:SIMP:VAL? PKPK") == "****"  # the item is not shown
+        scope.write(":MEAS:SIMP:ITEM PKPK,ON")
         assert float(scope.query(":MEAS:SIMP:VAL? PKPK")) == pytest.approx(3.3, abs=0.05)
+        scope.write(":MEAS:SIMP:ITEM PKPK,OFF")
+        assert scope.query(":MEAS:SIMP:VAL? PKPK") == "****"
         assert scope.query("*ESR?") == "0"

@@ -8,11 +8,13 @@ replace the trigger model (`:SOURce:SWEep:<function>:LINear|LIST`), run with `:I
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from benchtest.driver.dialect import SourceCommand
 from benchtest.driver.properties import switch
 from benchtest.driver.scpi import (
+    InvalidValueError,
     Reading,
     format_value,
     parse_int,
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from instruments.capabilities import SourceMeter
 
 BUFFER = '"defbuffer1"'
+#: The delay a sweep command takes besides 0 (none): 50 us to 10 000 s (reference manual).
+SWEEP_DELAY_MIN, SWEEP_DELAY_MAX = 50e-6, 10_000.0
 
 
 class Keithley2450(Keithley2450Capture, SourceMeterBase):
@@ -44,7 +48,7 @@ class Keithley2450(Keithley2450Capture, SourceMeterBase):
 
     capabilities: ClassVar[tuple[str, ...]] = ("SourceMeter", "CurrentProfiler")
     driver_name = "keithley.k2450"
-    max_sweep_points = 100_000  # the default capacity of defbuffer1
+    max_sweep_points = 100_000  # read back in one :TRACe:DATA? (defbuffer1 is sized to fit)
     # Raw commands guarded beyond the declared properties: levels, lists, limits, sweeps
     # (`:SOURce:SWEep:<function>:LINear|LINear:STEP|LOG <start>,<stop>,...`).
     source_commands = (
@@ -86,10 +90,32 @@ class Keithley2450(Keithley2450Capture, SourceMeterBase):
     def read_measurement(self, function: Function) -> float:
         return self.reading
 
+    def _plan(
+        self,
+        source: Function,
+        levels: Sequence[float],
+        limit: float,
+        delay: float | None,
+        nplc: float | None,
+    ) -> SweepPlan:
+        """The shared checks, then the sweep delay the 2450 takes: 0, or 50 us to 10 000 s
+        (None: auto delay); anything else is refused before a command is sent."""
+        plan = super()._plan(source, levels, limit, delay, nplc)
+        wait = plan.delay
+        if wait is not None and wait != 0 and not SWEEP_DELAY_MIN <= wait <= SWEEP_DELAY_MAX:
+            raise InvalidValueError(
+                f"refused to sweep: a delay of {wait:g} s is outside what the 2450 takes "
+                f"(0, or {SWEEP_DELAY_MIN:g} .. {SWEEP_DELAY_MAX:g} s); nothing was sent",
+                role=self.role,
+            )
+        return plan
+
     def run_sweep(self, plan: SweepPlan) -> SweepResult:
-        """The sweep command, `:INITiate`, `*WAI`, then the buffer in one `:TRACe:DATA?`; the
-        count after `*WAI` comes once the sweep is done, so it waits as long as the sweep takes."""
+        """defbuffer1 sized to hold the sweep, the sweep command, `:INITiate`, `*WAI`, then the
+        buffer in one `:TRACe:DATA?`; the count after `*WAI` comes once the sweep is done, so it
+        waits as long as the sweep takes."""
         duration = self.sweep_time(plan)
+        self.hold_in_buffer(plan.points)
         for command in self.sweep_commands(plan):
             self.write(command)
         self.write(":INITiate", check=False)
@@ -109,6 +135,14 @@ class Keithley2450(Keithley2450Capture, SourceMeterBase):
         )
         self.check_errors(after=":INITiate")
         return plan.result(rows[:, 0], rows[:, 1])
+
+    def hold_in_buffer(self, points: int) -> None:
+        """Grow defbuffer1 to hold `points` readings when it is smaller: it holds 10 000 after
+        a reset (or what the last capture sized it to) and fills continuously, so a longer
+        sweep would overwrite its own first readings."""
+        capacity = self.query_value(f":TRACe:POINts? {BUFFER}", parse_int)
+        if capacity < points:
+            self.write(f":TRACe:POINts {points},{BUFFER}")
 
     @staticmethod
     def sweep_commands(plan: SweepPlan) -> list[str]:

@@ -3,8 +3,11 @@
 The B2900's acquire trigger runs on its own timer (`:TRIGger<c>:ACQuire:SOURce TIMer`,
 `:TRIGger<c>:ACQuire:TIMer <interval>`, at least 20 us on the B2901A/B2902A), so the samples
 are equally spaced. A capture measures current and voltage on a fixed current range with an
-aperture of half the interval (8 us at least), feeds the trace buffer (`:TRACe<c>:FEED SENSe`,
-`:TRACe<c>:POINts <n>`, `:TRACe<c>:FEED:CONTrol NEXT`, 100 000 points), starts the acquisition
+aperture of half the interval (8 us at least) and feeds the trace buffer, emptied first: it keeps
+an earlier capture's readings, an aborted capture leaves it writing, and `:CLEar`, `:FEED` and
+`:POINts` work only while it does not (`:TRACe<c>:FEED:CONTrol NEVer`, `:TRACe<c>:CLEar`,
+`:TRACe<c>:FEED SENSe`, `:TRACe<c>:POINts <n>`, `:TRACe<c>:FEED:CONTrol NEXT`, at most
+100 000 points). It starts the acquisition
 alone with `:INITiate:ACQuire (@<c>)` (the source stays at its DC level) and, while it runs,
 reads `:TRACe<c>:POINts:ACTual?` and `:TRACe<c>:DATA? <offset>,<size>`, whose
 `:FORMat:ELEMents:SENSe VOLTage,CURRent` come in the instrument's fixed order (voltage first,
@@ -56,6 +59,9 @@ class KeysightB2900Capture(BufferedCapture):
             f":TRIGger{c}:ACQuire:TIMer {format_value(interval)}",
             f":TRIGger{c}:ACQuire:DELay 0",
             f":TRIGger{c}:ACQuire:COUNt {count}",
+            # writing off (FEED, POINts and CLEar need it), and no earlier capture's readings
+            f":TRACe{c}:FEED:CONTrol NEVer",
+            f":TRACe{c}:CLEar",
             f":TRACe{c}:FEED SENSe",
             f":TRACe{c}:POINts {count}",
             f":TRACe{c}:FEED:CONTrol NEXT",

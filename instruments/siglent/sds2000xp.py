@@ -17,6 +17,7 @@ from benchtest.driver.scpi import (
     Control,
     Reading,
     ScpiChannel,
+    Setting,
     apply_settings,
     parse_int,
     parse_number,
@@ -98,6 +99,10 @@ class SiglentSDS2000XPlus(ScopeInstrument):
     measure_enabled = switch(":MEASure", "Measurement function on")
     measure_mode = choice(":MEASure:MODE", "Simple or advanced measurements", MEASURE_MODES)
     measure_source = choice(":MEASure:SIMPle:SOURce", "Source of simple measurements", SOURCES)
+    measure_item_shown = Setting[str](
+        ":MEASure:SIMPle:ITEM {value},ON",
+        "Show a simple measurement item: the guide reads a value only for an item shown",
+    )
 
     def check_errors(self, *, after: str = "") -> None:
         """Read (and so clear) `*ESR?`; its command/execution/device/query error bits raise."""
@@ -169,9 +174,17 @@ class SiglentSDS2000XPlus(ScopeInstrument):
     # -- built-in measurements -----------------------------------------------------------------
 
     def measure_item(self, item: str, channel: int) -> float:
-        """One simple measurement (`PKPK`, `FREQ`, `RISE`…) of a channel; NaN when it has none."""
+        """One simple measurement (`PKPK`, `FREQ`, `RISE`…) of a channel, shown on the simple
+        measurement list first (`:MEASure:SIMPle:ITEM <type>,ON`: the scope measures only the
+        items shown); NaN when it has no value."""
         parameter = self.measurement_name(item, MEASURE_ITEMS, channel)
-        apply_settings(self, measure_enabled=True, measure_mode="simple", measure_source=channel)
+        apply_settings(
+            self,
+            measure_enabled=True,
+            measure_mode="simple",
+            measure_source=channel,
+            measure_item_shown=parameter,
+        )
         return self.query_value(f":MEASure:SIMPle:VALue? {parameter}", parse_measured)
 
 

@@ -6,7 +6,10 @@ and `:COUNt <n>` pace the acquisition, `:TRACe<c>:FEED SENSe`, `:POINts <n>` and
 `:FEED:CONTrol NEXT` fill the trace buffer, `:INITiate:ACQuire (@1)` starts it and
 `:ABORt:ACQuire (@1)` stops it. `:TRACe<c>:POINts:ACTual?` counts what is stored and
 `:TRACe<c>:DATA? <offset>,<size>` reads the `:FORMat:ELEMents:SENSe` elements in the
-instrument's fixed order (voltage before current). With real
+instrument's fixed order (voltage before current). As the guide has it, the buffer keeps what
+earlier acquisitions stored until `:TRACe<c>:CLEar`, writing (NEXT) stops by itself once the
+buffer is full, and `:TRACe<c>:CLEar`, `:FEED` and `:POINts` are refused (-221) while it
+writes. With real
 timing the points arrive one timer interval apart, each `:TRIGger<c>:ACQuire:DELay` after its
 trigger (the first trigger is at `:INITiate:ACQuire`); with instant timing all at once. Each
 point reads the world when it is first read out (what the DUT draws then).
@@ -21,6 +24,7 @@ from typing import Protocol
 
 from benchtest.sim.server.scpi import (
     ILLEGAL_PARAMETER_VALUE,
+    SETTINGS_CONFLICT,
     Request,
     ScpiError,
     choice_regex,
@@ -71,7 +75,8 @@ class TimerAcquisition:
     buffer_size: int = MAX_POINTS
     feeding: bool = False
     started: float | None = None  # monotonic time of :INITiate:ACQuire
-    stored: list[dict[str, float]] = field(default_factory=list)
+    stored: list[dict[str, float]] = field(default_factory=list)  # by this acquisition
+    kept: list[dict[str, float]] = field(default_factory=list)  # by earlier ones, not cleared
 
     def register(self) -> None:
         """Register the acquisition commands (before the simulator's own: they come first)."""
@@ -89,6 +94,7 @@ class TimerAcquisition:
         smu.setting(":TRACe[1]:FEED", lambda r: "SENS", self._feed)
         smu.setting(":TRACe[1]:POINts", lambda r: str(self.buffer_size), self._points)
         smu.setting(":TRACe[1]:FEED:CONTrol", self._control_query, self._control)
+        smu.command(":TRACe[1]:CLEar", self._clear)
         smu.command(":TRACe[1]:POINts:ACTual?", lambda r: f"+{self._available()}")
         smu.command(":TRACe[1]:DATA?", self._data)
         smu.command(":INITiate[:IMMediate]:ACQuire", self._initiate)
@@ -120,13 +126,28 @@ class TimerAcquisition:
         self.count = int(in_range(parse_int(request.arg()), 1, MAX_POINTS))
 
     def _feed(self, request: Request) -> None:
+        self._not_writing(request)
         parse_choice(request.arg(), _FEEDS)
 
     def _points(self, request: Request) -> None:
+        self._not_writing(request)
         self.buffer_size = int(in_range(parse_int(request.arg()), 1, MAX_POINTS))
 
+    def _clear(self, request: Request) -> None:
+        request.no_args()
+        self._not_writing(request)
+        self.kept, self.stored = [], []
+
+    def _writing(self) -> bool:
+        """NEXT until the buffer is full, when the mode turns NEV by itself."""
+        return self.feeding and self._available() < self.buffer_size
+
+    def _not_writing(self, request: Request) -> None:
+        if self._writing():
+            raise ScpiError(SETTINGS_CONFLICT, f"{request.text} while the trace buffer writes")
+
     def _control_query(self, request: Request) -> str:
-        return "NEXT" if self.feeding else "NEV"
+        return "NEXT" if self._writing() else "NEV"
 
     def _control(self, request: Request) -> None:
         self.feeding = parse_choice(request.arg(), _CONTROLS).startswith("NEXT")
@@ -136,11 +157,13 @@ class TimerAcquisition:
     def _initiate(self, request: Request) -> None:
         if request.args and request.args[0].replace(" ", "") not in ("(@1)", ""):
             raise ScpiError(ILLEGAL_PARAMETER_VALUE, f"channel list {request.args[0]}")
-        self.stored = []
+        self._available()
+        self.kept, self.stored = self.kept + self.stored, []
         self.started = time.monotonic()
 
     def _abort(self, request: Request) -> None:
-        self.count = min(self.count, self._available())
+        self._available()
+        self.count = min(self.count, len(self.stored))
         self.started = None
 
     def _due(self) -> int:
@@ -154,14 +177,14 @@ class TimerAcquisition:
                 taken = 0
             elif self.source == "TIMER":
                 taken = min(self.count, int(since / self.interval) + 1)
-        return min(taken, self.buffer_size) if self.feeding else 0
+        return max(0, min(taken, self.buffer_size - len(self.kept))) if self.feeding else 0
 
     def _available(self) -> int:
         while len(self.stored) < self._due():
             self.stored.append(
                 {"CURRENT": self.smu.reading("CURR"), "VOLTAGE": self.smu.reading("VOLT")}
             )
-        return len(self.stored)
+        return len(self.kept) + len(self.stored)
 
     def _data(self, request: Request) -> str:
         available = self._available()
@@ -170,5 +193,5 @@ class TimerAcquisition:
         if not (offset >= 0 and size >= 0 and offset + size <= available):
             raise ScpiError(ILLEGAL_PARAMETER_VALUE, f"{offset},{size} of {available} points")
         names = [e for e in self.elements() if e in ("CURRENT", "VOLTAGE")]
-        points = self.stored[offset : offset + size]
+        points = (self.kept + self.stored)[offset : offset + size]
         return ",".join(self.smu.number(p[e]) for p in points for e in names)

@@ -54,10 +54,18 @@ class Readings:
 
     def extend(self, rows: FloatArray, *, fill_once: bool = True) -> None:
         """Store `rows` (source, reading, relative time): as many as there is room for, or
-        (a sweep, which the simulator does not wrap) all of them."""
-        room = self.capacity - len(self) if fill_once else len(rows)
-        if room > 0 and len(rows):
-            self.columns.append(np.asarray(rows[:room], dtype=np.float64))
+        (a sweep: a default buffer fills continuously) all of them, the newest `capacity`
+        kept and the oldest overwritten."""
+        if not len(rows):
+            return
+        if fill_once:
+            room = self.capacity - len(self)
+            if room > 0:
+                self.columns.append(np.asarray(rows[:room], dtype=np.float64))
+            return
+        self.columns.append(np.asarray(rows, dtype=np.float64))
+        if len(self) > self.capacity:
+            self.columns = [np.concatenate(self.columns)[-self.capacity :]]
 
     def rows(self, start: int, end: int) -> FloatArray:
         """Readings `start` .. `end - 1` (0-based) as an (n, 3) array."""

@@ -80,6 +80,7 @@ class SiglentSDS2000XPlus(SiglentScope):
         self.wave_source, self.wave_start, self.wave_points, self.wave_interval = 1, 0, 0, 1
         self.wave_width = "BYTE"
         self.measure_on, self.measure_mode, self.measure_source = False, "SIMPLE", 1
+        self.simple_items: set[str] = set()  # shown by `:MEASure:SIMPle:ITEM <type>,ON`
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -132,7 +133,7 @@ class SiglentSDS2000XPlus(SiglentScope):
         self.setting(m, lambda r: _on_off(self.measure_on), self._measure_switch)
         self.setting(f"{m}:MODE", lambda r: self.measure_mode.title(), self._measure_mode)
         self.setting(f"{m}:SIMPle:SOURce", lambda r: f"C{self.measure_source}", self._simple_source)
-        self.command(f"{m}:SIMPle:ITEM", lambda r: None)
+        self.command(f"{m}:SIMPle:ITEM", self._simple_item)
         self.command(f"{m}:SIMPle:VALue?", self._simple_value)
 
     # -- channel and horizontal settings -----------------------------------------------------
@@ -262,11 +263,23 @@ class SiglentSDS2000XPlus(SiglentScope):
     def _simple_source(self, request: Request) -> None:
         self.measure_source = source_number(request.arg())
 
+    def _simple_item(self, request: Request) -> None:
+        """`<type>,{ON|OFF}`: show or hide an item; only items shown are measured."""
+        if len(request.args) != 2:
+            raise ScpiError(ILLEGAL_PARAMETER_VALUE, request.text)
+        name = request.args[0].strip().upper()
+        if name not in MEASURE_ITEMS:
+            raise ScpiError(ILLEGAL_PARAMETER_VALUE, request.text)
+        if parse_bool(request.args[1]):
+            self.simple_items.add(name)
+        else:
+            self.simple_items.discard(name)
+
     def _simple_value(self, request: Request) -> str:
         name = request.arg().upper()
         if name not in MEASURE_ITEMS:
             raise ScpiError(ILLEGAL_PARAMETER_VALUE, request.text)
-        if not self.measure_on:
+        if not self.measure_on or name not in self.simple_items:
             return "****"
         result = self.measured(MEASURE_ITEMS[name], self.measure_source)
         return "****" if result is None or not math.isfinite(result) else nr3(result)
