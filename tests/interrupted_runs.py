@@ -101,7 +101,8 @@ PHASES = {
     "session close": "DutSession.close",
     "run file closed": "Hdf5RunWriter.close",
     "run file sealed": "Hdf5RunWriter._seal",
-    "simulator started": "SimulatorProcess.start",
+    "simulator started": "SimulatorProcess.launch",
+    "simulator ready": "SimulatorProcess.wait_ready",
     "simulator stopped": "SimulatorProcess.stop",
 }
 _PHASE_OF = {qualname: phase for phase, qualname in PHASES.items()}

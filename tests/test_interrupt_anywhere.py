@@ -203,7 +203,8 @@ def test_sigterm_ends_the_run_cleanly(bench_runs: BenchRuns) -> None:
 def test_ctrl_c_while_the_simulator_starts_or_stops(bench_runs: BenchRuns) -> None:
     """With `--sim` the run starts the simulated bench as a child process: a Ctrl-C while it
     starts or stops still leaves no process and every output off."""
-    for record in bench_runs.run(["12@simulator-started:sim", "3@simulator-stopped:sim"]):
+    specs = ["12@simulator-started:sim", "3@simulator-ready:sim", "3@simulator-stopped:sim"]
+    for record in bench_runs.run(specs):
         assert record["landed"].startswith("benchtest/sim/process.py"), record["landed"]
         assert_ended_cleanly(record)
 

@@ -22,6 +22,7 @@ connection like any other.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -30,11 +31,9 @@ import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from importlib import import_module
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
-
-import pyvisa
-from pyvisa import constants
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self, runtime_checkable
 
 from benchtest.driver.direct_read import DirectReader, pyvisa_py_socket
 from benchtest.driver.visa_library import (
@@ -65,22 +64,56 @@ MIN_BLOCK_RATE = 100_000.0  # B/s a block must keep up on average, after its fir
 MAX_QUEUED_ERRORS = 64  # an error queue that never reaches code 0 is itself a protocol error
 _ERROR_REPLY = re.compile(r"\s*([+-]?\d+)(?:\s*[,\s]\s*(.*?))?\s*", re.DOTALL)
 _NO_ERROR = ("0,", "+0,")  # how an error-queue reply of code 0 begins, as most instruments send it
-_SUPPRESS_END = constants.ResourceAttribute.suppress_end_enabled
-_TERMCHAR_EN = constants.ResourceAttribute.termchar_enabled
-_REPLY_ENDED = {
-    constants.StatusCode.success,  # END (EOI)
-    constants.StatusCode.success_termination_character_read,
-}
-_CHUNK_WARNINGS = (
-    constants.StatusCode.success_max_count_read,
-    constants.StatusCode.success_device_not_present,
-)
-_LOST_CODES = {
-    constants.StatusCode.error_connection_lost,
-    constants.StatusCode.error_io,
-    constants.StatusCode.error_invalid_object,
-    constants.StatusCode.error_closing_failed,
-}
+
+
+class _Deferred:
+    """A module imported when one of its attributes is first asked for (then kept)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(import_module(self._name), attribute)
+        setattr(self, attribute, value)
+        return value
+
+
+if TYPE_CHECKING:
+    import pyvisa
+    from pyvisa import constants
+else:
+    # PyVISA (~40 ms to import) is loaded by the first session opened: loading a bench file
+    # imports this module (through the driver registry), and a run that opens no instrument
+    # does not need PyVISA (a VISA resource name in the bench file is parsed by it all the
+    # same: `ownership.resource_key`).
+    pyvisa = _Deferred("pyvisa")
+    constants = _Deferred("pyvisa.constants")
+
+
+class _StatusCodes(NamedTuple):
+    """VISA status codes: of a read that ended the reply (END or the termination character),
+    the warnings a chunked read ignores, and those of a lost session."""
+
+    ended: frozenset[constants.StatusCode]
+    chunk_warnings: tuple[constants.StatusCode, ...]
+    lost: frozenset[constants.StatusCode]
+
+
+@functools.cache
+def _codes() -> _StatusCodes:
+    codes = constants.StatusCode
+    return _StatusCodes(
+        ended=frozenset({codes.success, codes.success_termination_character_read}),
+        chunk_warnings=(codes.success_max_count_read, codes.success_device_not_present),
+        lost=frozenset(
+            {
+                codes.error_connection_lost,
+                codes.error_io,
+                codes.error_invalid_object,
+                codes.error_closing_failed,
+            }
+        ),
+    )
 
 
 @runtime_checkable
@@ -479,9 +512,9 @@ class VisaTransport:
             if line is None:  # nothing within the timeout, or the connection closed
                 raise pyvisa.VisaIOError(constants.StatusCode.error_timeout)
             return line, line.endswith(ending)
-        with resource.ignore_warning(*_CHUNK_WARNINGS):
+        with resource.ignore_warning(*_codes().chunk_warnings):
             chunk, status = resource.visalib.read(resource.session, resource.chunk_size)
-        return bytearray(chunk), status in _REPLY_ENDED
+        return bytearray(chunk), status in _codes().ended
 
     def _read_rest(
         self,
@@ -648,7 +681,7 @@ class VisaTransport:
         chunk = max(int(resource.chunk_size), PAYLOAD_CHUNK)
         got, count = 0, 1
         deadline = time.monotonic() + self._block_time(len(out))
-        with resource.ignore_warning(*_CHUNK_WARNINGS):
+        with resource.ignore_warning(*_codes().chunk_warnings):
             while got < len(out):
                 started = time.monotonic()
                 if started > deadline:
@@ -753,16 +786,20 @@ class VisaTransport:
         has arrived (END not suppressed) so a truncated block can be measured. Afterwards the
         session's termination settings are as they were, VI_ATTR_TERMCHAR_EN included."""
         termination = self._resource.read_termination
-        termchar_enabled = self._get_attribute(_TERMCHAR_EN)
-        suppress_end = self._get_attribute(_SUPPRESS_END)
+        termchar, suppress = (
+            constants.ResourceAttribute.termchar_enabled,
+            constants.ResourceAttribute.suppress_end_enabled,
+        )
+        termchar_enabled = self._get_attribute(termchar)
+        suppress_end = self._get_attribute(suppress)
         self._resource.read_termination = None
-        self._set_attribute(_SUPPRESS_END, False if suppress_end is not None else None)
+        self._set_attribute(suppress, False if suppress_end is not None else None)
         try:
             yield
         finally:
             self._resource.read_termination = termination
-            self._set_attribute(_TERMCHAR_EN, termchar_enabled)
-            self._set_attribute(_SUPPRESS_END, suppress_end)
+            self._set_attribute(termchar, termchar_enabled)
+            self._set_attribute(suppress, suppress_end)
 
     def _get_attribute(self, attribute: constants.ResourceAttribute) -> Any:
         """The attribute's value; None when the session has no such attribute (asked once:
@@ -820,7 +857,7 @@ class VisaTransport:
             return InstrumentTimeoutError(
                 f"no reply within {self.timeout:g} s", role=self.role, command=command
             )
-        if exc.error_code in _LOST_CODES:
+        if exc.error_code in _codes().lost:
             return ConnectionLostError(
                 f"connection lost: {exc.description}", role=self.role, command=command
             )

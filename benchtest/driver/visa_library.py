@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyvisa
-from pyvisa import rname
-
 from benchtest.values.errors import BenchtestError, ConfigError, ConnectionLostError
 
 DEFAULT_LIBRARY = "@py"
@@ -193,6 +190,8 @@ def open_resource(
     define, an instrument that does not answer, or one whose protocol fails (a library may
     raise RuntimeError for that rather than a VISA status, as pyvisa-py's HiSLIP client does).
     """
+    import pyvisa  # ~40 ms, paid by the first resource opened
+
     manager = manager or resource_manager(library)
     try:
         if library.backend == "sim":
@@ -209,6 +208,8 @@ class _NotSimulated(LookupError):
 def _check_simulated(manager: Any, name: str) -> None:
     """pyvisa-sim "opens" any resource it does not define, as a session that never answers:
     refuse one that is not in its file (compared in PyVISA's normal form)."""
+    from pyvisa import rname
+
     defined = manager.list_resources("?*")
     if str(rname.parse_resource_name(name)) not in defined:
         listed = ", ".join(defined) or "none"
@@ -216,6 +217,8 @@ def _check_simulated(manager: Any, name: str) -> None:
 
 
 def _open_manager(library: VisaLibrary) -> Any:
+    import pyvisa  # ~40 ms, paid by the first resource opened
+
     try:
         return pyvisa.ResourceManager(library.setting)
     except Exception as exc:  # every backend fails its own way; each gets one sentence

@@ -31,8 +31,9 @@ from benchtest.plugin.configuration import RunSettings, settings
 from benchtest.run.measuring import Measure
 from benchtest.run.plans import plan_test_id, plans_root
 from benchtest.run.resume import Resumption
-from benchtest.run.session import DutSession, RunInfo
+from benchtest.run.session import DutSession, LaunchedSimulator, RunInfo
 from benchtest.run.tally import describe
+from benchtest.values import stops
 from benchtest.values.errors import BenchtestError, ResultFileError
 from benchtest.values.events import Event
 
@@ -51,6 +52,8 @@ PLAN_HELPERS = pytest.StashKey[set[Path]]()
 SUMMARIES = pytest.StashKey[dict[Path, DutSession]]()
 # The killed run the DUT session resumes (`--resume`, set by `benchtest.plugin.resume`).
 RESUME = pytest.StashKey[Resumption]()
+# The simulated bench launched ahead of the first DUT session (see `_launch_simulator`).
+LAUNCHED = pytest.StashKey[LaunchedSimulator]()
 # benchtest's own packages: never counted as plan files, even in a source checkout.
 _PACKAGE = Path(__file__).resolve().parents[1]
 _FRAMEWORK = (_PACKAGE, _PACKAGE.parent / "instruments")
@@ -124,19 +127,18 @@ def summaries(config: pytest.Config) -> dict[Path, str]:
 
 def _summary(config: pytest.Config, path: Path) -> tuple[str, str, int]:
     """(line, outcome, skipped) of the run file `path`: from its DUT session, or read from the
-    file (the merged file of a multi-site run)."""
+    file's header and tests table (the merged file of a multi-site run)."""
     session = config.stash.get(SUMMARIES, {}).get(path)
     if session is not None:
         return f"{session.dut.name}: {session.summary}", session.outcome, session.tally.skipped
-    from benchtest.results import open_run
+    from benchtest.run.site_merge import merged_outcomes
 
-    try:
-        with open_run(path) as run:
-            tests = [(t.outcome, t.message) for t in run.tests]
-            line = f"{run.metadata.get('part', '')}: {describe(run.outcome, tests)}"
-            return line, run.outcome, sum(outcome == "skipped" for outcome, _ in tests)
+    try:  # the header and the tests table: the file was checked as it was merged
+        part, outcome, tests = merged_outcomes(path)
     except BenchtestError as exc:
         return f"cannot be read: {exc}", "error", 0
+    line = f"{part}: {describe(outcome, tests)}"
+    return line, outcome, sum(test_outcome == "skipped" for test_outcome, _ in tests)
 
 
 def test_id(item: pytest.Item) -> str:
@@ -301,8 +303,13 @@ def activate(item: pytest.Item) -> DutSession | None:
         plan_files=_session_plan_files(item, dut),
         resume=config.stash.get(RESUME, None),
     )
+    launched = config.stash.get(LAUNCHED, None)
+    if launched is not None:
+        del config.stash[LAUNCHED]  # the session takes it, or stops it if it is not its own
     try:
-        session = DutSession(run.bench, dut, info, simulate=run.simulate).start()
+        session = DutSession(
+            run.bench, dut, info, simulate=run.simulate, simulator=launched
+        ).start()
     except (BenchtestError, OSError) as exc:
         raise pytest.UsageError(f"benchtest: cannot start testing {dut.name}: {exc}") from None
     config.stash[ACTIVE] = session
@@ -328,8 +335,61 @@ def close_active(config: pytest.Config, outcome: str) -> None:
                 config.stash.setdefault(SUMMARIES, {})[session.run_file] = session
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With --dut, the part is known before collection: its simulated bench is launched now."""
+    run = settings(session.config)
+    if run is not None and run.dut is not None:
+        _launch_simulator(session.config, run, run.dut)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Without --dut, the first test's part is known once collected: its simulated bench is
+    launched now, while xdist waits for the other sites to collect."""
+    run = settings(session.config)
+    dut = session.items[0].stash.get(ITEM_DUT, None) if session.items else None
+    if run is not None and dut is not None and LAUNCHED not in session.config.stash:
+        _launch_simulator(session.config, run, dut)
+
+
+def _launch_simulator(config: pytest.Config, run: RunSettings, dut: DutProfile) -> None:
+    """Launch the simulated bench of the first DUT session (a process that runs tests, with
+    --sim) without waiting for it: it starts while pytest collects and xdist hands out the
+    tests, and the session waits for it when its first test starts. One that cannot be
+    launched is left to the session, which says why."""
+    if run.controller or not run.simulate or not run.bench.simulated_roles:
+        return
+    if config.option.collectonly or LAUNCHED in config.stash:
+        return
+    try:
+        with stops.held:  # a stop meanwhile finds it noted, for `_stop_launched`
+            config.stash[LAUNCHED] = LaunchedSimulator(run.bench, dut, run.serial_number)
+    except (BenchtestError, OSError):
+        return
+
+
+def _stop_launched(config: pytest.Config) -> None:
+    """Stop the simulator launched ahead that no DUT session took."""
+    launched = config.stash.get(LAUNCHED, None)
+    if launched is not None:
+        del config.stash[LAUNCHED]
+        launched.stop()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A session stopped as it started (pytest then skips its `pytest_sessionfinish`) leaves
+    no simulator behind either."""
+    _stop_launched(config)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    try:
+        _close_session(session, exitstatus)
+    finally:
+        _stop_launched(session.config)
+
+
+def _close_session(session: pytest.Session, exitstatus: int) -> None:
     outcome = {0: "passed", 1: "failed", 2: "interrupted"}.get(int(exitstatus), "error")
     try:
         close_active(session.config, outcome)

@@ -40,7 +40,6 @@ from benchtest.values.events import (
 if TYPE_CHECKING:
     from benchtest.run.measuring import ProfileLimits
     from benchtest.run.resume import Resumption
-    from benchtest.sim.process import SimulatorProcess
     from benchtest.storage.hdf5_writer import Hdf5RunWriter
 
 
@@ -61,10 +60,56 @@ class RunInfo:
     resume: Resumption | None = None
 
 
-class DutSession:
-    """The simulators, instruments, recorder and run file of one DUT; `start()` then `close()`."""
+class LaunchedSimulator:
+    """The simulated bench of a DUT session, launched ahead of the session: the child process
+    starts (imports, builds its simulators) while pytest collects and xdist waits for the
+    other sites, and the session waits for it only when it starts. `stop()` ends it when no
+    session took it."""
 
-    def __init__(self, bench: Bench, dut: DutProfile, info: RunInfo, *, simulate: bool) -> None:
+    def __init__(self, bench: Bench, dut: DutProfile, serial: str) -> None:
+        from benchtest.sim.process import SimulatorProcess
+
+        self.bench, self.dut, self.serial = bench, dut, serial
+        # The bench as this process sees it (one site and the shared roles): each site gets
+        # its own simulated part; a shared role gets a simulator per site, used under the
+        # same claim as the real shared instrument would be.
+        self.folder = Path(tempfile.mkdtemp(prefix="benchtest-sim-"))
+        try:
+            bench_file = self.folder / "bench.yaml"
+            bench_file.write_text(bench.to_yaml(), encoding="utf-8")
+            self.process = SimulatorProcess(dut=dut.path, bench=bench_file, serial=serial)
+            self.process.launch()
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+
+    def serves(self, bench: Bench, dut: DutProfile, serial: str) -> bool:
+        """Whether this simulator is the one a session of `dut` on `bench` would launch."""
+        return self.bench is bench and self.dut.path == dut.path and self.serial == serial
+
+    def stop(self) -> None:
+        """Stop the child and remove its folder; idempotent."""
+        try:
+            self.process.stop()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class DutSession:
+    """The simulators, instruments, recorder and run file of one DUT; `start()` then `close()`.
+
+    `simulator`: the simulated bench launched ahead (`LaunchedSimulator`), taken when it is
+    the one this session needs, else stopped."""
+
+    def __init__(
+        self,
+        bench: Bench,
+        dut: DutProfile,
+        info: RunInfo,
+        *,
+        simulate: bool,
+        simulator: LaunchedSimulator | None = None,
+    ) -> None:
         self.bench = bench
         self.dut = dut
         self.info = info
@@ -77,8 +122,8 @@ class DutSession:
         self.pool: InstrumentPool | None = None
         # The DUT profile's limits of each parameter measured, shared by the tests' `Measure`.
         self.profile_limits: ProfileLimits = {}
-        self._simulator: SimulatorProcess | None = None
-        self._sim_folder: Path | None = None
+        self._launched = simulator
+        self._simulator: LaunchedSimulator | None = None
         self._writer: Hdf5RunWriter | None = None
         self._closed = False
 
@@ -86,6 +131,7 @@ class DutSession:
         try:
             if self.simulate and self.bench.simulated_roles:
                 self._start_simulator()
+            self._drop_launched()  # not simulating
             self._open_run_file()
             self.pool = InstrumentPool(self.bench, self.dut, self.recorder.emit)
         except BaseException as exc:
@@ -103,6 +149,7 @@ class DutSession:
         if self._closed:
             return
         self._closed = True
+        self._drop_launched()  # closed before it started
         try:
             if self.pool is not None:
                 self.pool.close()
@@ -121,26 +168,27 @@ class DutSession:
             finally:
                 if self._simulator is not None:
                     self._simulator.stop()
-                if self._sim_folder is not None:
-                    shutil.rmtree(self._sim_folder, ignore_errors=True)
 
     def _start_simulator(self) -> None:
-        from benchtest.sim.process import SimulatorProcess
-
-        # The bench as this process sees it (one site and the shared roles): each site gets
-        # its own simulated part; a shared role gets a simulator per site, used under the same
-        # claim as the real shared instrument would be.
-        self._sim_folder = Path(tempfile.mkdtemp(prefix="benchtest-sim-"))
-        bench_file = self._sim_folder / "bench.yaml"
-        bench_file.write_text(self.bench.to_yaml(), encoding="utf-8")
-        self._simulator = SimulatorProcess(
-            dut=self.dut.path, bench=bench_file, serial=self.info.serial_number
-        )
-        self._simulator.start()
-        resolved = self._simulator.resolved_bench["instruments"]
+        """Take the simulator launched ahead when it is this session's (else stop it and
+        launch one), and wait until it serves."""
+        serial, launched = self.info.serial_number, self._launched
+        if launched is not None and launched.serves(self.bench, self.dut, serial):
+            self._simulator, self._launched = launched, None
+        else:
+            self._drop_launched()
+            self._simulator = LaunchedSimulator(self.bench, self.dut, serial)
+        process = self._simulator.process.wait_ready()
+        resolved = process.resolved_bench["instruments"]
         self.bench = self.bench.with_resources(
             {role: resolved[role]["resource"] for role in self.bench.simulated_roles}
         )
+
+    def _drop_launched(self) -> None:
+        """Stop the simulator launched ahead, if the session has not taken it."""
+        launched, self._launched = self._launched, None
+        if launched is not None:
+            launched.stop()
 
     def _open_run_file(self) -> None:
         from benchtest.storage.hdf5_writer import Hdf5RunWriter

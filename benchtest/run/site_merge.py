@@ -116,6 +116,30 @@ def part_name(path: str | Path) -> tuple[datetime, str]:
     return datetime.fromisoformat(str(started)), str(part)
 
 
+def merged_outcomes(path: str | Path) -> tuple[str, str, list[tuple[str, str]]]:
+    """(part, run outcome, (outcome, message) of every test) of the merged run file `path`,
+    read from its header and its `summary/tests` table alone: what the end of a multi-site
+    session prints, without reading every test's record (`open_run`). For a file `merge_runs`
+    has just written and checked; raises `ResultFileError` when these cannot be read."""
+    try:
+        with h5py.File(path, "r") as file:
+            attrs = file.attrs
+            part, outcome = attrs.get("part", ""), attrs.get("outcome", schema.INCOMPLETE)
+            tests = file[f"{schema.SUMMARY}/{schema.TESTS}"]
+            outcomes, messages = (tests.fields(name)[...] for name in ("outcome", "message"))
+    except (OSError, KeyError, ValueError) as exc:
+        raise ResultFileError(f"{path}: cannot read the merged run's outcome: {exc}") from exc
+    return (
+        str(_text(part)),
+        str(_text(outcome)),
+        list(zip(_texts(outcomes), _texts(messages), strict=True)),
+    )
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
 def verify_merge(parts: Sequence[str | Path], merged: str | Path) -> None:
     """Raise `ResultFileError` unless `merged` holds every test, measurement and waveform of
     `parts`, each part's tests with their site and serial number."""

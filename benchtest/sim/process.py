@@ -2,7 +2,8 @@
 
 The child is `python -m benchtest.sim`; the context manager waits for its ready line, reads the
 resolved bench file it wrote, and on exit terminates it (SIGTERM, then kill), so no simulator
-process outlives the block. If the child dies first, the error carries its stderr.
+process outlives the block. If the child dies first, the error carries its stderr. `launch`
+and `wait_ready` split the start, for a caller with other work to do while the child starts.
 """
 
 from __future__ import annotations
@@ -70,9 +71,30 @@ class SimulatorProcess(Service):
         return self._workdir / "bench.yaml"
 
     def start(self) -> Self:
+        """Launch the child and wait until it serves (`launch`, then `wait_ready`)."""
+        return self.launch().wait_ready()
+
+    def launch(self) -> Self:
+        """Start the child without waiting for it: it imports and builds its simulators while
+        the caller goes on; `wait_ready` waits for it before its instruments are used."""
+        if self._workdir is not None:
+            raise SimulatorError("the simulator process was started already")
         self._workdir = Path(tempfile.mkdtemp(prefix="benchtest-sim-"))
         try:
             self._launch()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self) -> Self:
+        """Wait for the launched child's ready line and read the bench file it resolved; the
+        child is stopped when it exits first or is not ready in time."""
+        if self._process is None:
+            raise SimulatorError("the simulator process is not running")
+        if self.resolved_bench:
+            return self
+        try:
             self._wait_ready()
             self.resolved_bench = yaml.safe_load(self.bench_path.read_text(encoding="utf-8"))
         except BaseException:

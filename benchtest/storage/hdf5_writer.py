@@ -120,9 +120,9 @@ class Hdf5RunWriter:
     `compression` is "gzip" (portable, default) or "fast" (needs hdf5plugin on every reader);
     `sync` says when commits are fsynced (see `benchtest.storage.durability`); `attributes`
     are root attributes to add to the header (a closed run file is sealed, never changed).
-    `bulk=True` commits only at close, not test by test, and claims no space ahead: for a
-    file written at once from a record kept elsewhere (merged sites), which is not
-    crash-safe while it is written and is dropped when a write fails.
+    `bulk=True` commits only at close, not test by test, writes no journal records and
+    claims no space ahead: for a file written at once from a record kept elsewhere (merged
+    sites), which is not crash-safe while it is written and is dropped when a write fails.
 
     A write that fails raises `RunFileWriteError` from the event that caused it; the writer has
     stopped then (`failure`): it ignores later events, except that it notes safe-state
@@ -271,6 +271,8 @@ class Hdf5RunWriter:
             self._store(self._running.pop(event.test_id), schema.INCOMPLETE, "", "", float("nan"))
         self._count += 1
         test = self._running[event.test_id] = RunningTest.start(event, self._count)
+        if self._bulk:  # written whole or dropped: no journal, no running marker per test
+            return
         if not self._journal_write(test.start_record()):
             self._write_running_marker()  # too big for the journal: straight to the marker
 
@@ -588,13 +590,15 @@ class Hdf5RunWriter:
             complete_entry(test.group, dict(zip(_TEST_COLUMNS, row, strict=True)), table)
             if not self._bulk:
                 self._require_file().flush()
-        record = {"rows": {"tests": [row], "measurements": rows, "waveforms": waves}}
-        journaled = len(rows) <= JOURNAL_MAX_ROWS and self._journal_write(record)
+        journaled = False  # a bulk file keeps its batch in memory only, until it is due
+        if not self._bulk and len(rows) <= JOURNAL_MAX_ROWS:
+            record = {"rows": {"tests": [row], "measurements": rows, "waveforms": waves}}
+            journaled = self._journal_write(record)
         batch.add(row, rows, waves, has_entry=test.group is not None)
         batch.journaled += journaled
         if self._first_entry is None or test.index < self._first_entry[0]:
             self._first_entry = (test.index, test.entry)
-        if not journaled or batch.due():
+        if (not journaled and not self._bulk) or batch.due():
             self._append_batch()  # a test not journaled is committed here
 
     def _check_texts(self, test: RunningTest) -> None:
