@@ -315,8 +315,13 @@ def test_k2450_captures_the_simulated_mcu_wakeups_over_a_real_socket() -> None:
     values = profile_.current.values
     sleep = model.mode_current("deepsleep", 3.0)
     # 2 ms awake in every 20 ms: 2 or 3 readings' 0.5 ms apertures of every 20 touch it
-    assert 0.1 <= np.mean(values > 50e-6) <= 0.15
-    asleep = values[values < 10e-6]
+    awake = values > 50e-6
+    assert 0.1 <= np.mean(awake) <= 0.15
+    # The capture starts at any phase of the wake period, so a reading beside a wake-up may
+    # catch a few microseconds of it: leave out the neighbours of every awake reading.
+    touched = awake | np.roll(awake, 1) | np.roll(awake, -1)
+    asleep = values[~touched]
+    assert len(asleep) >= 700
     assert np.mean(asleep) == pytest.approx(sleep, rel=0.05)  # 200 nA noise, averaged
     assert np.max(values) <= model.idd_radio * 1.01
     assert profile_.voltage is not None and np.all(profile_.voltage.values == 3.0)
