@@ -170,6 +170,81 @@ def test_deferred_commits_wait_in_the_log_until_made_durable(tmp_path: Path) -> 
     assert not log_path(path).exists()
 
 
+def test_records_of_their_own_that_came_during_make_durable_go_into_the_file_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Journal records written while a commit waits go to the log after it. Those that come
+    while `make_durable` fsyncs are written into the file as that commit becomes durable, the
+    log is emptied, and the next record is written in place again (not through the log until
+    the next fsync 0.1 s later, the cost of every short test)."""
+    path = _file(tmp_path)
+    committed = CommittedFile(path, deferred=True)
+    committed.write_through(4000, 1000)  # the journal
+    committed.seek(100)
+    committed.write(b"tables")
+    committed.flush()  # a commit of HDF5's: waits in the log
+    assert committed.waiting()
+    committed.write_record(4000, b"rec1")  # after the commit: to the log
+    assert path.read_bytes()[4000:4004] == bytes(4)
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        fsyncs.append(fd)
+        if len(fsyncs) == 3:  # the file, after the records were written in: one more comes
+            committed.write_record(4004, b"rec2")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    committed.make_durable()
+    data = path.read_bytes()
+    assert data[100:106] == b"tables" and data[4000:4008] == b"rec1rec2"
+    assert read_log(path) == [] and not committed.waiting()
+    writes: list[int] = []
+    monkeypatch.setattr(
+        "benchtest.storage.committed_file.write_at", lambda fd, d, at: writes.append(fd)
+    )
+    committed.write_record(4008, b"rec3")
+    assert writes == [committed.fd]  # in place, not to the log
+    monkeypatch.undo()
+    committed.close()
+
+
+def test_a_commit_that_comes_during_make_durable_keeps_later_records_in_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a commit of HDF5's came meanwhile, the records after it wait for it in the log."""
+    path = _file(tmp_path)
+    committed = CommittedFile(path, deferred=True)
+    committed.write_through(4000, 1000)
+    committed.seek(100)
+    committed.write(b"first")
+    committed.flush()
+    real_fsync, calls = os.fsync, [0]
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        calls[0] += 1
+        if calls[0] == 3:
+            committed.seek(200)
+            committed.write(b"second")
+            committed.flush()  # a commit not yet durable
+            committed.write_record(4000, b"rec")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    committed.make_durable()
+    data = path.read_bytes()
+    assert data[100:105] == b"first" and data[200:206] == bytes(6)
+    assert data[4000:4003] == bytes(3)  # not before the commit it follows
+    # the log keeps its records from the first on until it is emptied (or compacted)
+    assert read_log(path) == [(100, b"first"), (200, b"second"), (4000, b"rec")]
+    assert committed.waiting()
+    monkeypatch.undo()
+    committed.make_durable()
+    assert path.read_bytes()[4000:4003] == b"rec" and read_log(path) == []
+    committed.close()
+
+
 def test_a_deferred_record_whose_block_is_lost_is_not_applied(tmp_path: Path) -> None:
     path = _file(tmp_path)
     committed = CommittedFile(path, deferred=True)
@@ -189,3 +264,25 @@ def test_a_deferred_record_whose_block_is_lost_is_not_applied(tmp_path: Path) ->
         f.seek(9000)
         f.write(bytes(17))
     assert read_log(path) == [(100, b"old")]
+
+
+def test_new_blocks_rewritten_in_one_commit_are_noted_once_each(tmp_path: Path) -> None:
+    """The dependencies of the next record, after thousands of new blocks written and partly
+    rewritten (as HDF5 does while it flushes entries): the last bytes written at each place,
+    as a plain list would note them."""
+    import random
+
+    committed = CommittedFile(_file(tmp_path, 0), deferred=True)
+    rng = random.Random(7)
+    model: list[tuple[int, int, int]] = []
+    for _ in range(3000):
+        start = rng.randrange(0, 200_000) if rng.random() < 0.3 else committed._eof
+        data = rng.randbytes(rng.randrange(1, 600))
+        committed.seek(start)
+        committed.write(data)
+        stop = start + len(data)
+        model = [d for d in model if d[0] + d[1] <= start or d[0] >= stop]
+        model.append((start, len(data), zlib.crc32(data)))
+    assert committed._dependencies == sorted(model)
+    committed.discard()
+    committed.close()
