@@ -23,6 +23,7 @@ from benchtest.results import open_run
 from benchtest.run.instrument_pool import InstrumentPool
 from benchtest.run.measuring import Measure
 from benchtest.run.site_merge import verify_merge
+from benchtest.sim.testing import wait_until
 from benchtest.values.events import Event, SafeStateApplied, WaveformRecorded
 from benchtest.values.ratings import NO_GUARD, SourceGuard
 from benchtest.values.waveform import Waveform
@@ -105,7 +106,9 @@ def test_the_shared_scope_is_let_go_before_the_sites_own_instruments_are_safe(
     ending.start()
     try:
         other = _other_site_claim(pool).acquire(wait=5.0)  # while the SMU is still busy
-        assert (stored, ending.is_alive(), pool.holds_shared) == (["waveform"], True, False)
+        # The kept job runs just after the claim is let go, in the ending thread: wait for it.
+        wait_until(lambda: stored == ["waveform"], timeout=5.0)
+        assert (ending.is_alive(), pool.holds_shared) == (True, False)
         other.release()
     finally:
         Fake.smu_free.set()

@@ -337,8 +337,8 @@ def test_k2450_fills_its_buffer_as_it_reads_with_real_timing() -> None:
         opened.current_range = 10e-3
         opened.poll_interval = 0.02
         chunks = list(opened.stream(0.15, sample_rate=1000))
-        opened.write(":INITiate", check=False)  # the same loop again, waited for
-        started = time.monotonic()
+        started = time.monotonic()  # before the loop can start, so a busy machine cannot
+        opened.write(":INITiate", check=False)  # shorten it: the same loop again, waited for
         assert opened.query("*OPC?") == "1"
         waited = time.monotonic() - started
         stored = opened.query(':TRACe:ACTual? "defbuffer1"')
@@ -353,7 +353,7 @@ def test_k2450_a_buffer_it_cannot_hold_is_its_error_and_the_capture_never_starts
     with sim, open_instrument("keithley.k2450", sim.addresses["smu"], role="smu") as opened:
         assert isinstance(opened, Keithley2450)
         opened.current_range = 10e-3
-        opened.max_capture_points = 2_000_000  # told wrong about the instrument
+        opened.max_capture_points = 2_000_000  # type: ignore[misc]  # told wrong about it
         with pytest.raises(InstrumentReportedError, match=r"-222.*:TRACe:POINts 1200000") as info:
             opened.capture(600.0, sample_rate=2000)
         assert info.value.role == "smu"

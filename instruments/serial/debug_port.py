@@ -8,8 +8,8 @@ vanishes (USB re-enumeration) is reopened at the same path when it comes back in
 A serial console has no device clear: after a command that did not end at its prompt (a
 timeout, an interrupt), the next command first waits up to `timeout` for that prompt and drops
 everything before it, so a late reply is not taken for the next one's (a reply later than that
-cannot be told from a new one). What one receive takes in is bounded (MAX_CHUNK), and so is the
-text kept while waiting for a pattern (MAX_PENDING).
+cannot be told from a new one). What one receive takes in is bounded (MAX_CHUNK, and POLL of
+reading), and so is the text kept while waiting for a pattern (MAX_PENDING).
 """
 
 from __future__ import annotations
@@ -400,9 +400,17 @@ class SerialDebugPort(Instrument):
         try:
             port = self._open_port()
             waiting = port.in_waiting
-            data = port.read(min(waiting, MAX_CHUNK) or 1) if (waiting or wait) else b""
-            # socket:// reports 1 at a time; a port that never pauses stops at MAX_CHUNK
-            while data and len(data) < MAX_CHUNK and (waiting := port.in_waiting):
+            data = bytearray(port.read(min(waiting, MAX_CHUNK) or 1) if (waiting or wait) else b"")
+            # Then what else waits, up to MAX_CHUNK and for at most POLL: socket:// reports one
+            # byte at a time, so a port that never pauses would otherwise hold the receive (and
+            # the deadline of the wait that called it) for a second or more.
+            ends = time.monotonic() + POLL
+            while (
+                data
+                and len(data) < MAX_CHUNK
+                and time.monotonic() < ends
+                and (waiting := port.in_waiting)
+            ):
                 data += port.read(min(waiting, MAX_CHUNK - len(data)))
         except PORT_ERRORS as exc:
             self._reconnect(exc)
