@@ -17,7 +17,7 @@ from importlib import import_module
 from importlib.abc import Loader, MetaPathFinder
 from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from benchtest.__about__ import __version__
 from benchtest.values.errors import (
@@ -32,6 +32,7 @@ from benchtest.values.errors import (
     ResultFileError,
     SafetyError,
 )
+from benchtest.values.lazy import lazy_names
 from benchtest.values.measurement import Limits, Measurement, Outcome
 from benchtest.values.waveform import Waveform
 
@@ -92,12 +93,7 @@ if not any(isinstance(finder, _MovedModule) for finder in sys.meta_path):
     sys.meta_path.append(_MovedModule())
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'benchtest' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [

@@ -46,6 +46,12 @@ def rating_for(name: str, data: Mapping[str, Any]) -> Rating | None:
     return as_rating(key, ratings[key], data["part"]["name"])
 
 
+def bounded_conditions(data: Mapping[str, Any]) -> frozenset[str]:
+    """The names of the conditions a rating bounds: those `rating_for` finds a rating for."""
+    names = {*(data.get("absolute_maximum") or {}), *(data.get("recommended_operating") or {})}
+    return frozenset(name for name in names if rating_for(name, data) is not None)
+
+
 def condition_problem(name: str, value: object, data: Mapping[str, Any]) -> str | None:
     """Why the condition `name` = `value` (a number or a list of numbers) is beyond the rating
     that bounds it, or None."""

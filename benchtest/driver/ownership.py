@@ -46,6 +46,33 @@ FIRST_POLL_PAUSE, MAX_POLL_PAUSE = 0.001, 0.005
 _WINDOWS_LOCK_OFFSET = 1 << 20
 _VISA = re.compile(r"(?i)^((tcpip|gpib|usb|asrl|vxi|pxi|gpib-vxi)\d*$|asrl/)")
 _RESOURCE_CLASSES = {"INSTR", "SOCKET", "RAW", "INTFC", "BACKPLANE", "SERVANT", "MEMACC"}
+# The usual forms of the usual VISA resources, read without PyVISA: a bench file is checked
+# as it loads, and importing PyVISA would cost every run's start-up tens of ms, though a run
+# may never open a VISA session. Each form is strict: it takes only text that PyVISA's parser
+# reads into the same parts (tests/test_visa_resource_forms.py holds the two to that). Any
+# other text, well formed or not, goes to PyVISA. A host or serial number is never a resource
+# class: PyVISA reads a last part like `::INSTR` as the class.
+_NOT_A_CLASS = rf"(?!(?:{'|'.join(_RESOURCE_CLASSES)})\Z)"
+_HOST = rf"{_NOT_A_CLASS}[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?"
+_USUAL_VISA_FORMS = {
+    ("TCPIP", "SOCKET"): rf"tcpip(?P<board>\d*)::(?P<host_address>{_HOST})::(?P<port>\w+)::socket",
+    ("TCPIP", "INSTR"): rf"tcpip(?P<board>\d*)::(?P<host_address>{_HOST})"
+    r"(?:::(?P<lan_device_name>[a-z]+\d+(?:,\d+)?))?(?:::instr)?",
+    ("GPIB", "INSTR"): r"gpib(?P<board>\d*)::(?P<primary_address>\d+)"
+    r"(?:::(?P<secondary_address>\d+))?(?:::instr)?",
+    ("USB", "INSTR"): r"usb(?P<board>\d*)::(?P<manufacturer_id>\w+)::(?P<model_code>\w+)::"
+    rf"(?P<serial_number>{_NOT_A_CLASS}[\w.-]+)(?:::(?P<usb_interface_number>\d+))?(?:::instr)?",
+    ("ASRL", "INSTR"): r"asrl(?=.)(?P<board>\d*|/[\w./+-]+)(?:::instr)?",
+}
+_USUAL_VISA = [
+    (kind, resource_class, re.compile(form, re.IGNORECASE | re.ASCII))
+    for (kind, resource_class), form in _USUAL_VISA_FORMS.items()
+]
+# The parts PyVISA fills in when a resource leaves them out.
+_VISA_DEFAULTS = {"board": "0", "lan_device_name": "inst0", "usb_interface_number": "0"}
+# A VISA resource read: its interface type (lower case), resource class and parts (by PyVISA's
+# names; None: a part left out that has no default).
+_VisaParts = tuple[str, str, dict[str, str | None]]
 
 
 class InstrumentBusyError(InstrumentError):
@@ -92,6 +119,39 @@ def resource_key(resource: str, *, resolve: bool = True) -> str:
 
 
 def _visa_key(text: str, resolve: bool) -> str:
+    kind, resource_class, fields = _usual_visa_parts(text) or _pyvisa_parts(text)
+    if kind == "tcpip" and resource_class == "SOCKET":
+        host = _host_key(str(fields["host_address"]), resolve)
+        return f"tcp://{host}:{_port(fields['port'])}"
+    if kind == "tcpip":
+        device = str(fields["lan_device_name"]).lower().replace("hislip", "inst")
+        return f"tcpip::{_host_key(str(fields['host_address']), resolve)}::{device}"
+    if kind == "usb":
+        ids = [_number(name, fields[name]) for name in ("manufacturer_id", "model_code")]
+        rest = [str(fields[name]).lower() for name in ("serial_number", "usb_interface_number")]
+        return "::".join(["usb", *(f"0x{n:04x}" for n in ids), *rest, resource_class.lower()])
+    if kind == "asrl" and not str(fields["board"]).isdigit():
+        return _serial_key(str(fields["board"]))
+    values = [str(value).lower() for value in fields.values() if value is not None]
+    return "::".join([kind + values[0], *values[1:], resource_class.lower()])
+
+
+def _usual_visa_parts(text: str) -> _VisaParts | None:
+    """The parts of a resource in one of the usual forms, as PyVISA reads them (defaults
+    filled in); None for any other text."""
+    for kind, resource_class, form in _USUAL_VISA:
+        found = form.fullmatch(text)
+        if found:
+            fields = {
+                name: value or _VISA_DEFAULTS.get(name) for name, value in found.groupdict().items()
+            }
+            return kind.lower(), resource_class, fields
+    return None
+
+
+def _pyvisa_parts(text: str) -> _VisaParts:
+    """The parts of any VISA resource, as PyVISA's parser reads them; ValueError when it
+    cannot."""
     from pyvisa import rname
 
     parts = text.split("::")
@@ -101,23 +161,8 @@ def _visa_key(text: str, resolve: bool) -> str:
         parsed: Any = rname.parse_resource_name("::".join(parts))
     except rname.InvalidResourceName as exc:
         raise ValueError(str(exc)) from None
-    fields = {name: getattr(parsed, name) for name in parsed._fields}
-    kind = f"{parsed.interface_type}".lower()
-    if kind == "tcpip" and parsed.resource_class == "SOCKET":
-        return f"tcp://{_host_key(fields['host_address'], resolve)}:{_port(fields['port'])}"
-    if kind == "tcpip":
-        device = str(fields["lan_device_name"]).lower().replace("hislip", "inst")
-        return f"tcpip::{_host_key(fields['host_address'], resolve)}::{device}"
-    if kind == "usb":
-        ids = [_number(name, fields[name]) for name in ("manufacturer_id", "model_code")]
-        rest = [str(fields[name]).lower() for name in ("serial_number", "usb_interface_number")]
-        return "::".join(
-            ["usb", *(f"0x{n:04x}" for n in ids), *rest, parsed.resource_class.lower()]
-        )
-    if kind == "asrl" and not str(fields["board"]).isdigit():
-        return _serial_key(str(fields["board"]))
-    values = [str(value).lower() for value in fields.values() if value is not None]
-    return "::".join([kind + values[0], *values[1:], parsed.resource_class.lower()])
+    fields: dict[str, str | None] = {name: getattr(parsed, name) for name in parsed._fields}
+    return f"{parsed.interface_type}".lower(), str(parsed.resource_class), fields
 
 
 def _url_key(text: str, resolve: bool) -> str:

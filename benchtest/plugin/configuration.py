@@ -23,6 +23,7 @@ from benchtest.config.assets import DEFAULT_BENCH, asset
 from benchtest.config.bench import Bench
 from benchtest.config.dut import DutProfile
 from benchtest.driver.registry import ensure_own_instruments_package
+from benchtest.plugin.markers import ClosestMarkers
 from benchtest.values.errors import BenchtestError
 
 
@@ -183,7 +184,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Without a bench, benchtest plans cannot run: say so once, not once per test."""
     if settings(config) is not None:
         return
-    plans = [item for item in items if _is_plan(item)]
+    closest_marker = ClosestMarkers()
+    plans = [item for item in items if _is_plan(item, closest_marker)]
     if plans:
         raise pytest.UsageError(
             f"benchtest: {len(plans)} of the collected tests are benchtest plans (they use "
@@ -192,8 +194,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
 
-def _is_plan(item: pytest.Item) -> bool:
-    if any(item.get_closest_marker(name) is not None for name in PLAN_MARKERS):
+def _is_plan(item: pytest.Item, closest_marker: ClosestMarkers) -> bool:
+    if any(closest_marker(item, name) is not None for name in PLAN_MARKERS):
         return True
     definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
     return any(

@@ -28,6 +28,7 @@ from benchtest.config.assets import DEMO_DUT, asset
 from benchtest.config.dut import DutProfile
 from benchtest.config.files import load_validated
 from benchtest.plugin.configuration import RunSettings, settings
+from benchtest.plugin.markers import ClosestMarkers
 from benchtest.run.measuring import Measure
 from benchtest.run.plans import plan_test_id, plans_root
 from benchtest.run.resume import Resumption
@@ -179,30 +180,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if run is None or run.controller:
         return
     catalog = _Catalog(config, run)
+    closest_marker = ClosestMarkers()
+    paths: set[Path] = set()  # the tests' modules: many tests share one
     try:
         for item in items:
-            marker = item.get_closest_marker("dut_kind")
+            marker = closest_marker(item, "dut_kind")
             family = str(marker.args[0]) if marker is not None and marker.args else None
             if run.dut is not None and family and family != run.dut.family:
                 reason = f"plan for {family} parts; the DUT {run.dut.name} is {run.dut.family}"
                 item.add_marker(pytest.mark.skip(reason=reason))
             item.stash[ITEM_DUT] = run.dut or catalog.for_family(family)
             item.stash[ITEM_ANY_DUT] = run.dut is None and family is None
+            path = getattr(item, "path", None)
+            if path is not None:
+                test_id(item)  # each test's id, found once here rather than as it runs
+                paths.add(path)
     except BenchtestError as exc:
         raise pytest.UsageError(f"benchtest: {exc}") from None
-    config.stash[PLAN_HELPERS] = _plan_helpers(config, items)
+    config.stash[PLAN_HELPERS] = _plan_helpers(config, paths)
 
 
-def _plan_helpers(config: pytest.Config, items: Iterable[pytest.Item]) -> set[Path]:
-    """The modules imported from the plans' roots that are neither test modules nor conftest
-    files (helpers the plans share); gives every item its test id on the way."""
-    paths: set[Path] = set()
-    for item in items:
-        path = getattr(item, "path", None)
-        if path is None or item.stash.get(ITEM_DUT, None) is None:
-            continue
-        test_id(item)
-        paths.add(path)  # many tests share a module: each is resolved once, below
+def _plan_helpers(config: pytest.Config, paths: Iterable[Path]) -> set[Path]:
+    """The modules imported from the plans' roots (of the test modules `paths`) that are
+    neither test modules nor conftest files: helpers the plans share."""
     modules = {Path(path).resolve() for path in paths}
     roots = {_plans_root(config, Path(path)) for path in paths}
     return {

@@ -10,6 +10,8 @@ PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchtest.config.plan_rules import (
@@ -18,8 +20,10 @@ from benchtest.config.plan_rules import (
     unguarded_ratings,
     unknown_roles,
 )
+from benchtest.config.ratings import bounded_conditions
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import ITEM_DUT
+from benchtest.plugin.markers import ClosestMarkers
 from benchtest.run.instrument_pool import missing_roles_message
 
 
@@ -31,17 +35,19 @@ def pytest_collection_modifyitems(
         return
     problems: list[str] = []
     checked: set[object] = set()
+    bounded: dict[Path, frozenset[str]] = {}  # by profile: the conditions a rating bounds
+    closest_marker = ClosestMarkers()
     for item in items:
         dut = item.stash.get(ITEM_DUT, None)
-        if dut is None or item.get_closest_marker("skip") is not None:
+        if dut is None or closest_marker(item, "skip") is not None:
             continue
-        if dut.path not in checked:
-            checked.add(dut.path)
+        if dut.path not in bounded:
+            bounded[dut.path] = bounded_conditions(dut.data)
             problems += unguarded_ratings(run.bench, dut)
         callspec = getattr(item, "callspec", None)
-        if callspec is not None:
+        if callspec is not None and not bounded[dut.path].isdisjoint(callspec.params):
             problems += [f"{item.nodeid}: {p}" for p in parameter_problems(callspec.params, dut)]
-        marker = item.get_closest_marker("requires")
+        marker = closest_marker(item, "requires")
         if marker is not None:
             for role in unknown_roles(marker.args, run.bench.roles, dut):
                 known = {*run.bench.roles, *(str(s.get("role")) for s in dut.nets.values())}
@@ -68,9 +74,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if run is None or run.controller or not run.bench.strict or hasattr(config, "workerinput"):
         return
     lacking: dict[str, list[str]] = {}
+    closest_marker = ClosestMarkers()
     for item in session.items:
-        marker = item.get_closest_marker("requires")
-        if marker is None or item.get_closest_marker("skip") is not None:
+        marker = closest_marker(item, "requires")
+        if marker is None or closest_marker(item, "skip") is not None:
             continue
         missing = [str(role) for role in marker.args if role not in run.bench.roles]
         if missing:

@@ -17,10 +17,8 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchtest.results.run import Run, open_run
-from benchtest.results.test_record import TestRecord
 from benchtest.runfile.codecs import GZIP
 from benchtest.runfile.commit_log import fold_log
 from benchtest.runfile.schema import INCOMPLETE
@@ -36,6 +34,10 @@ from benchtest.values.events import (
     WaveformRecorded,
 )
 from benchtest.values.measurement import Limits, Measurement, Outcome
+
+if TYPE_CHECKING:  # the run-file reader is imported where a run is resumed, not by every run
+    from benchtest.results.run import Run
+    from benchtest.results.test_record import TestRecord
 
 #: Run outcomes that say the run did not finish: such a run can be resumed.
 RESUMABLE = (INCOMPLETE, "interrupted")
@@ -111,6 +113,8 @@ class Resumption:
 def read_resume_point(path: str | os.PathLike[str]) -> ResumePoint:
     """The killed run in `path`; a ResumeError naming the file when it cannot be resumed (not
     a run file, damaged, or a run that finished)."""
+    from benchtest.results.run import open_run
+
     path = Path(path)
     try:
         run = open_run(path)
@@ -196,6 +200,8 @@ def replay(
     """Send every attempt of the tests `test_ids` of the killed run, as stored there, in start
     order: `emit` takes the run's events, `store` the waveforms copied as they are stored (the
     writer's `handle`). `codec` is the new file's waveform codec. How many tests were sent."""
+    from benchtest.results.run import open_run
+
     with open_run(point.path) as run:
         same_codec = run.metadata.get("compression", GZIP.name) == codec
         tests = sorted(

@@ -15,8 +15,9 @@ site's worker) does not import the simulators and models it runs in the child.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from benchtest.values.lazy import lazy_names
 
 if TYPE_CHECKING:
     from benchtest.sim.bench import SimulatedBench
@@ -39,12 +40,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'benchtest.sim' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [
