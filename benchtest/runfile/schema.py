@@ -56,11 +56,9 @@ FAMILY_KIND = "waveform_family"
 
 #: Bytes reserved for the JSON list of running tests in /summary/running.
 RUNNING_BYTES = 8192
-#: Size of /summary/journal in bytes: about a thousand typical tests (~0.4 KiB of records each)
-#: between two table appends (`hdf5_writer.BATCH_TESTS`). Each append's flush is a commit that
-#: journal records must then wait for until it is durable (see `storage/durability.py`), so
-#: appends are rare; every run file carries the journal, so it is no larger than that.
-JOURNAL_BYTES = 512 * 1024
+#: Size of /summary/journal in bytes: about a hundred typical tests (~0.5 KiB of records each)
+#: between two table appends; every run file carries it, so it stays small.
+JOURNAL_BYTES = 64 * 1024
 
 TEXT = h5py.string_dtype("utf-8")
 _I8 = np.dtype(np.int64)

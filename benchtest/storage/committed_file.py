@@ -102,10 +102,7 @@ class CommittedFile(io.RawIOBase):
         # `make_durable`'s thread under `_lock`), and the new blocks written since the last
         # commit, which the next record depends on.
         self._lock = threading.Lock()
-        # seq, entries, record, and whether it is a record of its own (`write_record`) that
-        # points at no new block: such records may reach the file once the commits before
-        # them are durable, without an fsync of their own.
-        self._pending: list[tuple[int, list[Entry], bytes, bool]] = []
+        self._pending: list[tuple[int, list[Entry], bytes]] = []  # seq, entries, record
         self._first = 0  # sequence number of the log's first record
         self._log_end = 0  # where the next record goes; 0: the log is empty
         self._log_named = False  # the log's name fsynced into its folder
@@ -137,7 +134,7 @@ class CommittedFile(io.RawIOBase):
         if self.deferred and self._pending:  # only this thread adds to it: no lock needed
             seq = self._seq
             self._seq += 1
-            self._append_record(seq, [(offset, bytes(data))], own=True)
+            self._append_record(seq, [(offset, bytes(data))])
             return
         write_at(self.fd, data, offset)
 
@@ -177,7 +174,7 @@ class CommittedFile(io.RawIOBase):
         with self._lock:  # not while `make_durable` marks records as in the file
             got = os.preadv(self.fd, [view], start) if hasattr(os, "preadv") else self._read(view)
             view[got:] = bytes(len(view) - got)  # past the end: zeros, as HDF5 expects
-            for _seq, entries, _record, _own in self._pending:
+            for _seq, entries, _record in self._pending:
                 patch(view, start, entries)
         if self._held:
             patch(view, start, self._held.items())  # in the order HDF5 wrote them
@@ -296,10 +293,9 @@ class CommittedFile(io.RawIOBase):
         write_at(log, EMPTY, 0)
         self._log_empty = True
 
-    def _append_record(self, seq: int, entries: list[Entry], *, own: bool = False) -> None:
+    def _append_record(self, seq: int, entries: list[Entry]) -> None:
         """Deferred: the record goes to the end of the log, naming the new blocks it points
-        at (those below the committed end; the others wait for a later record). `own`: a
-        record of its own (`write_record`), not a commit of HDF5's."""
+        at (those below the committed end; the others wait for a later record)."""
         self._write_gathered()  # the new blocks, in the file before a record points at them
         needed: list[Dependency] = []
         if self._dependencies:
@@ -315,15 +311,8 @@ class CommittedFile(io.RawIOBase):
                 data = encode_header(seq, seq) + record
             write_at(log, data, self._log_end)
             self._log_end += len(data)
-            self._pending.append((seq, entries, record, own and not needed))
+            self._pending.append((seq, entries, record))
             self._log_empty = False
-
-    def waiting(self) -> bool:
-        """Whether commits wait in the log for `make_durable` (deferred): until then, every
-        record of its own goes to the log after them, which costs the writer more than
-        writing it in place."""
-        with self._lock:
-            return any(not own for _seq, _entries, _record, own in self._pending)
 
     def make_durable(self) -> None:
         """Make every commit so far reach the disk (the background thread's fsync). Deferred:
@@ -345,21 +334,12 @@ class CommittedFile(io.RawIOBase):
             self._log_named = True
         write_at(log, encode_header(first, batch[-1][0] + 1), 0)
         os.fsync(log)
-        written = coalesced([entry for _seq, entries, _record, _own in batch for entry in entries])
+        written = coalesced([entry for _seq, entries, _record in batch for entry in entries])
         for offset, data in written:
             write_at(self.fd, data, offset)
         os.fsync(self.fd)
         with self._lock:
             del self._pending[: len(batch)]
-            if self._pending and all(own for _seq, _entries, _record, own in self._pending):
-                # Only records of their own came meanwhile (journal records, the running
-                # marker), after commits that are durable now: into the file as they would have
-                # been written without a commit waiting, and the log is emptied. A power cut
-                # may lose them, as it may any record written since the last fsync.
-                for _seq, entries, _record, _own in self._pending:
-                    for offset, data in entries:
-                        write_at(self.fd, data, offset)
-                self._pending.clear()
             if not self._pending:
                 write_at(log, EMPTY, 0)
                 self._log_end = 0
@@ -372,7 +352,7 @@ class CommittedFile(io.RawIOBase):
         coming while the last ones were written in). Written under another name and renamed
         over the log: a kill leaves the old log or the new one, both complete."""
         first = self._pending[0][0]
-        data = encode_header(first, first) + b"".join(r for _s, _e, r, _o in self._pending)
+        data = encode_header(first, first) + b"".join(r for _s, _e, r in self._pending)
         path = log_path(self.path)
         fresh = path.with_name(path.name + ".new")
         fd = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o644)
@@ -497,10 +477,6 @@ class DirectFile:
     def write_record(self, offset: int, data: bytes) -> None:
         """Write `data` in place at `offset`."""
         write_at(self.fd, data, offset)
-
-    def waiting(self) -> bool:
-        """No commit ever waits: HDF5 writes the file itself."""
-        return False
 
     def discard(self) -> None:
         """Nothing is held back to drop (`failure.abandon` keeps HDF5's last writes out)."""

@@ -4,12 +4,9 @@ A commit always flushes HDF5's caches to the operating system, which is what sur
 process. Reaching the disk (surviving a power cut) takes an fsync, about 0.3-0.8 ms here; by
 default a background thread does it, at most every `BACKGROUND_INTERVAL` seconds, so no test
 waits for it and a run of many short tests does not spend a core on back-to-back fsyncs (which
-also stall the next commit's writes). A commit of HDF5's waiting in a deferred log (the tables
-appended, an entry built) is made durable at once instead: until then every journal record
-goes to the log after it, which costs each test more than the fsyncs. `"always"` fsyncs
-inside every commit; `"never"` leaves it to the OS (bulk generation): no fsync of the file,
-of its seal, nor of the folder that holds its new name (`fsync_directory`), none of which a
-killed process needs.
+also stall the next commit's writes). `"always"` fsyncs inside every commit; `"never"` leaves
+it to the OS (bulk generation): no fsync of the file, of its seal, nor of the folder that
+holds its new name (`fsync_directory`), none of which a killed process needs.
 """
 
 from __future__ import annotations
@@ -31,10 +28,6 @@ class Durable(Protocol):
     def make_durable(self) -> None:
         """fsync what was committed (a deferred commit layer also writes it into the file)."""
 
-    def waiting(self) -> bool:
-        """Whether commits wait to be made durable before later records can be written in
-        place (a deferred commit layer's log)."""
-
 
 class Syncer:
     """Makes the commits of `target` durable after they are made, following `mode`."""
@@ -44,7 +37,7 @@ class Syncer:
         self.mode = mode
         self._wanted = threading.Event()
         self._stopping = False
-        self._hurry = threading.Event()  # cuts the wait between two fsyncs short
+        self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
 
     def request(self) -> None:
@@ -58,8 +51,6 @@ class Syncer:
                 )
                 self._thread.start()
             self._wanted.set()
-            if self.target.waiting():
-                self._hurry.set()
 
     def _run(self) -> None:
         while True:
@@ -71,15 +62,13 @@ class Syncer:
                 self.target.make_durable()
             except OSError:  # the file is being closed; close() syncs for the last time
                 return
-            # Commits made meanwhile are synced together by the next fsync; stop() and a
-            # commit waiting in the log cut the wait short.
-            self._hurry.wait(BACKGROUND_INTERVAL)
-            self._hurry.clear()
+            # Commits made meanwhile are synced together by the next fsync; stop() cuts it short.
+            self._stop_requested.wait(BACKGROUND_INTERVAL)
 
     def stop(self, final_sync: bool = True) -> None:
         """Stop the background thread; with `final_sync`, fsync now (before the file closes)."""
         self._stopping = True
-        self._hurry.set()
+        self._stop_requested.set()
         self._wanted.set()
         if self._thread is not None:
             self._thread.join()

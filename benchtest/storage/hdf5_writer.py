@@ -99,7 +99,7 @@ class StoredWaveformCopied:
 WriterEvent = Event | StoredWaveformCopied
 
 #: Journaled tests that make the writer move them into the tables...
-BATCH_TESTS = 1024
+BATCH_TESTS = 256
 #: ...or seconds since the oldest of them was committed, checked when a test is committed.
 BATCH_SECONDS = 2.0
 #: A test with more measurements is committed straight to the tables: one append and flush
