@@ -26,7 +26,7 @@ from benchtest.sim.server.journal import read_values
 resource = pytest.importorskip("resource", reason="file-size limits need a POSIX system")
 
 WRITER = """
-import json, resource, sys
+import gc, json, resource, sys
 import numpy as np
 from pathlib import Path
 from benchtest.storage import Hdf5RunWriter
@@ -36,7 +36,10 @@ from benchtest.values.events import (InstrumentIdentified, MeasurementRecorded, 
     SafeStateApplied, TestFinished, TestStarted, WaveformRecorded)
 from benchtest.values.measurement import Limits, Measurement
 from benchtest.values.waveform import Waveform
+import benchtest.runfile.schema as schema
 
+# A journal of 64 KiB fills within these 600 tests, so some limits are met as a test starts.
+schema.JOURNAL_BYTES = 64 * 1024
 T = "2026-11-28T15:43:00+00:00"
 folder, cases = Path(sys.argv[1]), [x.split(":") for x in sys.argv[2:]]
 unlimited = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -65,6 +68,8 @@ for limit, every in ((int(a), int(b)) for a, b in cases):
         writer(RunFinished(T, "passed"))
     except RunFileWriteError as exc:
         errors.append(str(exc))
+    del writer  # and what it still holds, under its own limit
+    gc.collect()
     resource.setrlimit(resource.RLIMIT_FSIZE, unlimited)
     print(json.dumps({"path": str(path), "every": every, "finished": finished,
                       "errors": errors}), flush=True)

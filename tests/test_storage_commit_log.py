@@ -211,3 +211,35 @@ def test_new_blocks_rewritten_in_one_commit_are_noted_once_each(tmp_path: Path) 
     assert committed._dependencies == sorted(model)
     committed.discard()
     committed.close()
+
+
+def test_a_record_waits_in_the_log_only_for_the_commit_it_names(tmp_path: Path) -> None:
+    """Deferred, with a commit in the log: a journal record that needs no commit, or one
+    already on the disk, is written in place; one that names the waiting commit, or every
+    commit (None), goes to the log after it, and so does every record after that until the
+    log's records are in the file (they must not land on a newer record)."""
+    path = _file(tmp_path)
+    committed = CommittedFile(path, deferred=True)
+    committed.write_through(4000, 1000)
+    committed.seek(100)
+    committed.write(b"first")
+    committed.flush()
+    first = committed.last_commit
+    committed.make_durable()  # commit `first` on the disk
+    committed.seek(200)
+    committed.write(b"second")
+    committed.flush()  # waits in the log
+    second = committed.last_commit
+    committed.write_record(4000, b"a", -1)
+    committed.write_record(4001, b"b", first)
+    assert path.read_bytes()[4000:4002] == b"ab"  # in place, before `second` is durable
+    committed.write_record(4002, b"c", second)
+    committed.write_record(4003, b"d", -1)  # after a record in the log: in the log too
+    committed.write_record(4004, b"e")  # every commit so far
+    assert path.read_bytes()[4002:4005] == bytes(3)
+    assert read_log(path)[-3:] == [(4002, b"c"), (4003, b"d"), (4004, b"e")]
+    committed.make_durable()
+    assert path.read_bytes()[200:206] == b"second" and path.read_bytes()[4000:4005] == b"abcde"
+    committed.write_record(4005, b"f", second)
+    assert path.read_bytes()[4005:4006] == b"f"
+    committed.close()

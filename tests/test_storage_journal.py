@@ -19,7 +19,7 @@ import pytest
 
 from benchtest.results import open_run
 from benchtest.runfile.commit_log import LoggedReader, read_log
-from benchtest.runfile.journal import JournalWriter, create_journal, read_journal
+from benchtest.runfile.journal import ORDERED, JournalWriter, create_journal, read_journal
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
 from benchtest.values.events import MeasurementRecorded
@@ -122,7 +122,8 @@ def test_a_torn_record_ends_the_journal_and_only_its_test_is_lost(tmp_path: Path
 
 
 def _starts(data: bytes) -> list[int]:
-    starts, position = [], 0
+    starts: list[int] = []
+    position = 0
     while True:
         (length,) = struct.unpack_from("<I", data, position)
         if length == 0:
@@ -176,3 +177,37 @@ def test_the_hdf5_write_path_writes_the_same_bytes_as_pwrite(tmp_path: Path) -> 
     records = read_journal(contents[0])
     assert [r["seq"] for r in records] == [1, 2]
     assert np.isnan(records[1]["rows"]["tests"][0][3])
+
+
+def test_a_journal_of_two_halves_is_used_in_turn_and_read_whole(tmp_path: Path) -> None:
+    """After each append the writer turns to the other half, whose first record it empties;
+    the half left keeps its records (the same rows as the tables by then). A reader takes the
+    records of both halves in sequence order; a reader of one half sees only the first."""
+    writes: list[tuple[int, bytes, int | None]] = []
+    with h5py.File(tmp_path / "j.h5", "w") as f:
+        dataset = create_journal(f, "journal", 8192, halves=2)
+        assert dataset.attrs["halves"] == 2
+        offset = dataset.id.get_offset()
+
+        def write(at: int, data: bytes, after: int | None) -> None:
+            writes.append((at - offset, data, after))
+            f["journal"][at - offset : at - offset + len(data)] = np.frombuffer(data, np.uint8)
+
+        journal = JournalWriter(dataset, write=write)
+        assert journal.write({"start": {"index": 1}}) and journal.write({"start": {"index": 2}})
+        journal.restart(after=-1)  # the first append: the other half was never used
+        assert journal.write({"start": {"index": 3}})
+        journal.restart(after=7)  # back to the first half, whose records commit 7 holds
+        assert journal.write({"start": {"index": 4}})
+        assert journal.write({"rows": {"tests": []}}, after=ORDERED)  # after its entry
+        assert not journal.write({"start": {"blob": "x" * 4000}})  # larger than a half
+        data = f["journal"][...].tobytes()
+    assert [(at, after) for at, _, after in writes] == [
+        (0, -1), (writes[1][0], -1),  # the first half, waiting for nothing
+        (4096, -1), (4096, -1),  # the second half emptied, then written
+        (0, 7), (0, 7), (writes[6][0], ORDERED),  # the first half again, after commit 7
+    ]  # fmt: skip
+    assert [r["seq"] for r in read_journal(data, halves=2)] == [3, 4, 5]
+    assert [r["seq"] for r in read_journal(data)] == [4, 5]  # one half: the first chain only
+    with pytest.raises(ValueError, match="halves"), h5py.File(tmp_path / "k.h5", "w") as f:
+        create_journal(f, "journal", 8191, halves=2)

@@ -24,7 +24,7 @@ from benchtest.results.records import StoredWaveform, Table, as_table, read_wave
 from benchtest.results.stored_curves import read_families, read_sweeps
 from benchtest.results.test_record import TestRecord
 from benchtest.runfile import schema
-from benchtest.runfile.journal import read_journal
+from benchtest.runfile.journal import halves_of, read_journal
 from benchtest.runfile.tables import decode_table, read_raw_table
 
 _T = TypeVar("_T")
@@ -104,7 +104,8 @@ class TablesV2:
         journal: list[dict[str, Any]] = []
         if schema.JOURNAL in summary:
             where = f"{schema.SUMMARY}/{schema.JOURNAL}"
-            journal = guard(where, lambda: read_journal(summary[schema.JOURNAL][...])) or []
+            dataset = summary[schema.JOURNAL]
+            journal = guard(where, lambda: read_journal(dataset[...], halves_of(dataset))) or []
         committed = [r["rows"] for r in journal if isinstance(r.get("rows"), dict)]
         self.stopped = [_stop_note(r["stopped"]) for r in journal if "stopped" in r]
         self.safe_state = [_safe_state_row(r["safe_state"]) for r in journal if "safe_state" in r]

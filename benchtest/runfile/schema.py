@@ -56,9 +56,10 @@ FAMILY_KIND = "waveform_family"
 
 #: Bytes reserved for the JSON list of running tests in /summary/running.
 RUNNING_BYTES = 8192
-#: Size of /summary/journal in bytes: about a hundred typical tests (~0.5 KiB of records each)
-#: between two table appends; every run file carries it, so it stays small.
-JOURNAL_BYTES = 64 * 1024
+#: Size of /summary/journal in bytes, used in two halves in turn: each holds about two hundred
+#: and fifty typical tests (~0.5 KiB of records each) between two table appends
+#: (`hdf5_writer.BATCH_TESTS`); every run file carries it, so it stays small.
+JOURNAL_BYTES = 256 * 1024
 
 TEXT = h5py.string_dtype("utf-8")
 _I8 = np.dtype(np.int64)

@@ -106,6 +106,8 @@ class CommittedFile(io.RawIOBase):
         self._first = 0  # sequence number of the log's first record
         self._log_end = 0  # where the next record goes; 0: the log is empty
         self._log_named = False  # the log's name fsynced into its folder
+        self._durable = -1  # every record up to this one is in the file, fsynced
+        self._last_own = -1  # the last record of its own sent to the log
         self._dependencies: list[Dependency] = []
         self._dependencies_end = 0  # the highest byte they cover
 
@@ -126,17 +128,29 @@ class CommittedFile(io.RawIOBase):
                 crcs.pop(k, None)
         return crcs
 
-    def write_record(self, offset: int, data: bytes) -> None:
+    def write_record(self, offset: int, data: bytes, after: int | None = None) -> None:
         """Write `data` at `offset`, in a `write_through` region (a journal record, the
         running-tests marker): in place at once; deferred, while commits are in the log and
         not yet durable in the file, as a log record of its own after them, so that the disk
-        never holds a record whose commit it does not (a test's rows before its entry)."""
+        never holds a record whose commit it does not (a test's rows before its entry).
+        `after`: the only commit (sequence number, -1 for none) the record needs on the disk
+        before it; in place once that commit is durable, unless records of their own wait in
+        the log (they are written into the file later, and must not land on a newer one).
+        None: every commit made so far."""
         if self.deferred and self._pending:  # only this thread adds to it: no lock needed
-            seq = self._seq
-            self._seq += 1
-            self._append_record(seq, [(offset, bytes(data))])
-            return
+            durable = self._durable
+            if after is None or after > durable or self._last_own > durable:
+                seq = self._seq
+                self._seq += 1
+                self._last_own = seq
+                self._append_record(seq, [(offset, bytes(data))])
+                return
         write_at(self.fd, data, offset)
+
+    @property
+    def last_commit(self) -> int:
+        """The sequence number of the last commit or log record made (-1 before any)."""
+        return self._seq - 1
 
     def discard(self) -> None:
         """Take HDF5's writes from now on and drop them (a writer that failed inside HDF5
@@ -339,6 +353,7 @@ class CommittedFile(io.RawIOBase):
             write_at(self.fd, data, offset)
         os.fsync(self.fd)
         with self._lock:
+            self._durable = batch[-1][0]
             del self._pending[: len(batch)]
             if not self._pending:
                 write_at(log, EMPTY, 0)
@@ -474,9 +489,14 @@ class DirectFile:
     def write_through(self, offset: int, size: int) -> None:
         """Nothing is held back: every write reaches the file at once."""
 
-    def write_record(self, offset: int, data: bytes) -> None:
-        """Write `data` in place at `offset`."""
+    def write_record(self, offset: int, data: bytes, after: int | None = None) -> None:
+        """Write `data` in place at `offset` (nothing is held back: `after` is met)."""
         write_at(self.fd, data, offset)
+
+    @property
+    def last_commit(self) -> int:
+        """No commits are counted: HDF5 writes the file itself."""
+        return -1
 
     def discard(self) -> None:
         """Nothing is held back to drop (`failure.abandon` keeps HDF5's last writes out)."""

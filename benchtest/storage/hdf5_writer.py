@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from benchtest.runfile import schema
 from benchtest.runfile.codecs import Codec, codec, load_plugins
-from benchtest.runfile.journal import JournalWriter
+from benchtest.runfile.journal import ORDERED, JournalWriter
 from benchtest.runfile.seal import seal_file
 from benchtest.runfile.tables import Appender, table_rows
 from benchtest.storage.committed_file import CommittedFile, DirectFile
@@ -167,6 +167,7 @@ class Hdf5RunWriter:
         }
         self._seal_offset: int | None = None
         self._running_at = 0  # byte offset of /summary/running
+        self._appended = -1  # the commit of the last table append (the run file's sequence)
         self._space: SpaceClaim | None = None
         #: Why the writer stopped: the first write that failed (None while it works).
         self.failure: RunFileWriteError | None = None
@@ -465,6 +466,8 @@ class Hdf5RunWriter:
             rewrite_attrs(file, {"default": self._first_entry[1]})
         file.flush()
         self._batch_committed()
+        if self._journal is not None:
+            self._journal.empty()  # the half left too, once this last commit is on the disk
 
     def _release(self, file: h5py.File) -> int | None:
         """Close the HDF5 file; the length to cut it to before it is sealed, or None when a
@@ -534,7 +537,7 @@ class Hdf5RunWriter:
         if self._journal is None or self._file is None:
             return
         with contextlib.suppress(OSError, RuntimeError):  # out of reach: the error says it
-            self._journal.write(record, reserved=True)
+            self._journal.write(record, reserved=True, after=ORDERED)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -593,7 +596,8 @@ class Hdf5RunWriter:
         journaled = False  # a bulk file keeps its batch in memory only, until it is due
         if not self._bulk and len(rows) <= JOURNAL_MAX_ROWS:
             record = {"rows": {"tests": [row], "measurements": rows, "waveforms": waves}}
-            journaled = self._journal_write(record)
+            # a test with an entry: its record after the entry's commit, on the disk too
+            journaled = self._journal_write(record, ordered=test.group is not None)
         batch.add(row, rows, waves, has_entry=test.group is not None)
         batch.journaled += journaled
         if self._first_entry is None or test.index < self._first_entry[0]:
@@ -624,15 +628,16 @@ class Hdf5RunWriter:
         names |= {m.name for m in test.measurements}
         units |= {m.unit for m in test.measurements}
 
-    def _journal_write(self, record: dict[str, Any] | str) -> bool:
+    def _journal_write(self, record: dict[str, Any] | str, *, ordered: bool = False) -> bool:
         """Write `record` to the journal, first emptying it into the tables if it is full."""
         journal = self._journal
         if journal is None:
             return False
-        if journal.write(record):
+        after = ORDERED if ordered else -1
+        if journal.write(record, after=after):
             return True
         self._append_batch()
-        return journal.write(record)
+        return journal.write(record, after=after)
 
     def _append_batch(self) -> None:
         """Move the journaled tests into the tables, flush, and start the journal over."""
@@ -691,8 +696,11 @@ class Hdf5RunWriter:
         """The batch's rows were flushed: start the batch and the journal over."""
         self._unflushed = False
         self._batch.reset(self._tables)
-        if self._journal is not None:
-            self._journal.restart()  # only now: until the flush, the journal was the record
+        if self._journal is not None:  # only now: until the flush, the journal was the record
+            # The half turned to holds the records of the append before this one: they may be
+            # written over once that append is on the disk.
+            before, self._appended = self._appended, self._committed.last_commit
+            self._journal.restart(after=before)
 
 
 class _Batch:

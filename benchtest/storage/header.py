@@ -206,7 +206,7 @@ def _write_skeleton(file: h5py.File, *, manifest: bool) -> None:
     )
     running[()] = b"[]"
     running.attrs["description"] = "JSON list of the tests running at the last table append"
-    create_journal(summary, schema.JOURNAL, schema.JOURNAL_BYTES)
+    create_journal(summary, schema.JOURNAL, schema.JOURNAL_BYTES, halves=2)
     create_seal(summary, schema.SEAL)
 
 
