@@ -26,7 +26,8 @@ from benchtest.sim.server.journal import read_values
 resource = pytest.importorskip("resource", reason="file-size limits need a POSIX system")
 
 WRITER = """
-import gc, json, resource, sys
+import json, resource, sys
+import h5py
 import numpy as np
 from pathlib import Path
 from benchtest.storage import Hdf5RunWriter
@@ -68,11 +69,11 @@ for limit, every in ((int(a), int(b)) for a, b in cases):
         writer(RunFinished(T, "passed"))
     except RunFileWriteError as exc:
         errors.append(str(exc))
-    del writer  # and what it still holds, under its own limit
-    gc.collect()
     resource.setrlimit(resource.RLIMIT_FSIZE, unlimited)
+    kinds = h5py.h5f.OBJ_FILE | h5py.h5f.OBJ_DATASET | h5py.h5f.OBJ_GROUP
+    still_open = len(h5py.h5f.get_obj_ids(types=kinds))  # closed by the run end
     print(json.dumps({"path": str(path), "every": every, "finished": finished,
-                      "errors": errors}), flush=True)
+                      "errors": errors, "open": still_open}), flush=True)
 """
 
 #: File-size limits, and how often a test records a waveform (0: never), that stop the writer
@@ -107,6 +108,7 @@ def test_the_writer_stops_cleanly_at_every_limit_and_keeps_what_finished(tmp_pat
     for result in results:
         path, finished, errors = Path(result["path"]), result["finished"], result["errors"]
         assert len(errors) == 1, result  # one clear error, once
+        assert result["open"] == 0, result  # nothing of the file left open
         error = errors[0]
         assert error.startswith(f"{path}: cannot write the run file: the file is larger than")
         stopped_at.add(error.split(", while ")[1].split(" ")[0])

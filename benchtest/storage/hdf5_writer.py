@@ -527,9 +527,12 @@ class Hdf5RunWriter:
         return self.failure
 
     def _after_failure(self, event: WriterEvent) -> None:
-        """A stopped writer keeps only what fits the journal: the instruments' safe state."""
+        """A stopped writer keeps only what fits the journal: the instruments' safe state. The
+        run's end still closes the file (sealed when it is consistent), as `close()` does."""
         if isinstance(event, SafeStateApplied):
             self._note({"safe_state": [event.time, event.role, bool(event.ok), event.message]})
+        elif isinstance(event, RunFinished):
+            self.close()
 
     def _note(self, record: dict[str, Any]) -> None:
         """Write `record` to the journal if it fits, without HDF5 (a best effort: the
