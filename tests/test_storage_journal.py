@@ -19,7 +19,13 @@ import pytest
 
 from benchtest.results import open_run
 from benchtest.runfile.commit_log import LoggedReader, read_log
-from benchtest.runfile.journal import ORDERED, JournalWriter, create_journal, read_journal
+from benchtest.runfile.journal import (
+    ORDERED,
+    JournalWriter,
+    create_journal,
+    halves_of,
+    read_journal,
+)
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
 from benchtest.values.events import MeasurementRecorded
@@ -209,5 +215,10 @@ def test_a_journal_of_two_halves_is_used_in_turn_and_read_whole(tmp_path: Path) 
     ]  # fmt: skip
     assert [r["seq"] for r in read_journal(data, halves=2)] == [3, 4, 5]
     assert [r["seq"] for r in read_journal(data)] == [4, 5]  # one half: the first chain only
+    with h5py.File(tmp_path / "d.h5", "w") as f:  # a damaged attribute: one half
+        f["journal"] = np.zeros(16, np.uint8)
+        for damaged in ("two", np.array([2, 2]), 3, -1):
+            f["journal"].attrs["halves"] = damaged
+            assert halves_of(f["journal"]) == 1
     with pytest.raises(ValueError, match="halves"), h5py.File(tmp_path / "k.h5", "w") as f:
         create_journal(f, "journal", 8191, halves=2)

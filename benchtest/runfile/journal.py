@@ -76,9 +76,14 @@ def create_journal(group: h5py.Group, name: str, size: int, halves: int = 1) -> 
 
 
 def halves_of(dataset: h5py.Dataset) -> int:
-    """In how many halves the journal `dataset` is used (1 without `@halves`)."""
+    """In how many halves the journal `dataset` is used (1 without `@halves`, or with one
+    that is not 1 or 2: a damaged attribute is read as the older one-half journal)."""
     halves = dataset.attrs.get("halves", 1)
-    return int(halves) if halves in (1, 2) else 1
+    try:
+        count = int(halves)
+    except (TypeError, ValueError, OverflowError):  # an array, a text, ...
+        return 1
+    return count if count in (1, 2) else 1
 
 
 #: Bytes at the end of the journal kept for the notes of a writer that stopped (why, and the
