@@ -151,6 +151,7 @@ def pytest_configure_node(node: Any) -> None:
     node.config.stash.setdefault(_STARTED, set()).add(str(node.gateway.id))
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
     """Controller: collect the run files a worker (site) wrote; once every worker started is
     done, start the merge while the workers stop."""
