@@ -6,6 +6,17 @@ NXentry, seal). A sample is one whole `python -m pytest` process (start-up, coll
 tests, the run file's close). The two alternate (bare first, then plugin first, ...) and the
 ratio is the median of the per-pair ratios. Target: <= 1.5x bare pytest (the exit status).
 
+Both sides load the same pytest plugins whatever else the environment has installed: pytest's
+automatic plugin loading is off (`PYTEST_DISABLE_PLUGIN_AUTOLOAD`) and the plugins are named,
+pytest-xdist's (a dependency of benchtest, so every user has it) on both sides and benchtest's
+on the plugin side: what a user with benchtest alone installed sees. A development environment
+adds pytest-qt and pytest-timeout, whose per-test hooks and start-up (PySide6) make bare
+pytest ~15 % slower and the ratio look better than it is; `--installed-plugins` keeps them.
+
+The bench and DUT files are validated by jsonschema in the warm-up pair and then known to be
+valid (`benchtest.config.valid_files`, in a cache folder of the benchmark's own), as on a bench
+that runs the same files every night; the first run of a new or changed file pays ~50 ms more.
+
 Both sides keep their modules' bytecode, as an installed package does, in a folder of the
 benchmark's own (`PYTHONPYCACHEPREFIX`), filled by the warm-up pair. An environment that sets
 `PYTHONDONTWRITEBYTECODE` (as the development one does) otherwise compiles benchtest's modules
@@ -18,7 +29,7 @@ phase: start-up and collection, the tests, the close; and, with the plugin, for 
 that grow with the number of tests: each test's commit (its start and end events into the run
 file, while the tests run) and each test's NXentry (built at the close).
 
-    python benchmarks/bench_trivial_tests.py [--quick] [--no-bytecode-cache]
+    python benchmarks/bench_trivial_tests.py [--quick] [--no-bytecode-cache] [--installed-plugins]
 """
 
 from __future__ import annotations
@@ -124,11 +135,16 @@ def phases(
 
 
 def accounting(
-    bare: Path, plugin: Path, tests: int, plugin_args: list[str], env: dict[str, str]
+    bare: Path,
+    plugin: Path,
+    tests: int,
+    bare_args: list[str],
+    plugin_args: list[str],
+    env: dict[str, str],
 ) -> None:
     """Print where the plugin's CPU per test goes (one run of each, after the pairs)."""
     ours = phases(plugin, tests, plugin_args, env, ACCOUNTING_CONFTEST)
-    base = phases(bare, tests, ["-p", "no:benchtest"], env, "")
+    base = phases(bare, tests, bare_args, env, "")
     per = 1e3 / tests
     whole = ("start-up", "tests", "close")
     mine, theirs = sum(ours[p] for p in whole), sum(base[p] for p in whole)
@@ -166,13 +182,24 @@ def pytest_run(folder: Path, tests: int, *args: str, env: dict[str, str]) -> flo
     return elapsed
 
 
-def environment(root: Path, *, bytecode_cache: bool) -> dict[str, str]:
-    """The pytest processes' environment: this one, with a bytecode cache under `root`
-    unless told not to (see the module docstring)."""
-    if not bytecode_cache:
-        return dict(os.environ)
-    kept = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return {**kept, "PYTHONPYCACHEPREFIX": str(root / "bytecode")}
+#: The plugins both sides load when pytest loads none by itself: pytest-xdist's.
+COMMON_PLUGINS = ["-p", "xdist.plugin", "-p", "xdist.looponfail"]
+
+
+def environment(root: Path, *, bytecode_cache: bool, installed_plugins: bool) -> dict[str, str]:
+    """The pytest processes' environment: this one, with pytest's automatic plugin loading
+    off and a bytecode cache under `root`, unless told not to (see the module docstring)."""
+    env = dict(os.environ)
+    # The bench and DUT files are validated in the warm-up pair and remembered as valid, as
+    # on a bench that runs the same files every night (`benchtest.config.valid_files`).
+    env["BENCHTEST_CACHE_DIR"] = str(root / "cache")
+    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    if not installed_plugins:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    if bytecode_cache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(root / "bytecode")
+    return env
 
 
 def main() -> int:
@@ -184,11 +211,20 @@ def main() -> int:
         help="run pytest in this environment as it is (with PYTHONDONTWRITEBYTECODE set, "
         "every process compiles benchtest's modules anew)",
     )
+    parser.add_argument(
+        "--installed-plugins",
+        action="store_true",
+        help="let pytest load every plugin installed in this environment, on both sides",
+    )
     options = parser.parse_args()
     tests, pairs = (50, 1) if options.quick else (5_000, 7)
     with tempfile.TemporaryDirectory(prefix="benchtest-trivial-") as name:
         root = Path(name)
-        env = environment(root, bytecode_cache=options.bytecode_cache)
+        env = environment(
+            root,
+            bytecode_cache=options.bytecode_cache,
+            installed_plugins=options.installed_plugins,
+        )
         bare, plugin = root / "bare", root / "plugin"
         for folder in (bare, plugin):
             folder.mkdir()
@@ -200,16 +236,26 @@ def main() -> int:
         # (pytest reads option values as paths before the plugin is loaded), with the
         # repository's pytest settings and a collection that lists every folder on the way.
         shutil.copy(REPO / "dut_profiles" / "bt_ldo33.yaml", plugin / "bt_ldo33.yaml")
-        plugin_args = ["--bench", "bench.yaml", "--dut", "bt_ldo33.yaml"]
+        if options.installed_plugins:
+            bare_args, plugin_args = ["-p", "no:benchtest"], []
+        else:
+            bare_args, plugin_args = COMMON_PLUGINS, [*COMMON_PLUGINS, "-p", "benchtest.plugin"]
+        plugin_args += ["--bench", "bench.yaml", "--dut", "bt_ldo33.yaml"]
         paired = interleaved(
-            lambda: pytest_run(bare, tests, "-p", "no:benchtest", env=env),
+            lambda: pytest_run(bare, tests, *bare_args, env=env),
             lambda: pytest_run(plugin, tests, *plugin_args, env=env),
             pairs,
         )
-        accounting(bare, plugin, tests, plugin_args, env)
+        accounting(bare, plugin, tests, bare_args, plugin_args, env)
     ours, base = summarize(paired.measured), summarize(paired.baseline)
     per_test = 1e3 / tests
-    cached = "bytecode cached" if options.bytecode_cache else "environment as it is"
+    cached = "bytecode cached" if options.bytecode_cache else "bytecode as the environment has it"
+    plugins = (
+        "every installed pytest plugin"
+        if options.installed_plugins
+        else "pytest + pytest-xdist (+ benchtest), no other plugin"
+    )
+    cached = f"{plugins}; {cached}"
     print(f"{tests} trivial tests, {pairs} pairs (alternating order, one warm-up pair dropped), "
           f"{cached}")  # fmt: skip
     print(f"bare pytest : {base.text(per_test, 'ms per test')}")

@@ -2,8 +2,9 @@
 
 Test plans are pytest files; fixtures hand them the bench's instruments by role and the DUT
 profile, and `measure(...)` records every value with unit and limits into one HDF5 file per run.
-The public surface is what this module exports; everything else may move. Names that need the
-configuration or driver machinery load on first use, so `benchtest.results` stays light.
+The public surface is what this module exports; everything else may move. Names that need
+numpy or the configuration or driver machinery load on first use, so `benchtest.results`
+stays light and `import benchtest` imports no numpy.
 
 PYTEST_DONT_REWRITE: the `benchtest` command imports this package before it starts pytest,
 and nothing in it relies on pytest's assertion rewriting.
@@ -34,7 +35,6 @@ from benchtest.values.errors import (
 )
 from benchtest.values.lazy import lazy_names
 from benchtest.values.measurement import Limits, Measurement, Outcome
-from benchtest.values.waveform import Waveform
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from benchtest.config.dut import DutProfile
     from benchtest.driver.registry import open_instrument
     from benchtest.run.measuring import LimitFailure, Measure
+    from benchtest.values.waveform import Waveform
 
 _LAZY = {
     "Bench": "benchtest.config.bench",
@@ -50,6 +51,7 @@ _LAZY = {
     "LimitFailure": "benchtest.run.measuring",
     "Measure": "benchtest.run.measuring",
     "open_instrument": "benchtest.driver.registry",
+    "Waveform": "benchtest.values.waveform",
 }
 
 

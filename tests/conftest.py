@@ -48,8 +48,10 @@ def _private_folders(
 ) -> None:
     """Each test's instrument locks and temporary files (its subprocesses' too) stay under
     pytest's tmp folder, so nothing is left in the system's temp folder, even by a process a
-    test kills on purpose."""
+    test kills on purpose. Configuration files remembered as valid too: each test starts with
+    none."""
     monkeypatch.setenv("BENCHTEST_LOCK_DIR", str(tmp_path_factory.mktemp("locks")))
+    monkeypatch.setenv("BENCHTEST_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     temp = tmp_path_factory.mktemp("tmp")
     monkeypatch.setenv("TMPDIR", str(temp))
     monkeypatch.setattr(tempfile, "tempdir", str(temp))

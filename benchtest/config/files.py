@@ -6,6 +6,11 @@ JSON data written in YAML (keys are text, each given once, as written: `on:` is 
 numbers; no language tags) and must
 match its schema. Anything else raises one `ConfigError` naming the file, the field path (and
 the line) and what was expected, before anything else happens.
+
+jsonschema costs a run ~50 ms of CPU to import and a few ms to validate a DUT profile, so its
+verdicts on valid files are remembered (`ValidFiles`): a file whose exact bytes passed the same
+schema with the same jsonschema before is not validated again. A file that fails is never
+remembered, and its error always comes from jsonschema.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
-from jsonschema.exceptions import ValidationError, best_match
 
+from benchtest.config.valid_files import ValidFiles
 from benchtest.values.errors import ConfigError
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 #: The largest configuration file read (a DUT profile with a large register map is ~100 KiB).
 MAX_FILE_BYTES = 1 << 20
@@ -72,8 +80,25 @@ def field_path(parts: Any) -> str:
 @cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
     """The validator of schema `name`, checking formats (a `date` is a real calendar date)."""
-    cls = jsonschema.Draft202012Validator
+    from jsonschema import Draft202012Validator
+
+    cls = Draft202012Validator
     return cls(schema(name), format_checker=cls.FORMAT_CHECKER)
+
+
+@cache
+def schema_bytes(name: str) -> bytes:
+    """The text of schema `name` as shipped, for `ValidFiles`' keys."""
+    return files("benchtest.config.schemas").joinpath(f"{name}.schema.json").read_bytes()
+
+
+def schema_error(name: str, data: Any) -> ValidationError | None:
+    """What is most wrong with `data` by schema `name` (jsonschema's best match), or None
+    when it is valid."""
+    from jsonschema.exceptions import best_match
+
+    error: ValidationError | None = best_match(validator(name).iter_errors(data))
+    return error
 
 
 def _explain(error: ValidationError) -> str:
@@ -100,10 +125,15 @@ def load_validated(path: str | os.PathLike[str], schema_name: str, kind: str) ->
         raise ConfigError(
             str(path), field_path(()), f"a {kind} must be a YAML mapping, got {_kind_of(data)}"
         )
-    error = best_match(validator(schema_name).iter_errors(data))
-    if error is not None:
-        raise ConfigError(str(path), field_path(error.absolute_path), _explain(error))
-    return LoadedFile(path, text, hashlib.sha256(raw).hexdigest(), data)
+    digest = hashlib.sha256(raw).hexdigest()
+    valid = ValidFiles.default()
+    key = valid.key(schema_bytes(schema_name), digest)
+    if not valid.known(key):
+        error = schema_error(schema_name, data)
+        if error is not None:
+            raise ConfigError(str(path), field_path(error.absolute_path), _explain(error))
+        valid.remember(key)
+    return LoadedFile(path, text, digest, data)
 
 
 def read_bounded(path: Path, kind: str) -> bytes:

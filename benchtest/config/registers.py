@@ -208,8 +208,8 @@ def _bit_range(where: str, path: str, spec: Mapping[str, Any]) -> tuple[int, int
         raise ConfigError(where, path, "give either bits or lsb (and width), not both")
     if "bits" not in spec:
         return int(spec["lsb"]), int(spec.get("width", 1)), "lsb"
-    bits = spec["bits"]
-    msb, lsb = (bits, bits) if isinstance(bits, int) else (int(bits[0]), int(bits[1]))
+    bits = spec["bits"]  # a whole number (`3` or `3.0`) or [msb, lsb]
+    msb, lsb = (int(bits), int(bits)) if not isinstance(bits, list) else map(int, bits)
     if msb < lsb:
         raise ConfigError(where, f"{path}.bits", f"expected [msb, lsb] with msb >= lsb, got {bits}")
     return lsb, msb - lsb + 1, "bits"

@@ -5,6 +5,10 @@ lists them. The plugin stays inert unless a run asks for a bench (--bench, --dut
 ordinary pytest suites in the same environment are not affected.
 """
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 # Listed so that every module comes after the modules it imports. `benchtest run` imports
@@ -35,5 +39,21 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     registered: pytest then finds them registered when it reads `pytest_plugins`. Left to it,
     pytest would first look for each name among the entry points of every installed package
     (~4 ms a name, read from each package's metadata)."""
-    for name in pytest_plugins:
-        pluginmanager.import_plugin(name)
+    with _collector_paused():
+        for name in pytest_plugins:
+            pluginmanager.import_plugin(name)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector off while the modules above import numpy, h5py and the rest:
+    imports make objects that live as long as the process, and each automatic collection
+    meanwhile walks all of them again (~25 ms of CPU at start-up). On again after, if it was;
+    `benchtest.plugin.heap` then keeps them out of the collector's walks during the run."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

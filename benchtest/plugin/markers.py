@@ -27,7 +27,8 @@ class ClosestMarkers:
         parent = item.parent
         if parent is None:
             return None
-        key = (parent, name)
-        if key not in self._of_parent:
-            self._of_parent[key] = parent.get_closest_marker(name)
-        return self._of_parent[key]
+        try:
+            return self._of_parent[parent, name]
+        except KeyError:
+            found = self._of_parent[parent, name] = parent.get_closest_marker(name)
+            return found

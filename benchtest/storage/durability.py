@@ -50,7 +50,8 @@ class Syncer:
                     target=self._run, name="benchtest-fsync", daemon=True
                 )
                 self._thread.start()
-            self._wanted.set()
+            if not self._wanted.is_set():  # already asked for: setting it again costs a lock
+                self._wanted.set()
 
     def _run(self) -> None:
         while True:
