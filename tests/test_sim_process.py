@@ -110,3 +110,17 @@ def test_child_exits_when_its_parent_dies() -> None:
             parent.kill()
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the environment in /proc")
+@pytest.mark.parametrize("chosen", [None, "2"])
+def test_the_simulator_runs_openblas_on_one_thread_unless_told_otherwise(
+    chosen: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if chosen is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", chosen)
+    with SimulatorProcess(DUT, BENCH) as sim:
+        environ = Path(f"/proc/{sim.pid}/environ").read_bytes().split(b"\0")
+        assert f"OPENBLAS_NUM_THREADS={chosen or 1}".encode() in environ

@@ -109,12 +109,16 @@ class SimulatorProcess(Service):
             command += ["--journal", str(self._journal)]
         if self._serial:
             command += ["--serial", self._serial]
+        # numpy's OpenBLAS would start a spinning thread per core at import (~50 ms of CPU,
+        # taken from the tests on a multi-site bench); the models do no large linear algebra.
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
         with open(self._stderr_path, "wb") as stderr:
             self._process = subprocess.Popen(
                 command + self._extra_args,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
+                env=env,
             )
         assert self._process.stdout is not None
         self._reader = threading.Thread(
