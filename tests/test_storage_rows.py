@@ -125,7 +125,7 @@ def test_write_all_writes_what_h5py_writes(tmp_path: Path, monkeypatch: pytest.M
     file_type = h5py.h5t.py_create(table.dtype, logical=True)
     space = h5py.h5s.create_simple((len(table),))
     if sys.platform.startswith("linux"):
-        assert lowlevel._h5dwrite() is not None  # the fast path where it is meant to work
+        assert lowlevel._library() is not None  # the fast path where it is meant to work
     with h5py.File(tmp_path / "t.h5", "w") as f:
         for name, write in (
             ("fast", lowlevel.write_all),
@@ -139,16 +139,16 @@ def test_write_all_writes_what_h5py_writes(tmp_path: Path, monkeypatch: pytest.M
         dataset = h5py.h5d.create(f.id, b"strided", file_type, h5py.h5s.create_simple((2,)))
         lowlevel.write_all(dataset, file_type, table[::2])  # every other row
         assert f["strided"][...].tobytes() == table[::2].tobytes()
-    lowlevel._h5dwrite.cache_clear()
+    lowlevel._library.cache_clear()
     monkeypatch.setattr(ctypes, "PyDLL", _no_library)
     try:  # where the function cannot be found, h5py writes
         with h5py.File(tmp_path / "u.h5", "w") as f:
             dataset = h5py.h5d.create(f.id, b"h5py", file_type, space)
             lowlevel.write_all(dataset, file_type, table)
             assert f["h5py"][...].tobytes() == table.tobytes()
-            assert lowlevel._h5dwrite() is None
+            assert lowlevel._library() is None
     finally:
-        lowlevel._h5dwrite.cache_clear()
+        lowlevel._library.cache_clear()
 
 
 def _no_library(name: str) -> None:
@@ -160,7 +160,7 @@ def test_write_all_raises_when_hdf5_refuses(tmp_path: Path) -> None:
     file_type = h5py.h5t.py_create(table.dtype, logical=True)
     with h5py.File(tmp_path / "t.h5", "w") as f:
         dataset = h5py.h5d.create(f.id, b"one", file_type, h5py.h5s.create_simple((1,)))
-        if lowlevel._h5dwrite() is None:
+        if lowlevel._library() is None:
             pytest.skip("no direct H5Dwrite on this platform")
         text = h5py.h5t.C_S1.copy()  # no conversion from text to float64: refused
         with pytest.raises(RuntimeError, match="HDF5 could not write dataset"):

@@ -110,6 +110,7 @@ class CommittedFile(io.RawIOBase):
         self._last_own = -1  # the last record of its own sent to the log
         self._dependencies: list[Dependency] = []
         self._dependencies_end = 0  # the highest byte they cover
+        self._noted = -1  # where the block noted last is in them (a hint, checked when used)
 
     # -- what the writer sets -----------------------------------------------------------------
 
@@ -196,15 +197,26 @@ class CommittedFile(io.RawIOBase):
         return len(view)
 
     def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        start, size = self._position, len(view)
-        self._position += size
-        self._eof = max(self._eof, start + size)
+        view = memoryview(data)
+        if view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
+        start = self._position
+        size = len(view)
+        self._position = stop = start + size
+        if stop > self._eof:
+            self._eof = stop
         if self._discarding:
             return size
-        if self._crcs:
+        crcs = self._crcs  # noted regions this block changes (most touch none: looked up)
+        last = (stop - 1) // REGION_STEP
+        if crcs and (start // REGION_STEP in crcs or last in crcs or size > REGION_STEP):
             self._forget(start, size)
-        split = min(max(self._committed_end - start, 0), size)  # bytes below the committed end
+        if start >= self._committed_end:  # new bytes only: most writes (the file grows)
+            self._write_new(view, start)
+            if self.deferred:
+                self._depend(view, start)
+            return size
+        split = min(self._committed_end - start, size)  # bytes below the committed end
         if split and not self._passes_through(start, size):
             self._held.pop(start, None)  # a rewrite of the same block goes after the others
             self._held[start] = bytes(view[:split])
@@ -385,23 +397,31 @@ class CommittedFile(io.RawIOBase):
     def _depend(self, data: memoryview, start: int) -> None:
         """Deferred: note the new block `data` written at `start` for the next record. A
         block written over an earlier one of the same commit replaces what it overlaps."""
-        stop = start + len(data)
-        dependency = (start, len(data), crc32(data))
+        size = len(data)
+        stop = start + size
+        dependency = (start, size, crc32(data))
         dependencies = self._dependencies  # sorted by offset, none overlapping another
         if start >= self._dependencies_end:
             dependencies.append(dependency)
             self._dependencies_end = stop
+            self._noted = len(dependencies) - 1
             return
-        # A rewrite (HDF5 changes the object headers it just wrote while it flushes): found by
-        # bisection, not by a pass over all (thousands of entries built in one flush).
-        first = bisect.bisect_left(dependencies, (start,))
-        if first and sum(dependencies[first - 1][:2]) > start:
-            first -= 1
+        # Below the last one: a new block in free space (the entries built at close fill the
+        # space below the tables' last chunks), or a rewrite (HDF5 changes the object headers
+        # it just wrote while it flushes). Placed right after the block noted before when it
+        # follows it (HDF5 writes thousands one after another), else found by bisection:
+        # never by a pass over all.
+        first = self._noted + 1
+        if not (0 < first <= len(dependencies) and sum(dependencies[first - 1][:2]) == start):
+            first = bisect.bisect_left(dependencies, (start,))
+            if first and sum(dependencies[first - 1][:2]) > start:
+                first -= 1
         last = first
         while last < len(dependencies) and dependencies[last][0] < stop:
             last += 1
         dependencies[first:last] = [dependency]
         self._dependencies_end = max(self._dependencies_end, stop)
+        self._noted = first
 
     def _log(self) -> int:
         if self._log_fd is None:

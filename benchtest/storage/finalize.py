@@ -104,9 +104,9 @@ def _build_block(builder: EntryBuilder, rows_between: RowsBetween, tests: npt.ND
         ends = np.cumsum(counts)
         index = np.arange(total, dtype=np.intp) + np.repeat(starts - low - (ends - counts), counts)
         rows = rows[index]
-    table = entry_table(rows, conditions)
-    columns = (tests[name].tolist() for name in ("entry", "test_id", "outcome", "message"))
-    offset = 0
-    for entry, test_id, outcome, message, count in zip(*columns, counts.tolist(), strict=True):
-        builder.build(entry, test_id, outcome, message, table[offset : offset + count])
-        offset += count
+    names, test_ids, outcomes, messages = (
+        tests[name].tolist() for name in ("entry", "test_id", "outcome", "message")
+    )
+    builder.build(
+        names, test_ids, outcomes, messages, counts.tolist(), entry_table(rows, conditions)
+    )
