@@ -19,10 +19,12 @@ session has a fixed cost of its own (4 sites: starting 9 Python processes on 2 c
 merging the sites' run files at the end, which starts in the controller once the last site is
 done, while the workers stop; 1 site: ~1.7 s in all), so end to end approaches the
 steady-state ratio only for sessions long against it: 300 parts of this short plan take ~38 s
-on one site. Also printed, as information, with INFO_PARTS parts: the same bench with a scope
-per site (what sharing the scope costs) and instant timing (little waiting left to overlap: 4
-sites share 2 cores between 9 Python processes); and for every case the steady state (first
-test started to last test done).
+on one site. Each run keeps pytest's temporary folders in a folder of its own (`--basetemp`):
+else the xdist controller clears out the old ones other sessions left in the machine's shared
+folder, a cost set by what else ran there. Also printed, as information, with INFO_PARTS
+parts: the same bench with a scope per site (what sharing the scope costs) and instant timing
+(little waiting left to overlap: 4 sites share 2 cores between 9 Python processes); and for
+every case the steady state (first test started to last test done).
 
     python benchmarks/bench_multisite.py [--parts N] [--pairs N] [--target-only] [--quick]
 """
@@ -277,7 +279,11 @@ def run(folder: Path, bench: Bench, sites: int, parts: int, repeat: int = 0) -> 
     args = [sys.executable, "-m", "pytest", str(work / "test_plan.py"), "-q"]
     args += ["-p", "no:cacheprovider", "--rootdir", str(work), "--sim"]
     args += ["--bench", str(work / "bench.yaml"), "--dut", str(DUT)]
-    args += ["--results-dir", str(work / "results")]
+    # pytest's temporary folders in the run's own (xdist makes one for each worker): else the
+    # xdist controller clears out old numbered folders under the machine's shared
+    # pytest-of-<user>, whatever other sessions left there (thousands of files from a test
+    # suite: up to ~0.8 s of CPU at the session's end, beside the merge)
+    args += ["--results-dir", str(work / "results"), "--basetemp", str(work / "basetemp")]
     args += ["-n", str(sites)] if sites > 1 else ["--site", "S1"]
     environment = {**python_environment(folder), "BENCHMARK_TIMES": str(work)}
     start, cpu_before, machine_before = time.time(), children_cpu(), machine_cpu()

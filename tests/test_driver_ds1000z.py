@@ -137,7 +137,8 @@ def test_trigger_settings_read_back_from_short_forms() -> None:
 
 
 def test_run_stop_single() -> None:
-    with expected_protocol(RigolDS1000Z, checked(":RUN", ":STOP", ":SINGle")) as scope:
+    conversation = [*checked(":RUN", ":STOP", ":SINGle"), (":TRIGger:STATus?", "WAIT")]
+    with expected_protocol(RigolDS1000Z, conversation) as scope:
         scope.run()
         scope.stop()
         scope.single()
@@ -165,7 +166,7 @@ def test_status_polls_start_fast_and_back_off_to_the_poll_interval(
     with expected_protocol(RigolDS1000Z, [*running, (":TRIGger:STATus?", "STOP")]) as scope:
         scope._armed_at = None  # not armed by this driver: any STOP counts
         scope.wait_for_trigger(timeout=5.0)
-    assert pauses == [0.002, 0.004, 0.008, 0.016, 0.032, 0.05, 0.05]
+    assert pauses == [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032]
 
 
 def test_wait_for_trigger_ignores_the_stale_stop_right_after_single() -> None:
@@ -179,6 +180,40 @@ def test_wait_for_trigger_ignores_the_stale_stop_right_after_single() -> None:
         scope.poll_interval, scope.arm_settle = 0.0, 60.0
         scope.single()
         scope.wait_for_trigger(timeout=5.0)
+
+
+def test_a_stop_at_the_first_poll_counts_once_single_saw_the_scope_armed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The acquisition was over before the first poll (a trigger at once, a busy computer): the
+    # state asked right after `:SINGle` says that STOP is this acquisition's, so the first
+    # poll ends the wait, without waiting out `arm_settle` (60 s here, past the timeout).
+    pauses: list[float] = []
+    monkeypatch.setattr("benchtest.driver.scope.time.sleep", pauses.append)
+    conversation = [*checked(":SINGle"), (":TRIGger:STATus?", "WAIT"), (":TRIGger:STATus?", "STOP")]
+    with expected_protocol(RigolDS1000Z, conversation) as scope:
+        scope.arm_settle = 60.0
+        scope.single()
+        scope.wait_for_trigger(timeout=1.0)
+    assert pauses == []
+
+
+def test_a_running_state_seen_for_one_acquisition_does_not_count_for_the_next() -> None:
+    conversation = [
+        *checked(":SINGle"),
+        (":TRIGger:STATus?", "WAIT"),
+        (":TRIGger:STATus?", "STOP"),
+        *checked(":SINGle"),
+        (":TRIGger:STATus?", "STOP"),  # the stop of before, or already this one's: unknown
+        (":TRIGger:STATus?", "WAIT"),
+        (":TRIGger:STATus?", "STOP"),
+    ]
+    with expected_protocol(RigolDS1000Z, conversation) as scope:
+        scope.poll_interval, scope.arm_settle = 0.0, 60.0
+        scope.single()
+        scope.wait_for_trigger(timeout=1.0)
+        scope.single()
+        scope.wait_for_trigger(timeout=1.0)
 
 
 def test_wait_for_trigger_timeout_names_the_last_status() -> None:

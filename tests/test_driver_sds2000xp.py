@@ -146,6 +146,23 @@ def test_a_stop_right_after_arming_is_the_previous_acquisition() -> None:
         scope.wait_for_trigger(timeout=5.0)
 
 
+def test_a_stop_at_the_first_poll_counts_once_arming_saw_the_scope_armed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr("benchtest.driver.scope.time.sleep", pauses.append)
+    conversation = [
+        *checked(":TRIGger:MODE SINGle"),
+        (":TRIGger:STATus?", "Ready"),
+        (":TRIGger:STATus?", "Stop"),
+    ]
+    with expected_protocol(SiglentSDS2000XPlus, conversation) as scope:
+        scope.arm_settle = 60.0
+        scope.single()
+        scope.wait_for_trigger(timeout=1.0)
+    assert pauses == []
+
+
 def test_wait_for_trigger_timeout_names_the_last_status() -> None:
     with (
         expected_protocol(SiglentSDS2000XPlus, [(":TRIGger:STATus?", "Ready")]) as scope,

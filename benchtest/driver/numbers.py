@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -23,6 +23,9 @@ def as_number(value: object) -> int | float:
     wrote is the number sent and the number checked. Bools, strings, arrays with elements and
     anything else are refused.
     """
+    kind = type(value)
+    if kind is float or kind is int:  # the usual argument, as it is (a bool's type is bool)
+        return cast("int | float", value)
     if isinstance(value, np.ndarray):
         if value.ndim != 0:
             raise TypeError(f"expected one number, got an array of shape {value.shape}")
@@ -72,6 +75,11 @@ def format_value(value: Any) -> str:
     """The SCPI text of `value`: a number of any kind as an exact SCPI number (`0.5`, `1e-06`,
     `1200`), a bool as `1`/`0`, text as it is. NaN and infinities raise ValueError; a list or an
     array with elements raises TypeError (one value, one token)."""
+    kind = type(value)
+    if kind is str or kind is int:  # the usual arguments, without the checks below
+        return str(value)
+    if kind is float:
+        return repr(finite_number(value))
     if isinstance(value, bool | np.bool_):
         return "1" if value else "0"
     if isinstance(value, list | tuple) or (isinstance(value, np.ndarray) and value.ndim != 0):

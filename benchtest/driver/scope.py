@@ -28,6 +28,7 @@ from benchtest.driver.scpi import (
     apply_settings,
     check_settings,
     parse_number,
+    parse_text,
     wait_deadline,
 )
 from benchtest.driver.transport import Transport, VisaTransport
@@ -37,7 +38,8 @@ from benchtest.values.ratings import NO_GUARD, SourceGuard
 
 T = TypeVar("T")
 #: The first pause in s between status polls; each next pause doubles, up to `poll_interval`.
-FIRST_POLL_PAUSE = 0.002
+#: Short: a shared scope stands idle for the other sites until its acquisition is seen done.
+FIRST_POLL_PAUSE = 0.0005
 NO_VALUE = "*"  # Siglent prints asterisks (`****`) for a measurement it cannot make
 
 
@@ -49,7 +51,8 @@ class ScopeInstrument(ScpiInstrument):
     within a few ms while a long one is not polled needlessly often), and `arm_settle` how
     long after arming a "stopped" status may still be the previous acquisition's.
     `single_sweep_arms`: a single-sweep edge trigger counts as arming (False: only the
-    driver's `single()` arms).
+    driver's `single()` arms). `run_state_query`: the query of the run state whose `STOP`
+    (any case) ends a single acquisition, asked once right after arming (None: not asked).
     `probes`: the probe on each channel that has one other than a plain 1x voltage probe (the
     driver option the instrument pool fills from the DUT profile's nets).
     """
@@ -61,6 +64,7 @@ class ScopeInstrument(ScpiInstrument):
     poll_interval: float = 0.05
     arm_settle: float = 0.2
     single_sweep_arms: ClassVar[bool] = True
+    run_state_query: ClassVar[str | None] = None
     driver_options: ClassVar[tuple[str, ...]] = ("probes",)
 
     def __init__(
@@ -74,6 +78,7 @@ class ScopeInstrument(ScpiInstrument):
         super().__init__(transport, role=role, guard=guard)
         self.channels = {n: self.channel_class(self, n) for n in self.channel_numbers}
         self._armed_at: float | None = None
+        self._running_seen = False  # a running state reported since arming
         self.probes = {self._channel_number(n): _probe(n, p) for n, p in (probes or {}).items()}
 
     def _channel_number(self, key: object) -> int:
@@ -169,13 +174,23 @@ class ScopeInstrument(ScpiInstrument):
     # -- acquisition -------------------------------------------------------------------------
 
     def _armed(self) -> None:
+        """Note that an acquisition was armed just now; with a `run_state_query`, ask the run
+        state at once. A running state then (armed, waiting for its trigger, or filling its
+        pre-trigger part) makes the next stop this acquisition's, so `wait_for_trigger`
+        counts a stop at its first poll, as when an acquisition is over before it (a trigger
+        that came at once, a busy computer), instead of waiting out `arm_settle`. A stop then
+        may still be the previous acquisition's."""
         self._armed_at = time.monotonic()
+        self._running_seen = False
+        if self.run_state_query is not None:
+            state = self.query_value(self.run_state_query, parse_text)
+            self._running_seen = not run_state_stopped(state)
 
     def _stale_stop_filter(self, stopped: Callable[[str], bool]) -> Callable[[str], bool]:
         """A `finished` test for `_poll` on a run-status reply: a stop counts once a running
-        state was seen or `arm_settle` s have passed since arming (before that it may be the
-        stop of the previous acquisition)."""
-        armed_at, seen_running = self._armed_at, False
+        state was seen (since arming, `_armed` included) or `arm_settle` s have passed since
+        arming (before that it may be the stop of the previous acquisition)."""
+        armed_at, seen_running = self._armed_at, self._running_seen
 
         def finished(status: str) -> bool:
             nonlocal seen_running
@@ -194,7 +209,7 @@ class ScopeInstrument(ScpiInstrument):
         finished: Callable[[T], bool],
         timeout: float,
     ) -> T:
-        """Query `command` until `finished(reply)`, pausing 2, 4, 8 ... ms between queries, at
+        """Query `command` until `finished(reply)`, pausing 0.5, 1, 2 ... ms between queries, at
         most `poll_interval` s; return that reply. A timeout that is no finite number of
         seconds >= 0 is refused before anything is sent."""
         deadline = wait_deadline(timeout, role=self.role, command=command)
@@ -202,7 +217,7 @@ class ScopeInstrument(ScpiInstrument):
         while True:
             reply = self.query_value(command, parser)
             if finished(reply):
-                self._armed_at = None
+                self._armed_at, self._running_seen = None, False
                 return reply
             if time.monotonic() >= deadline:
                 raise InstrumentTimeoutError(
@@ -336,6 +351,12 @@ class ScopeInstrument(ScpiInstrument):
 def _probe(channel: object, probe: Probe | Mapping[str, Any]) -> Probe:
     """A `probes` entry: a Probe, or a probe entry as a DUT profile writes it."""
     return probe if isinstance(probe, Probe) else Probe.from_spec(probe, field=f"probes.{channel}")
+
+
+def run_state_stopped(state: str) -> bool:
+    """Whether a run-state reply (`:TRIGger:STATus?`: Rigol `STOP`, Siglent `Stop`) says
+    the scope is stopped."""
+    return state.strip().upper() == "STOP"
 
 
 def decimation(total: int, screen_points: int) -> int:

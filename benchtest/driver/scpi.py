@@ -373,11 +373,14 @@ def apply_settings(target: ScpiTarget, **values: Any) -> None:
     """Set several declared properties in the order given, after checking every value first.
 
     All guard checks and validators run before the first command is sent, so a refused value
-    leaves the instrument untouched.
+    leaves the instrument untouched; the commands they made are the ones sent.
     """
-    check_settings(target, **values)
-    for name, value in values.items():
-        _property_of(target, name).send(target, value)
+    checked = [
+        (prop, prop.check(target, value))
+        for prop, value in ((_property_of(target, name), value) for name, value in values.items())
+    ]
+    for prop, command in checked:
+        target.write(command, check=prop.check_errors)
 
 
 def check_settings(target: ScpiTarget, **values: Any) -> None:
@@ -507,7 +510,17 @@ class ScpiInstrument(Instrument):
         is checked by the guard first, like the declared properties (see `dialect`).
         """
         guard_raw(command, self.guarded_commands(), self.guard)
-        self.transport.write(command)
+        transport, query = self.transport, self.error_query
+        if (
+            check
+            and query is not None
+            and isinstance(transport, VisaTransport)
+            and type(self).check_errors is ScpiInstrument.check_errors  # the common queue read
+        ):  # the error query goes with the command (`write_then_query`): one send, one wake-up
+            first = transport.write_then_query(command, query)
+            drain_error_queue(transport, query, after=command, first=first)
+            return
+        transport.write(command)
         if check:
             self.check_errors(after=command)
 

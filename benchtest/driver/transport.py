@@ -147,14 +147,18 @@ def parse_error_reply(reply: str) -> tuple[int, str]:
     return int(match.group(1)), message.split(";", 1)[0].strip()
 
 
-def drain_error_queue(transport: Transport, command: str = ERROR_QUERY, *, after: str = "") -> None:
+def drain_error_queue(
+    transport: Transport, command: str = ERROR_QUERY, *, after: str = "", first: str | None = None
+) -> None:
     """Query the error queue until code 0; raise InstrumentReportedError if anything was queued.
 
-    `after` names the command whose effect is being checked, for the message.
+    `after` names the command whose effect is being checked, for the message; `first` is the
+    reply to a first query already sent (`VisaTransport.write_then_query`).
     """
     errors: list[tuple[int, str, str]] = []
     for _ in range(MAX_QUEUED_ERRORS):
-        reply = transport.query(command)
+        reply = transport.query(command) if first is None else first
+        first = None
         if reply.startswith(_NO_ERROR):  # the usual reply, read without the pattern
             break
         try:
@@ -333,6 +337,33 @@ class VisaTransport:
             reply = self._read_reply(command, direct)
         except BaseException as exc:
             self._raise_translated(exc, command)
+            raise
+        self.in_step = True
+        return reply.strip()
+
+    def write_then_query(self, command: str, query: str) -> str:
+        """Send `command`, then the query `query` (an error-queue read after a setting), and
+        return the query's reply. On a pyvisa-py socket without a query delay both lines go
+        out in one send, as two sends would put them on the line, for one wake-up of the
+        instrument's reader instead of two; on any other session, a write then a query. A
+        failure to send is `command`'s, a failure of the reply `query`'s."""
+        if not self.in_step:
+            self.resync()
+        direct = self._direct_reader()
+        delay = float(getattr(self._resource, "query_delay", 0.0) or 0.0)
+        if direct is None or delay > 0 or not self._resource.read_termination:
+            self.write(command)
+            return self.query(query)
+        self.in_step = False
+        try:
+            self._write_lines(direct, command, query)
+        except BaseException as exc:
+            self._raise_translated(exc, command)
+            raise
+        try:
+            reply = self._read_reply(query, direct)
+        except BaseException as exc:
+            self._raise_translated(exc, query)
             raise
         self.in_step = True
         return reply.strip()

@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from benchtest.results.run import Run, open_run
 from benchtest.results.test_record import TestRecord
+from benchtest.run.site_part import read_site_part
 from benchtest.runfile import schema
 from benchtest.runfile.codecs import GZIP
 from benchtest.storage.durability import fsync_directory
@@ -66,8 +67,9 @@ class _Part:
 def read_part(path: str | Path) -> Run:
     """The site's run file `path`, opened and read as `merge_runs` takes it (its tests, and the
     length of each waveform), so that a site that finished early can be read while the others
-    still run; the caller closes it. Raises `ResultFileError` for a damaged file."""
-    run = open_run(path)
+    still run; the caller closes it. A file its writer closed cleanly is read from its tables
+    (`read_site_part`). Raises `ResultFileError` for a damaged file."""
+    run = read_site_part(path)
     try:
         if run.problems:
             raise ResultFileError(f"{path}: cannot merge a damaged run file: {run.problems}")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.driver.scope import ScopeInstrument
+from benchtest.driver.scope import ScopeInstrument, run_state_stopped
 from benchtest.driver.scpi import (
     Control,
     Reading,
@@ -157,6 +157,7 @@ class RigolDS1000Z(ScopeInstrument):
     channel_numbers = CHANNELS
     channel_class = RigolChannel
     single_sweep_arms = False
+    run_state_query = ":TRIGger:STATus?"
     max_points_per_read: ClassVar[int] = 250_000  # BYTE format, per the guide
 
     timebase_scale = Control(
@@ -256,9 +257,10 @@ class RigolDS1000Z(ScopeInstrument):
         """Poll `:TRIGger:STATus?` until `STOP`: the single acquisition has completed.
 
         Right after `:SINGle` the scope may still report the STOP of before; that STOP counts
-        only once a running state was seen or `arm_settle` seconds have passed.
+        only once a running state was seen (`single()` asks the state once it is sent) or
+        `arm_settle` seconds have passed.
         """
-        stopped = self._stale_stop_filter(lambda status: status.upper() == "STOP")
+        stopped = self._stale_stop_filter(run_state_stopped)
         self._poll(":TRIGger:STATus?", parse_text, stopped, timeout)
 
     # -- waveform readout --------------------------------------------------------------------

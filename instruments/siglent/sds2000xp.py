@@ -12,7 +12,13 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from benchtest.driver.properties import choice, number, switch
-from benchtest.driver.scope import ScopeInstrument, decimation, parse_measured, sparse_count
+from benchtest.driver.scope import (
+    ScopeInstrument,
+    decimation,
+    parse_measured,
+    run_state_stopped,
+    sparse_count,
+)
 from benchtest.driver.scpi import (
     Control,
     Reading,
@@ -73,6 +79,7 @@ class SiglentSDS2000XPlus(ScopeInstrument):
     driver_name = "siglent.sds2000xp"
     timeout = 10.0
     block_terminators = 2
+    run_state_query = ":TRIGger:STATus?"
     error_query = "*ESR?"
     channel_class = Sds2000xpChannel
 
@@ -122,7 +129,7 @@ class SiglentSDS2000XPlus(ScopeInstrument):
 
     def wait_for_trigger(self, timeout: float) -> None:
         """Poll `:TRIGger:STATus?` until `Stop`: the single acquisition has completed."""
-        stopped = self._stale_stop_filter(lambda status: status.upper() == "STOP")
+        stopped = self._stale_stop_filter(run_state_stopped)
         self._poll(":TRIGger:STATus?", parse_text, stopped, timeout)
 
     # -- waveform readout ----------------------------------------------------------------------

@@ -110,6 +110,8 @@ class Request:
 
 def split_outside_quotes(text: str, separator: str) -> list[str]:
     """Split on `separator` except inside "..." or '...' strings."""
+    if '"' not in text and "'" not in text:  # the usual command: no string to look into
+        return text.split(separator)
     parts: list[str] = []
     current: list[str] = []
     quote = ""

@@ -32,6 +32,7 @@ Reply = str | bytes | None
 Handler = Callable[[Request], Reply]
 Fault = Literal["silent", "garbage"]
 ERROR_QUEUE_SIZE = 20
+MAX_DISPATCHED = 4096  # headers whose handler is remembered
 GARBAGE = b"\x15\xfe?#\x00garbled\n"
 COMMON_COMMANDS = ("*IDN?", "*RST", "*CLS", "*OPC?", "*OPC", "*WAI", "*ESR?")
 _ESR_BIT_OF_CLASS = {1: 0x20, 2: 0x10, 3: 0x08, 4: 0x04}  # -1xx CME, -2xx EXE, -3xx DDE, -4xx QYE
@@ -55,6 +56,9 @@ class ScpiServer(Service):
         self.role = role
         self._lock = threading.RLock()
         self._commands: list[tuple[re.Pattern[str], Handler]] = []
+        #: header -> (handler, the groups its pattern matched), or None: matched nothing
+        self._dispatch: dict[str, tuple[Handler, tuple[str, ...]] | None] = {}
+        self._dispatched = 0  # how many patterns `_dispatch` was filled with
         self._errors: deque[tuple[int, str]] = deque()
         self._esr = 0
         self._fault: Fault | None = None
@@ -145,14 +149,33 @@ class ScpiServer(Service):
 
     def _execute(self, text: str) -> Reply:
         header, args = split_header(text)
+        found = self._handler(header)
+        if found is None:
+            self.push_error(*UNDEFINED_HEADER)
+            return None
+        handler, groups = found
+        with self._lock:
+            return self._call(handler, Request(text, header, groups, args))
+
+    def _handler(self, header: str) -> tuple[Handler, tuple[str, ...]] | None:
+        """The handler of the first pattern that matches `header`, and the groups it matched;
+        None when none does. Looked up once per header (an instrument is sent the same few
+        headers again and again), again after patterns were added."""
+        dispatch = self._dispatch
+        if self._dispatched != len(self._commands):
+            dispatch.clear()
+            self._dispatched = len(self._commands)
+        if header in dispatch:
+            return dispatch[header]
+        found: tuple[Handler, tuple[str, ...]] | None = None
         for regex, handler in self._commands:
             match = regex.fullmatch(header)
             if match:
-                request = Request(text, header, tuple(g or "" for g in match.groups()), args)
-                with self._lock:
-                    return self._call(handler, request)
-        self.push_error(*UNDEFINED_HEADER)
-        return None
+                found = handler, tuple(g or "" for g in match.groups())
+                break
+        if len(dispatch) < MAX_DISPATCHED:  # a client that sends endless new headers
+            dispatch[header] = found
+        return found
 
     def _call(self, handler: Handler, request: Request) -> Reply:
         try:
