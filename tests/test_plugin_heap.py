@@ -97,3 +97,30 @@ def test_objects_the_process_froze_itself_stay_frozen(pytester: pytest.Pytester)
         assert 0 < gc.get_freeze_count() <= ours
     finally:
         gc.unfreeze()
+
+
+THRESHOLD_PLAN = """
+import gc
+
+def test_threshold():
+    with open("threshold.txt", "w") as out:
+        out.write(str(gc.get_threshold()[0]))
+"""
+
+
+@pytest.mark.parametrize("bench", [True, False])
+def test_the_young_generation_is_collected_less_often_during_a_bench_run(
+    pytester: pytest.Pytester, bench: bool
+) -> None:
+    from benchtest.plugin.heap import YOUNG_THRESHOLD
+
+    before = gc.get_threshold()
+    assert before[0] < YOUNG_THRESHOLD
+    pytester.makepyfile(test_plan=THRESHOLD_PLAN)
+    pytester.makefile(".yaml", bench=BENCH)
+    args = ["--bench", "bench.yaml", "--dut", str(PROFILE)] if bench else []
+    result = pytester.runpytest_inprocess(*args, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    during = int((pytester.path / "threshold.txt").read_text())
+    assert during == (YOUNG_THRESHOLD if bench else before[0])
+    assert gc.get_threshold() == before  # put back with the heap

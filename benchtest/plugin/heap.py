@@ -10,6 +10,13 @@ collections, and a cycle among those objects that became garbage in between is f
 Objects the tests make are collected as ever; `gc.get_objects()` and `gc.get_referrers()`
 in a test do not list the frozen ones. A process that froze objects itself is left as it is.
 
+While the tests run, the young generation is collected every `YOUNG_THRESHOLD` allocations
+rather than CPython's 700: a test's objects mostly die with it, freed by their reference
+counts, and each collection walked the few still alive and promoted them to be walked again
+(5 000 trivial tests: ~280 young and ~24 middle collections, 40-80 ms of CPU with the full
+ones, against ~20 young and no middle one, 35-50 ms). Garbage in cycles waits a little
+longer for its collection. The thresholds are put back with the heap.
+
 PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
 
@@ -23,6 +30,10 @@ import pytest
 from benchtest.plugin.configuration import settings
 
 FROZEN = pytest.StashKey[bool]()
+#: The collector's thresholds before the bench run set its own.
+THRESHOLDS = pytest.StashKey[tuple[int, int, int]]()
+#: Allocations between collections of the young generation during a bench run.
+YOUNG_THRESHOLD = 10_000
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,9 +62,16 @@ def _freeze(config: pytest.Config) -> None:
         return  # the process froze objects of its own: not ours to thaw
     gc.freeze()
     config.stash[FROZEN] = True
+    if THRESHOLDS not in config.stash:
+        young, middle, old = config.stash[THRESHOLDS] = gc.get_threshold()
+        if young:  # 0: the process turned automatic collection off; left as it is
+            gc.set_threshold(max(young, YOUNG_THRESHOLD), middle, old)
 
 
 def _thaw(config: pytest.Config) -> None:
+    if THRESHOLDS in config.stash:
+        gc.set_threshold(*config.stash[THRESHOLDS])
+        del config.stash[THRESHOLDS]
     if config.stash.get(FROZEN, False):
         del config.stash[FROZEN]
         gc.unfreeze()
