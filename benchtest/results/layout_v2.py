@@ -206,6 +206,23 @@ def _readable_waveforms(
 def _record(tables: TablesV2, position: int, guard: Guard[Any], where: str) -> TestRecord:
     row = tables.tests[position]
     groups = tables.waveform_groups(position, guard)
+    return record_of(
+        tables,
+        position,
+        _readable_waveforms(groups, where, guard),
+        _curves(tables.file, str(row["entry"]), where, guard),
+    )
+
+
+def record_of(
+    tables: TablesV2,
+    position: int,
+    waveforms: dict[str, StoredWaveform],
+    curves: dict[str, Any],
+) -> TestRecord:
+    """The record of the test at `position` of the tests table, with its `waveforms` and its
+    `curves` (sweeps and families, by keyword) found by the caller."""
+    row = tables.tests[position]
     return TestRecord(
         id=str(row["test_id"]),
         entry=str(row["entry"]),
@@ -216,10 +233,10 @@ def _record(tables: TablesV2, position: int, guard: Guard[Any], where: str) -> T
         duration=float(row["duration"]),
         conditions=_conditions(str(row[schema.CONDITIONS])),
         measurements=tables.measurement_rows(position),
-        waveforms=_readable_waveforms(groups, where, guard),
+        waveforms=waveforms,
         index=int(row["index"]),
         attempt=int(row["attempt"]),
-        **_curves(tables.file, str(row["entry"]), where, guard),
+        **curves,
     )
 
 

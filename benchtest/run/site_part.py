@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import h5py
 
-from benchtest.results.layout_v2 import TablesV2
+from benchtest.results.layout_v2 import TablesV2, record_of
 from benchtest.results.padded import SUPERBLOCK_HEAD, recorded_end
 from benchtest.results.records import StoredWaveform
 from benchtest.results.run import Run, open_run
@@ -94,22 +94,8 @@ class _SitePart(Run):
     def _record(self, tables: TablesV2, position: int) -> TestRecord:
         """The test at `position` of the tests table, as `layout_v2` builds it."""
         row = tables.tests[position]
-        entry = str(row["entry"])
-        return TestRecord(
-            id=str(row["test_id"]),
-            entry=entry,
-            outcome=str(row["outcome"]),
-            message=str(row["message"]),
-            start=str(row["start_time"]),
-            end=str(row["end_time"]),
-            duration=float(row["duration"]),
-            conditions=_conditions(str(row[schema.CONDITIONS])),
-            measurements=tables.measurement_rows(position),
-            waveforms=self._waveforms(tables, row),
-            index=int(row["index"]),
-            attempt=int(row["attempt"]),
-            **self._curves(entry, tables, row),
-        )
+        curves = self._curves(str(row["entry"]), tables, row)
+        return record_of(tables, position, self._waveforms(tables, row), curves)
 
     def _waveforms(self, tables: TablesV2, row: Any) -> dict[str, StoredWaveform]:
         """The test's waveforms by name as recorded (the first of two with one name)."""
