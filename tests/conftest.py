@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,26 @@ from benchtest import DutProfile
 from benchtest.values.events import Event
 
 REPO = Path(__file__).resolve().parent.parent
+_SESSION_CACHE = pytest.StashKey[tuple[str, str | None]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Configuration files remembered as valid (`benchtest.config.valid_files`) by what runs
+    outside a test's own folders (collection, session- and module-scoped fixtures and the
+    processes they start) go to a folder of the session's, removed when it ends, never to the
+    user's cache; each test gets a folder of its own (`_private_folders`)."""
+    folder = tempfile.mkdtemp(prefix="benchtest-test-cache-")
+    config.stash[_SESSION_CACHE] = folder, os.environ.get("BENCHTEST_CACHE_DIR")
+    os.environ["BENCHTEST_CACHE_DIR"] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder, before = config.stash[_SESSION_CACHE]
+    if before is None:
+        os.environ.pop("BENCHTEST_CACHE_DIR", None)
+    else:
+        os.environ["BENCHTEST_CACHE_DIR"] = before
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
