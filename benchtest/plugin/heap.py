@@ -13,8 +13,8 @@ in a test do not list the frozen ones. A process that froze objects itself is le
 While the tests run, the young generation is collected every `YOUNG_THRESHOLD` allocations
 rather than CPython's 700: a test's objects mostly die with it, freed by their reference
 counts, and each collection walked the few still alive and promoted them to be walked again
-(5 000 trivial tests: ~280 young and ~24 middle collections, 40-80 ms of CPU with the full
-ones, against ~20 young and no middle one, 35-50 ms). Garbage in cycles waits a little
+(5 000 trivial tests: ~280 young and ~24 middle collections, 73-117 ms of CPU with the full
+ones, against ~20 young and no middle one, 40-46 ms). Garbage in cycles waits a little
 longer for its collection. The thresholds are put back with the heap.
 
 PYTEST_DONT_REWRITE (see `benchtest.plugin`).
