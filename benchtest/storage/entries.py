@@ -11,7 +11,6 @@ the end of a run with thousands of tests stays short.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from benchtest.runfile.codecs import GZIP
 from benchtest.runfile.schema import CONDITIONS, ENTRY_MEASUREMENT_DTYPE, MEASUREMENTS, TEXT
 from benchtest.storage.lowlevel import (
     copy_object,
+    file_type,
     has_library,
     write_all,
     write_from,
@@ -180,7 +180,7 @@ class EntryBuilder:
         if count >= 0:
             write_table(_Wrapped(group), table)
             template.table = h5py.h5d.open(group, _MEASUREMENTS)
-            template.file_type = _file_type(dtype)
+            template.file_type = file_type(dtype)
         self._made[key] = template
         return template
 
@@ -263,11 +263,6 @@ def entry_table(rows: npt.NDArray[Any], conditions: str | npt.NDArray[Any]) -> n
     return table
 
 
-@functools.lru_cache(maxsize=256)
-def _file_type(dtype: np.dtype[Any]) -> Any:
-    return h5py.h5t.py_create(dtype, logical=True)
-
-
 def write_table(group: Any, table: npt.NDArray[Any]) -> None:
     """`table` as the entry's `measurements`: compact when small, else chunked with gzip."""
     if table.nbytes > COMPACT_BYTES:
@@ -275,8 +270,8 @@ def write_table(group: Any, table: npt.NDArray[Any]) -> None:
             MEASUREMENTS, data=table, chunks=True, **GZIP.filter_args()
         )
         return
-    file_type = _file_type(table.dtype)
+    stored = file_type(table.dtype)
     space = h5py.h5s.create_simple((len(table),))
-    dataset = h5py.h5d.create(group.id, MEASUREMENTS.encode(), file_type, space, dcpl=_COMPACT)
+    dataset = h5py.h5d.create(group.id, MEASUREMENTS.encode(), stored, space, dcpl=_COMPACT)
     if len(table):
-        write_all(dataset, file_type, table)
+        write_all(dataset, stored, table)

@@ -31,7 +31,9 @@ AttrValue = str | int | float | np.generic | Sequence[str]
 
 
 @functools.cache
-def _file_type(dtype: np.dtype[Any]) -> Any:
+def file_type(dtype: np.dtype[Any]) -> Any:
+    """The HDF5 type that stores values of `dtype` (text as variable- or fixed-length UTF-8),
+    made once per dtype."""
     return h5py.h5t.py_create(dtype, logical=True)
 
 
@@ -46,15 +48,15 @@ def _encoded(name: str, value: AttrValue) -> tuple[np.ndarray[Any, Any], Any, An
     data = np.asarray(value)
     if data.ndim != 0 or data.dtype.kind not in "biuf":
         raise TypeError(f"attribute {name!r}: {value!r} is not text, a number or a list of text")
-    file_type = _file_type(data.dtype)
-    return data, file_type, file_type, _SCALAR
+    stored = file_type(data.dtype)
+    return data, stored, stored, _SCALAR
 
 
 def set_attrs(obj: h5py.HLObject, values: Mapping[str, AttrValue]) -> None:
     """Create the attributes `values` on `obj`, which has none of these names yet."""
     for name, value in values.items():
-        data, file_type, memory_type, space = _encoded(name, value)
-        attr = h5py.h5a.create(obj.id, name.encode(), file_type, space)
+        data, stored, memory_type, space = _encoded(name, value)
+        attr = h5py.h5a.create(obj.id, name.encode(), stored, space)
         attr.write(data, mtype=memory_type)
 
 
