@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import os
 import zlib
 from pathlib import Path
@@ -243,3 +244,28 @@ def test_a_record_waits_in_the_log_only_for_the_commit_it_names(tmp_path: Path) 
     committed.write_record(4005, b"f", second)
     assert path.read_bytes()[4005:4006] == b"f"
     committed.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "pwrite"), reason="pwrite is POSIX")
+@pytest.mark.parametrize("kind", ["bytes", "memoryview of int32"])
+def test_write_at_writes_everything_when_the_os_writes_part_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    values = array.array("i", range(1000))
+    data: bytes | memoryview = values.tobytes() if kind == "bytes" else memoryview(values)
+    path = tmp_path / "part.bin"
+    path.write_bytes(b"\xff" * 10)
+    real_pwrite, calls = os.pwrite, []
+
+    def short_pwrite(fd: int, buffer: Any, offset: int) -> int:  # a signal, say: 7 bytes each
+        calls.append(offset)
+        return real_pwrite(fd, memoryview(buffer).cast("B")[:7], offset)
+
+    monkeypatch.setattr(os, "pwrite", short_pwrite)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        commit_log.write_at(fd, data, 3)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"\xff" * 3 + values.tobytes()
+    assert len(calls) == -(-4000 // 7)

@@ -188,7 +188,8 @@ def _field(where: str, path: str, name: str, spec: Mapping[str, Any], width: int
             f"{path}.{key}",
             f"bits {lsb + size - 1}..{lsb} do not fit the {width}-bit register",
         )
-    values = dict(spec.get("values") or {})
+    # JSON Schema counts 2.0 an integer: a value so written is that whole number.
+    values = {key: int(number) for key, number in (spec.get("values") or {}).items()}
     for value_name, number in values.items():
         if not fits(number, size):
             raise ConfigError(where, f"{path}.values.{value_name}", _too_wide(number, size))

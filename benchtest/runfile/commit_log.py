@@ -293,12 +293,16 @@ def fold_log(path: Path) -> bool:
 
 def write_at(fd: int, data: bytes | memoryview, offset: int) -> None:
     """All of `data` at `offset` of the file `fd` (pwrite where the OS has it)."""
-    view = memoryview(data).cast("B")
     if hasattr(os, "pwrite"):
+        written = os.pwrite(fd, data, offset)  # all of it, but for a signal or a full disk
+        if written == (data.nbytes if isinstance(data, memoryview) else len(data)):
+            return
+        view, offset = memoryview(data).cast("B")[written:], offset + written
         while view:
             written = os.pwrite(fd, view, offset)
             view, offset = view[written:], offset + written
         return
     os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    view = memoryview(data).cast("B")  # pragma: no cover
     while view:  # pragma: no cover
         view = view[os.write(fd, view) :]
