@@ -158,3 +158,26 @@ def test_a_condition_set_up_by_the_test_goes_with_later_measurements(
     recorded = [e.measurement.conditions for e in events if isinstance(e, MeasurementRecorded)]
     assert recorded[0].get("temperature") is None
     assert recorded[1]["temperature"] == 85.0
+
+
+LIMIT_KINDS = {
+    "two-sided": Limits(1.0, 2.0, "V"),
+    "low only": Limits(1.0, None, "V"),
+    "high only": Limits(None, 2.0, "V"),
+    "equal": Limits(1.5, 1.5, "V"),
+    "open": Limits(None, None, "V"),
+    "two-sided with a margin": Limits(1.0, 2.0, "V", 0.1),
+    "high only with a margin": Limits(None, 2.0, "V", 0.1),
+}
+VALUES = [math.nan, math.inf, -math.inf, 0.5, 1.0, 1.05, 1.5, 1.95, 2.0, 2.5, np.float64(math.nan)]
+
+
+@pytest.mark.filterwarnings("ignore::benchtest.run.measuring.MarginalWarning")
+@pytest.mark.parametrize("kind", LIMIT_KINDS)
+def test_the_judgement_of_measure_is_that_of_the_limits(kind: str, measure: Measure) -> None:
+    limits = LIMIT_KINDS[kind]
+    for value in VALUES:
+        judged = measure("vin", value, limits=limits).outcome
+        assert judged is limits.check(float(value)), (kind, value)
+        if math.isnan(value):
+            assert judged is (Outcome.INFO if limits.is_open else Outcome.FAIL)

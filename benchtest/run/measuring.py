@@ -163,13 +163,15 @@ class Measure:
                         f"{self.test_id}: measurement {name!r} must be a number, got {value!r}"
                     ) from None
             value = float(value)
-        # Limits.check's judgement, inline for two-sided limits without a marginal band (a
-        # NaN compares false, so it fails, as there): this is the hot path of a test.
+        # Limits.check's judgement, inline for limits on one or both sides without a marginal
+        # band (a NaN compares false, so it fails, as there): the hot path of a test.
         low_, high_ = judged.low, judged.high
-        if low_ is None or high_ is None or judged.margin:
+        if judged.margin or (low_ is None and high_ is None):
             outcome = judged.check(value)
+        elif (low_ is None or low_ <= value) and (high_ is None or value <= high_):
+            outcome = Outcome.PASS
         else:
-            outcome = Outcome.PASS if low_ <= value <= high_ else Outcome.FAIL
+            outcome = Outcome.FAIL
         measurement = _measurement(
             name, value, judged.unit, judged, outcome, time.time(), dict(self.conditions),
             description,
