@@ -6,7 +6,7 @@ from __future__ import annotations
 import atexit
 import gc
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -74,7 +74,7 @@ class FakeScope(Fake):
 @pytest.fixture
 def site_a(
     ldo_profile_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[InstrumentPool, list[Event]]:
+) -> Iterator[tuple[InstrumentPool, list[Event]]]:
     monkeypatch.setattr(
         "benchtest.run.instrument_pool.driver_class",
         lambda name: {"keithley.k2450": Fake, "rigol.ds1000z": FakeScope}[name],
@@ -85,7 +85,10 @@ def site_a(
     bench = Bench.load(tmp_path / "bench.yaml").for_site("A")
     events: list[Event] = []
     pool = InstrumentPool(bench, DutProfile.load(tmp_path / "ldo.yaml"), events.append)
-    return pool, events
+    yield pool, events
+    Fake.smu_free.set()
+    pool.close()  # its instruments' safe-state threads end with their connections
+    assert not [t for t in threading.enumerate() if t.name.startswith("safe-state-")]
 
 
 def _other_site_claim(pool: InstrumentPool) -> ResourceLock:
