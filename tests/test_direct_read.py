@@ -20,7 +20,7 @@ from test_transport import BINARY, LoopbackInstrument, block
 from benchtest.driver.transport import VisaTransport
 from benchtest.values.errors import InstrumentReportedError, InstrumentTimeoutError, ProtocolError
 
-TIMEOUT = 0.5  # s
+TIMEOUT = 1.5  # s: the 0.2 s timeouts below are told from it with room for a busy machine
 PAUSE = 0.05  # s between the pieces of a reply that arrives in parts
 SCATTER = hasattr(socket.socket, "recvmsg_into")
 
@@ -117,7 +117,7 @@ def test_the_read_timeout_is_set_on_the_socket_only_when_it_changes(
     started = time.monotonic()
     with pytest.raises(InstrumentTimeoutError, match=r"\[scope\] no reply within 0\.2 s"):
         transport.query(":MEAS:VPP?")
-    assert 0.2 <= time.monotonic() - started < 0.2 + 0.25
+    assert 0.2 <= time.monotonic() - started < TIMEOUT  # the new timeout, not the old
     assert line.timeouts == [TIMEOUT, 0.2]
 
 
@@ -208,7 +208,7 @@ def test_a_session_switched_to_pyvisa_reads_and_back_stays_in_step(
     started = time.monotonic()
     with pytest.raises(InstrumentTimeoutError, match=r"no reply within 0\.2 s"):
         transport.query(":MEAS:VPP?")
-    assert time.monotonic() - started < 0.2 + 0.25
+    assert time.monotonic() - started < TIMEOUT
     transport.direct_socket = True
     assert transport.query("*OPC?") == "1"  # on a new connection, straight from its socket
     assert transport._direct_reader() is not None
