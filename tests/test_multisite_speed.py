@@ -85,10 +85,15 @@ def site_a(
     bench = Bench.load(tmp_path / "bench.yaml").for_site("A")
     events: list[Event] = []
     pool = InstrumentPool(bench, DutProfile.load(tmp_path / "ldo.yaml"), events.append)
+    before = set(threading.enumerate())
     yield pool, events
     Fake.smu_free.set()
     pool.close()  # its instruments' safe-state threads end with their connections
-    assert not [t for t in threading.enumerate() if t.name.startswith("safe-state-")]
+    wait_until(lambda: not _safe_state_threads() - before, timeout=5.0)
+
+
+def _safe_state_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("safe-state-")}
 
 
 def _other_site_claim(pool: InstrumentPool) -> ResourceLock:
