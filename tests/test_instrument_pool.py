@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -11,6 +12,7 @@ import pytest
 from benchtest import Bench, BenchtestError, DutProfile
 from benchtest.driver.base import Identity, Instrument
 from benchtest.run.instrument_pool import CalibrationWarning, InstrumentPool
+from benchtest.sim.testing import wait_until
 from benchtest.values.events import Event, InstrumentIdentified, SafeStateApplied
 from benchtest.values.ratings import NO_GUARD, SourceGuard
 
@@ -60,7 +62,7 @@ class RecordingInstrument(Instrument):
 @pytest.fixture
 def pool(
     ldo_profile_text: str, sim_bench_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[InstrumentPool, list[Event]]:
+) -> Iterator[tuple[InstrumentPool, list[Event]]]:
     monkeypatch.setattr(
         "benchtest.run.instrument_pool.driver_class", lambda name: RecordingInstrument
     )
@@ -71,7 +73,15 @@ def pool(
     (tmp_path / "sim.yaml").write_text(sim_bench_text, encoding="utf-8")
     events: list[Event] = []
     bench = Bench.load(tmp_path / "sim.yaml")
-    return InstrumentPool(bench, DutProfile.load(tmp_path / "ldo.yaml"), events.append), events
+    before = set(threading.enumerate())
+    instruments = InstrumentPool(bench, DutProfile.load(tmp_path / "ldo.yaml"), events.append)
+    yield instruments, events
+    RecordingInstrument.behaviour = "ok"
+    RELEASE.set()  # a safe state still hanging returns
+    instruments.close()  # the safe-state threads end with their connections
+    wait_until(
+        lambda: not {t for t in threading.enumerate() if t.name.startswith("safe-state-")} - before
+    )
 
 
 def test_opens_lazily_once_with_guard_and_options(pool: tuple[InstrumentPool, list[Event]]) -> None:
