@@ -2,9 +2,9 @@
 
 Test plans are pytest files; fixtures hand them the bench's instruments by role and the DUT
 profile, and `measure(...)` records every value with unit and limits into one HDF5 file per run.
-The public surface is what this module exports; everything else may move. Names that need
-numpy or the configuration or driver machinery load on first use, so `benchtest.results`
-stays light and `import benchtest` imports no numpy.
+The public surface is what this module exports; everything else may move. Names other than
+the errors load on first use, so `benchtest.results` and the pytest plugin stay light, and
+`import benchtest` imports no numpy.
 
 PYTEST_DONT_REWRITE: the `benchtest` command imports this package before it starts pytest,
 and nothing in it relies on pytest's assertion rewriting.
@@ -34,7 +34,6 @@ from benchtest.values.errors import (
     SafetyError,
 )
 from benchtest.values.lazy import lazy_names
-from benchtest.values.measurement import Limits, Measurement, Outcome
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,13 +42,17 @@ if TYPE_CHECKING:
     from benchtest.config.dut import DutProfile
     from benchtest.driver.registry import open_instrument
     from benchtest.run.measuring import LimitFailure, Measure
+    from benchtest.values.measurement import Limits, Measurement, Outcome
     from benchtest.values.waveform import Waveform
 
 _LAZY = {
     "Bench": "benchtest.config.bench",
     "DutProfile": "benchtest.config.dut",
     "LimitFailure": "benchtest.run.measuring",
+    "Limits": "benchtest.values.measurement",
     "Measure": "benchtest.run.measuring",
+    "Measurement": "benchtest.values.measurement",
+    "Outcome": "benchtest.values.measurement",
     "open_instrument": "benchtest.driver.registry",
     "Waveform": "benchtest.values.waveform",
 }

@@ -2,10 +2,16 @@
 
 Each feature lives in its own module with its options, fixtures and hooks; this module only
 lists them. The plugin stays inert unless a run asks for a bench (--bench, --dut or --sim), so
-ordinary pytest suites in the same environment are not affected.
+ordinary pytest suites in the same environment are not affected, and it costs them next to
+nothing: at their top the modules import only light ones (pytest, `values`, the asset paths,
+the lab catalog's settings). The layers a bench run uses (`BENCH_LAYERS`: the bench and DUT
+models, the drivers, the run layer; with them numpy, h5py, jsonschema and PyVISA) are imported
+inside the functions that use them, which only a bench run calls, and all at once by
+`import_bench_layers` as soon as `configuration` finds that the run is a bench run.
 """
 
 import gc
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -34,19 +40,46 @@ pytest_plugins = [
 ]
 
 
+# What a bench run uses of the layers below: the modules the plugin's functions import.
+BENCH_LAYERS = (
+    "benchtest.config.bench",
+    "benchtest.config.dut",
+    "benchtest.config.files",
+    "benchtest.config.plan_rules",
+    "benchtest.config.ratings",
+    "benchtest.driver.base",
+    "benchtest.driver.registry",
+    "benchtest.values.events",
+    "benchtest.run.instrument_pool",
+    "benchtest.run.measuring",
+    "benchtest.run.plans",
+    "benchtest.run.resume",
+    "benchtest.run.session",
+    "benchtest.run.tally",
+)
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     """Import and register the modules above, in their order, as soon as this module is
     registered: pytest then finds them registered when it reads `pytest_plugins`. Left to it,
     pytest would first look for each name among the entry points of every installed package
     (~4 ms a name, read from each package's metadata)."""
+    for name in pytest_plugins:
+        pluginmanager.import_plugin(name)
+
+
+def import_bench_layers() -> None:
+    """Import `BENCH_LAYERS`, once a run is known to be a bench run: all at once, before the
+    bench file is read and before the session starts (when `benchtest.plugin.heap` freezes
+    what the run has built), rather than each as a function first needs it."""
     with _collector_paused():
-        for name in pytest_plugins:
-            pluginmanager.import_plugin(name)
+        for name in BENCH_LAYERS:
+            importlib.import_module(name)
 
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """The garbage collector off while the modules above import numpy, h5py and the rest:
+    """The garbage collector off while the bench layers import numpy, h5py and the rest:
     imports make objects that live as long as the process, and each automatic collection
     meanwhile walks all of them again (~25 ms of CPU at start-up). On again after, if it was;
     `benchtest.plugin.heap` then keeps them out of the collector's walks during the run."""

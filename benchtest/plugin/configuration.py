@@ -2,10 +2,12 @@
 
 The bench file and an explicit `--dut` profile are validated in `pytest_configure`, before
 any instrument is touched; a bad file ends the run with one message naming the file, the
-field and what was expected. Without `--dut`, each plan's `dut_kind` picks its profile (see
-`dut_sessions`). A multi-site bench is narrowed here to the site this process tests, and
-`--strict-bench` makes the bench strict (as `strict: true` in the bench file does). A run that
-asks for no bench but collects benchtest plans stops with one message saying how to run them.
+field and what was expected. That is where a run is found to be a bench run, and the layers
+it uses are imported (`benchtest.plugin.import_bench_layers`). Without `--dut`, each plan's
+`dut_kind` picks its profile (see `dut_sessions`). A multi-site bench is narrowed here to the
+site this process tests, and `--strict-bench` makes the bench strict (as `strict: true` in the
+bench file does). A run that asks for no bench but collects benchtest plans stops with one
+message saying how to run them.
 
 PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 """
@@ -13,18 +15,20 @@ PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 from __future__ import annotations
 
 import argparse
-import getpass
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from benchtest.config.assets import DEFAULT_BENCH, asset
-from benchtest.config.bench import Bench
-from benchtest.config.dut import DutProfile
-from benchtest.driver.registry import ensure_own_instruments_package
+from benchtest.plugin import import_bench_layers
 from benchtest.plugin.markers import ClosestMarkers
 from benchtest.values.errors import BenchtestError
+
+if TYPE_CHECKING:
+    from benchtest.config.bench import Bench
+    from benchtest.config.dut import DutProfile
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,11 @@ def pytest_configure(config: pytest.Config) -> None:
     dut_path = option.dut or config.getini("benchtest_dut")
     if not (option.bench or dut_path or option.sim):
         return  # not a bench run: the plugin stays out of the way
+    import_bench_layers()
+    from benchtest.config.bench import Bench
+    from benchtest.config.dut import DutProfile
+    from benchtest.driver.registry import ensure_own_instruments_package
+
     try:
         ensure_own_instruments_package()
         bench = Bench.load(option.bench or asset(DEFAULT_BENCH))
@@ -168,6 +177,9 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     workers = getattr(config.option, "numprocesses", None)
     if not workers or not config.option.bench:
         return
+    import_bench_layers()
+    from benchtest.config.bench import Bench
+
     try:
         sites = Bench.load(config.option.bench).sites
     except BenchtestError:
@@ -273,6 +285,8 @@ def settings(config: pytest.Config) -> RunSettings | None:
 
 
 def _login_name() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (OSError, KeyError):

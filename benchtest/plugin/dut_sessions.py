@@ -20,29 +20,30 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from benchtest.config.assets import DEMO_DUT, asset
-from benchtest.config.dut import DutProfile
-from benchtest.config.files import load_validated
 from benchtest.plugin.configuration import RunSettings, settings
 from benchtest.plugin.markers import ClosestMarkers
-from benchtest.run.measuring import Measure
-from benchtest.run.plans import plan_test_id, plans_root
-from benchtest.run.resume import Resumption
-from benchtest.run.session import DutSession, LaunchedSimulator, RunInfo
-from benchtest.run.tally import describe
 from benchtest.values import stops
 from benchtest.values.errors import BenchtestError, ResultFileError
-from benchtest.values.events import Event
 
-ITEM_DUT = pytest.StashKey[DutProfile]()
+if TYPE_CHECKING:
+    from benchtest.config.dut import DutProfile
+    from benchtest.run.measuring import Measure
+    from benchtest.run.resume import Resumption
+    from benchtest.run.session import DutSession, LaunchedSimulator
+    from benchtest.values.events import Event
+
+# Keys to values of the bench layers' types are typed by annotation: those layers are imported
+# in bench runs only (see `benchtest.plugin`).
+ITEM_DUT: pytest.StashKey[DutProfile] = pytest.StashKey()
 # Set on a test that names no family (and no --dut was given): it runs with the part already
 # under test, else with this default.
 ITEM_ANY_DUT = pytest.StashKey[bool]()
-ACTIVE = pytest.StashKey[DutSession]()
+ACTIVE: pytest.StashKey[DutSession] = pytest.StashKey()
 RUN_FILES = pytest.StashKey[list[Path]]()
 TEST_ID = pytest.StashKey[str]()
 PLAN_FILE_IDS = pytest.StashKey[dict[Path, str]]()
@@ -50,11 +51,11 @@ PLANS_ROOTS = pytest.StashKey[dict[Path, Path]]()
 # The helper modules the plans import from their root, found at collection.
 PLAN_HELPERS = pytest.StashKey[set[Path]]()
 # What each run file's tests came to, by run file: its DUT session, closed.
-SUMMARIES = pytest.StashKey[dict[Path, DutSession]]()
+SUMMARIES: pytest.StashKey[dict[Path, DutSession]] = pytest.StashKey()
 # The killed run the DUT session resumes (`--resume`, set by `benchtest.plugin.resume`).
-RESUME = pytest.StashKey[Resumption]()
+RESUME: pytest.StashKey[Resumption] = pytest.StashKey()
 # The simulated bench launched ahead of the first DUT session (see `_launch_simulator`).
-LAUNCHED = pytest.StashKey[LaunchedSimulator]()
+LAUNCHED: pytest.StashKey[LaunchedSimulator] = pytest.StashKey()
 # benchtest's own packages: never counted as plan files, even in a source checkout.
 _PACKAGE = Path(__file__).resolve().parents[1]
 _FRAMEWORK = (_PACKAGE, _PACKAGE.parent / "instruments")
@@ -133,6 +134,7 @@ def _summary(config: pytest.Config, path: Path) -> tuple[str, str, int]:
     if session is not None:
         return f"{session.dut.name}: {session.summary}", session.outcome, session.tally.skipped
     from benchtest.run.site_merge import merged_outcomes
+    from benchtest.run.tally import describe
 
     try:  # the header and the tests table: the file was checked as it was merged
         part, outcome, tests = merged_outcomes(path)
@@ -161,6 +163,8 @@ def _plan_file_id(config: pytest.Config, path: Path) -> str:
     """The file part of a test id, found once per plan file and run (not once per test)."""
     ids = config.stash.setdefault(PLAN_FILE_IDS, {})
     if path not in ids:
+        from benchtest.run.plans import plan_test_id
+
         ids[path] = plan_test_id(path, "", _plans_root(config, path))
     return ids[path]
 
@@ -168,6 +172,8 @@ def _plan_file_id(config: pytest.Config, path: Path) -> str:
 def _plans_root(config: pytest.Config, path: Path) -> Path:
     roots = config.stash.setdefault(PLANS_ROOTS, {})
     if path not in roots:
+        from benchtest.run.plans import plans_root
+
         explicit = str(config.getini("benchtest_plans_root") or "")
         base = config.inipath.parent if config.inipath is not None else config.rootpath
         roots[path] = plans_root(path, base / explicit if explicit else None)
@@ -293,6 +299,8 @@ def activate(item: pytest.Item) -> DutSession | None:
         return session
     if session is not None:
         close_active(config, "passed")
+    from benchtest.run.session import DutSession, RunInfo
+
     info = RunInfo(
         results_dir=run.results_dir,
         serial_number=run.serial_number,
@@ -360,6 +368,8 @@ def _launch_simulator(config: pytest.Config, run: RunSettings, dut: DutProfile) 
         return
     if config.option.collectonly or LAUNCHED in config.stash:
         return
+    from benchtest.run.session import LaunchedSimulator
+
     try:
         with stops.held:  # a stop meanwhile finds it noted, for `_stop_launched`
             config.stash[LAUNCHED] = LaunchedSimulator(run.bench, dut, run.serial_number)
@@ -468,6 +478,8 @@ class _Catalog:
 
     def default(self) -> DutProfile:
         if self._default is None:
+            from benchtest.config.dut import DutProfile
+
             self._default = DutProfile.load(asset(DEMO_DUT))
         return self._default
 
@@ -478,6 +490,9 @@ class _Catalog:
 
     def by_family(self) -> dict[str, list[DutProfile]]:
         if self._by_family is None:
+            from benchtest.config.dut import DutProfile
+            from benchtest.config.files import load_validated
+
             self._by_family = {}
             for path in sorted(self.folder().glob("*.yaml")):
                 profile = DutProfile.from_file(load_validated(path, "dut", "DUT profile"))

@@ -18,20 +18,18 @@ import signal
 import threading
 import types
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from benchtest.driver.base import Instrument
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import active, close_active
-from benchtest.run.instrument_pool import (
-    InstrumentOpenError,
-    InstrumentPool,
-    MissingRoleError,
-    missing_roles_message,
-)
 from benchtest.values import stops
+from benchtest.values.errors import BenchtestError
+
+if TYPE_CHECKING:
+    from benchtest.driver.base import Instrument
+    from benchtest.run.instrument_pool import InstrumentPool
 
 PREVIOUS_HANDLERS = pytest.StashKey[dict[signal.Signals, Any]]()
 # The bench runs of this process that have not ended (pytest_unconfigure).
@@ -138,10 +136,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if marker is None or run is None:
         return
     missing = [role for role in marker.args if role not in run.bench.roles]
-    if missing and run.bench.strict:
+    if not missing:
+        return
+    from benchtest.run.instrument_pool import MissingRoleError, missing_roles_message
+
+    if run.bench.strict:
         raise MissingRoleError(f"{missing_roles_message(run.bench, missing)}; the bench is strict")
-    if missing:
-        pytest.skip(missing_roles_message(run.bench, missing))
+    pytest.skip(missing_roles_message(run.bench, missing))
 
 
 @pytest.hookimpl(tryfirst=True)  # before --pdb shows the report
@@ -154,7 +155,11 @@ def pytest_exception_interact(
     traceback through the transport. (pytest calls this for a phase that raised, before the
     bench runner logs its reports.)"""
     error = call.excinfo.value if call.excinfo is not None else None
-    if report.failed and isinstance(error, InstrumentOpenError | MissingRoleError):
+    if not (report.failed and isinstance(error, BenchtestError)):
+        return
+    from benchtest.run.instrument_pool import InstrumentOpenError, MissingRoleError
+
+    if isinstance(error, InstrumentOpenError | MissingRoleError):
         report.longrepr = f"{type(error).__name__}: {error}"
 
 

@@ -12,10 +12,14 @@ PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from benchtest.plugin.dut_sessions import in_progress
-from benchtest.run.measuring import LimitFailure, Measure
+
+if TYPE_CHECKING:
+    from benchtest.run.measuring import Measure
 
 
 @pytest.fixture
@@ -27,6 +31,8 @@ def measure() -> Measure:
             "benchtest is not active: run the plan with --dut PROFILE (and --bench or --sim)",
             pytrace=False,
         )
+    from benchtest.run.measuring import Measure
+
     session = test.session
     test.measure = Measure(
         test.test_id,
@@ -46,6 +52,8 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     if test is not None and test.measure is not None and test.item is item:
         failures = test.measure.failures
         if failures:
+            from benchtest.run.measuring import LimitFailure
+
             raise LimitFailure(failures)
 
 

@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import operator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from benchtest.config.bench import Bench
-from benchtest.config.dut import DutProfile
-from benchtest.config.plan_rules import (
-    measure_call_problems,
-    parameter_problems,
-    unguarded_ratings,
-    unknown_roles,
-)
-from benchtest.config.ratings import bounded_conditions
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import ITEM_DUT
 from benchtest.plugin.markers import ClosestMarkers
-from benchtest.run.instrument_pool import missing_roles_message
+
+if TYPE_CHECKING:
+    from benchtest.config.bench import Bench
+    from benchtest.config.dut import DutProfile
 
 
 def pytest_collection_modifyitems(
@@ -36,6 +31,8 @@ def pytest_collection_modifyitems(
     run = settings(config)
     if run is None or run.controller:
         return
+    from benchtest.config.plan_rules import measure_call_problems, parameter_problems, unknown_roles
+
     problems: list[str] = []
     closest_marker = ClosestMarkers()
     profiles = _Profiles(run.bench, problems)
@@ -90,6 +87,9 @@ class _Profiles:
             return self._last[1]
         found = self._by_path.get(dut.path)
         if found is None:
+            from benchtest.config.plan_rules import unguarded_ratings
+            from benchtest.config.ratings import bounded_conditions
+
             found = self._by_path[dut.path] = (len(self._by_path), bounded_conditions(dut.data))
             self._problems += unguarded_ratings(self._bench, dut)
         self._last = (dut, found)
@@ -103,6 +103,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     run = settings(config)
     if run is None or run.controller or not run.bench.strict or hasattr(config, "workerinput"):
         return
+    from benchtest.run.instrument_pool import missing_roles_message
+
     lacking: dict[str, list[str]] = {}
     closest_marker = ClosestMarkers()
     for item in session.items:

@@ -13,6 +13,7 @@ PYTEST_DONT_REWRITE (see `benchtest.plugin`).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,10 +26,12 @@ from benchtest.plugin.dut_sessions import (
     run_files,
     test_id,
 )
-from benchtest.run.resume import ResumeError, ResumePoint, Resumption, read_resume_point
+
+if TYPE_CHECKING:
+    from benchtest.run.resume import ResumePoint
 
 DEFAULT_RESULTS_DIR = "results"  # --results-dir when not given
-POINT = pytest.StashKey[ResumePoint]()
+POINT: pytest.StashKey[ResumePoint] = pytest.StashKey()
 # A test of the resumed part, kept to open its DUT session when no test is left to run.
 ANY_ITEM = pytest.StashKey[pytest.Item]()
 
@@ -55,6 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if run.controller or run.site:
         raise pytest.UsageError("benchtest: --resume resumes a single-site run; drop -n/--site")
+    from benchtest.run.resume import ResumeError, read_resume_point
+
     try:
         point = read_resume_point(given)
     except ResumeError as exc:
@@ -106,6 +111,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    from benchtest.run.resume import Resumption
+
     config.stash[RESUME] = Resumption(point, finished)
 
 

@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol  # the one-test protocol, run once per attempt
 
-from benchtest.driver.registry import driver_class
 from benchtest.plugin.configuration import RunSettings, settings
 from benchtest.plugin.dut_sessions import (
     TestInProgress,
@@ -42,7 +41,6 @@ from benchtest.values.errors import (
     InstrumentError,
     InstrumentReportedError,
 )
-from benchtest.values.events import TestFinished, TestStarted, utc_now
 
 RERUN = "rerun"
 #: Exit status of a run whose tests failed only because the bench could not be reached (an
@@ -177,6 +175,8 @@ def _conditions(item: pytest.Item, run: RunSettings) -> dict[str, Any]:
 def _run_attempt(
     test: TestInProgress, nextitem: pytest.Item | None, attempt: int, budget: _Budget
 ) -> list[pytest.TestReport]:
+    from benchtest.values.events import TestFinished, TestStarted, utc_now
+
     session, test_id_ = test.session, test.test_id
     record(session, TestStarted(test_id_, utc_now(), dict(test.conditions), attempt=attempt))
     reports: list[pytest.TestReport] = []
@@ -249,6 +249,8 @@ def instrument_level(error: BaseException | None, run: RunSettings) -> str:
 def _is_debug_port(run: RunSettings, role: str) -> bool:
     if role not in run.bench.roles:
         return False
+    from benchtest.driver.registry import driver_class
+
     try:
         return "DebugPort" in driver_class(run.bench.roles[role].driver).capabilities
     except BenchtestError:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import gc
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -28,10 +27,11 @@ import pytest
 
 from benchtest.plugin.configuration import settings
 from benchtest.plugin.dut_sessions import RUN_FILES, run_files
-from benchtest.run.session import new_run_path
 from benchtest.values.errors import BenchtestError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from benchtest.results.run import Run
 
 #: Key of the worker's run files (list of str, in DUT-session order) in `workeroutput`.
@@ -57,6 +57,8 @@ class _PartReader:
     own, and merges them there once every site is done, for the end of the session."""
 
     def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="benchtest-site-read")
         self._reading: dict[Path, Future[Run]] = {}
         self.merging: tuple[list[list[Path]], Future[list[_Merged]]] | None = None
@@ -195,6 +197,7 @@ def _same_sessions(workers: list[list[str]]) -> list[list[Path]]:
 def _merge(results_dir: Path, parts: list[Path], reader: _PartReader | None) -> _Merged:
     """Merge the sites' files `parts` of one DUT session and check the merged file; the parts
     are left for `_conclude`."""
+    from benchtest.run.session import new_run_path
     from benchtest.run.site_merge import merge_runs, part_name
 
     destination: Path | None = None

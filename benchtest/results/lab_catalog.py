@@ -16,12 +16,13 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy.typing as npt
-
 from benchtest.values.errors import BenchtestError
+
+if TYPE_CHECKING:  # the catalog's settings are read at a run's start, without numpy
+    import numpy.typing as npt
 
 #: The environment variable that names the lab catalog when `--catalog` is not given.
 CATALOG_VARIABLE = "BENCHTEST_CATALOG"
