@@ -45,6 +45,7 @@ ON_USE = ("benchtest.run.site_merge", "benchtest.results.lab_postgres")
 CONFTEST = """
 import atexit
 import json
+import os
 import sys
 
 SEEN = {}
@@ -52,6 +53,7 @@ SEEN = {}
 
 def pytest_sessionstart(session):
     SEEN["sessionstart"] = sorted(sys.modules)
+    SEEN["blas_thread_timeout"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
 
 
 @atexit.register
@@ -84,21 +86,29 @@ def test_output(measure):
 """
 
 
-def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_pytest(
+    folder: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     modules_file = folder / "modules.json"
     (folder / "conftest.py").write_text(
         f"MODULES_FILE = {str(modules_file)!r}\n{CONFTEST}", encoding="utf-8"
     )
-    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env = {**(os.environ if env is None else env), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     command = [sys.executable, "-m", "pytest", "-p", "benchtest.plugin", "-p", "no:cacheprovider"]
     return subprocess.run(
         [*command, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120
     )
 
 
+def seen(folder: Path) -> dict[str, object]:
+    found: dict[str, object] = json.loads((folder / "modules.json").read_text("utf-8"))
+    return found
+
+
 def imported(folder: Path, when: str) -> set[str]:
-    seen: dict[str, list[str]] = json.loads((folder / "modules.json").read_text("utf-8"))
-    return set(seen[when])
+    modules = seen(folder)[when]
+    assert isinstance(modules, list)
+    return set(modules)
 
 
 def bench_only(modules: set[str]) -> list[str]:
@@ -171,6 +181,26 @@ def test_a_bench_run_imports_its_layers_when_configured(tmp_path: Path, given: s
     with h5py.File(run_file, "r") as file:
         tests = file["summary/tests"]
         assert [row.decode() for row in tests["outcome"]] == ["passed"]
+
+
+@pytest.mark.parametrize("users", [None, "12"])
+def test_a_bench_run_lets_idle_blas_threads_sleep(tmp_path: Path, users: str | None) -> None:
+    """numpy's OpenBLAS workers spin ~0.1 s of CPU each, per process, unless told to sleep when
+    idle: a bench run tells them, before numpy is imported; a plain run leaves the environment
+    alone, and a value of the user's wins."""
+    (tmp_path / "test_plan.py").write_text(PLAN, encoding="utf-8")
+    (tmp_path / "test_plain.py").write_text(PLAIN_TESTS, encoding="utf-8")
+    (tmp_path / "bench.yaml").write_text(IDLE_BENCH, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if users is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = users
+    bench = ["--bench", "bench.yaml", "--dut", str(DUT), "test_plan.py"]
+    done = run_pytest(tmp_path, *bench, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seen(tmp_path)["blas_thread_timeout"] == (users or "4")
+    done = run_pytest(tmp_path, "test_plain.py", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seen(tmp_path)["blas_thread_timeout"] == users
 
 
 def test_every_layer_the_plugin_imports_in_functions_is_a_bench_layer() -> None:

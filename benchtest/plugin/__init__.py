@@ -12,6 +12,7 @@ inside the functions that use them, which only a bench run calls, and all at onc
 
 import gc
 import importlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -72,9 +73,19 @@ def import_bench_layers() -> None:
     """Import `BENCH_LAYERS`, once a run is known to be a bench run: all at once, before the
     bench file is read and before the session starts (when `benchtest.plugin.heap` freezes
     what the run has built), rather than each as a function first needs it."""
+    _idle_blas_threads_sleep()
     with _collector_paused():
         for name in BENCH_LAYERS:
             importlib.import_module(name)
+
+
+def _idle_blas_threads_sleep() -> None:
+    """OpenBLAS (numpy's wheels) starts a worker thread per core when numpy is imported, and
+    each spins ~0.1 s of CPU waiting for work before it sleeps, again after each threaded BLAS
+    call. A bench run's processes (pytest, its site workers) wait on instruments and rarely
+    call BLAS, so their idle workers sleep at once; a threaded call still uses every core.
+    Set before numpy is imported (inherited by the site workers); a value of the user's wins."""
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 
 @contextmanager
