@@ -63,8 +63,8 @@ def sim_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "TMPDIR": str(tmp_path_factory.mktemp("tmp")),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "test_ldo_basics.py", "--sim", "--dut",
-         str(profile), "--results-dir", "results", "--serial-number", "U0007",
+        [sys.executable, "-m", "pytest", "-q", "test_ldo_basics.py", "--sim",
+         f"--dut={profile}", "--results-dir", "results", "--serial-number", "U0007",
          "-p", "no:cacheprovider"],
         cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

@@ -168,7 +168,7 @@ def test_the_first_sessions_simulator_starts_with_the_pytest_session(
     pytester.makepyfile(test_plan="def test_part(dut):\n    assert dut.name == 'BT-LDO33'\n")
     before = _simulators()
     result = pytester.runpytest_inprocess(
-        "--sim", "--dut", str(DUT), "--results-dir", str(pytester.path / "results"),
+        "--sim", f"--dut={DUT}", "--results-dir", str(pytester.path / "results"),
         "-p", "no:cacheprovider", "-k", selected,
     )  # fmt: skip
     assert result.ret == outcome

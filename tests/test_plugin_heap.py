@@ -61,7 +61,7 @@ def test_a_bench_run_freezes_the_collected_heap_until_its_end(
     pytester.makepyfile(test_plan=PLAN)
     pytester.makefile(".yaml", bench=BENCH)
     result = pytester.runpytest_inprocess(
-        "--bench", "bench.yaml", "--dut", str(PROFILE), "-p", "no:cacheprovider"
+        "--bench", "bench.yaml", f"--dut={PROFILE}", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=3)
     during = _frozen_during_tests(pytester)
@@ -87,7 +87,7 @@ def test_objects_the_process_froze_itself_stay_frozen(pytester: pytest.Pytester)
     try:
         ours = gc.get_freeze_count()
         result = pytester.runpytest_inprocess(
-            "--bench", "bench.yaml", "--dut", str(PROFILE), "-p", "no:cacheprovider"
+            "--bench", "bench.yaml", f"--dut={PROFILE}", "-p", "no:cacheprovider"
         )
         result.assert_outcomes(passed=3)
         # Nothing more frozen (frozen objects that lose their last reference still go), and
@@ -118,7 +118,7 @@ def test_the_young_generation_is_collected_less_often_during_a_bench_run(
     assert before[0] < YOUNG_THRESHOLD
     pytester.makepyfile(test_plan=THRESHOLD_PLAN)
     pytester.makefile(".yaml", bench=BENCH)
-    args = ["--bench", "bench.yaml", "--dut", str(PROFILE)] if bench else []
+    args = ["--bench", "bench.yaml", f"--dut={PROFILE}"] if bench else []
     result = pytester.runpytest_inprocess(*args, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     during = int((pytester.path / "threshold.txt").read_text())

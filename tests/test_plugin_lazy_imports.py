@@ -168,7 +168,7 @@ def test_a_bench_run_imports_its_layers_when_configured(tmp_path: Path, given: s
     imported before the session starts, and writes its run file."""
     (tmp_path / "test_plan.py").write_text(PLAN, encoding="utf-8")
     (tmp_path / "bench.yaml").write_text(IDLE_BENCH, encoding="utf-8")
-    options = ["--bench", "bench.yaml", "--dut", str(DUT)]
+    options = ["--bench", "bench.yaml", f"--dut={DUT}"]
     if given == "ini file":
         ini = f"[pytest]\naddopts = {' '.join(options)}\n"
         (tmp_path / "pytest.ini").write_text(ini, encoding="utf-8")
@@ -194,7 +194,7 @@ def test_a_bench_run_lets_idle_blas_threads_sleep(tmp_path: Path, users: str | N
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     if users is not None:
         env["OPENBLAS_THREAD_TIMEOUT"] = users
-    bench = ["--bench", "bench.yaml", "--dut", str(DUT), "test_plan.py"]
+    bench = ["--bench", "bench.yaml", f"--dut={DUT}", "test_plan.py"]
     done = run_pytest(tmp_path, *bench, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert seen(tmp_path)["blas_thread_timeout"] == (users or "4")

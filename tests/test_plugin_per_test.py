@@ -103,7 +103,7 @@ def test_the_junit_properties_hook_is_there_only_when_xml_is_written(
         "    plugin = session.config.pluginmanager.get_plugin('benchtest-junit-properties')\n"
         "    print('JUNIT-PROPERTIES', plugin is not None)\n"
     )
-    args = ["--bench", "bench.yaml", "--dut", str(PROFILE), "-s", "-p", "no:cacheprovider"]
+    args = ["--bench", "bench.yaml", f"--dut={PROFILE}", "-s", "-p", "no:cacheprovider"]
     args += ["--junitxml", "out.xml"] if junit else []
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=1)

@@ -113,7 +113,7 @@ def test_an_idle_bench_run_imports_neither_pyvisa_nor_the_run_file_readers(
     )
     dut = REPO / "dut_profiles" / "bt_ldo33.yaml"
     done = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--bench", "bench.yaml", "--dut", str(dut), "--co", "-s"
+        "-p", "no:cacheprovider", "--bench", "bench.yaml", f"--dut={dut}", "--co", "-s"
     )
     done.assert_outcomes()  # nothing run, nothing failed
     assert "3 tests collected" in done.stdout.str()

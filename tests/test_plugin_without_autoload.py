@@ -32,7 +32,7 @@ def test_a_run_with_plugin_autoload_off_records_its_test(tmp_path: Path) -> None
     done = subprocess.run(
         [
             sys.executable, "-m", "pytest", "-p", "benchtest.plugin", "-p", "no:cacheprovider",
-            "--bench", "bench.yaml", "--dut", str(REPO / "dut_profiles" / "bt_ldo33.yaml"),
+            "--bench", "bench.yaml", f"--dut={REPO / 'dut_profiles' / 'bt_ldo33.yaml'}",
             "test_plan.py",
         ],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,

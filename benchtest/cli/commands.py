@@ -33,10 +33,13 @@ def _sim(args: argparse.Namespace, extra: list[str]) -> int:
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     """pytest with the command line as given: every `run` option is also a pytest option, and
-    pytest alone knows which of its own options take a value (`-k EXPR`)."""
+    pytest alone knows which of its own options take a value (`-k EXPR`). The plugin's options
+    that take one are written `--dut=PATH`, so pytest does not find its rootdir from PATH."""
     import pytest
 
-    return int(pytest.main(args.arguments))
+    from benchtest.cli.run_options import joined_values
+
+    return int(pytest.main(joined_values(args.arguments)))
 
 
 def _names_a_plan(argument: str) -> bool:

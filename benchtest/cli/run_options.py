@@ -57,3 +57,28 @@ def add_plugin_options(parser: argparse.ArgumentParser) -> None:
         hook = getattr(importlib.import_module(name), "pytest_addoption", None)
         if hook is not None:
             hook(options)
+
+
+def joined_values(arguments: list[str]) -> list[str]:
+    """`arguments` with each plugin option that takes a value written as one argument:
+    `--dut PATH` becomes `--dut=PATH`. pytest chooses its rootdir and config file from the
+    free arguments before it knows the plugin's options, and would count PATH as one (see
+    `benchtest.plugin.rootdir`). Arguments after `--` are left as they are."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_plugin_options(parser)
+    takes_value = {
+        name for action in parser._actions if action.nargs != 0 for name in action.option_strings
+    }
+    joined: list[str] = []
+    position = 0
+    while position < len(arguments):
+        argument = arguments[position]
+        if argument == "--":
+            return joined + arguments[position:]
+        if argument in takes_value and position + 1 < len(arguments):
+            joined.append(f"{argument}={arguments[position + 1]}")
+            position += 2
+        else:
+            joined.append(argument)
+            position += 1
+    return joined

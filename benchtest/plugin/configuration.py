@@ -24,6 +24,7 @@ import pytest
 from benchtest.config.assets import DEFAULT_BENCH, asset
 from benchtest.plugin import import_bench_layers
 from benchtest.plugin.markers import ClosestMarkers
+from benchtest.plugin.rootdir import check_rootdir
 from benchtest.values.errors import BenchtestError
 
 if TYPE_CHECKING:
@@ -133,6 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
     dut_path = option.dut or config.getini("benchtest_dut")
     if not (option.bench or dut_path or option.sim):
         return  # not a bench run: the plugin stays out of the way
+    check_rootdir(config)
     import_bench_layers()
     from benchtest.config.bench import Bench
     from benchtest.config.dut import DutProfile
