@@ -1,4 +1,4 @@
-"""A rootdir that a bench option's path chose: found at configure time, refused with the fix.
+"""A config file that a bench option's path chose: found at configure time, refused with the fix.
 
 pytest chooses its rootdir and config file from the command line's free arguments before it
 has loaded the plugins that declare options. `--dut /elsewhere/part.yaml`, written as two
