@@ -53,8 +53,10 @@ def projects(tmp_path: Path) -> tuple[Path, Path]:
     return project, other / "duts" / "bt_ldo33.yaml"
 
 
-def run(folder: Path, *command: str) -> subprocess.CompletedProcess[str]:
+def run(folder: Path, *command: str, addopts: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    if addopts:
+        env["PYTEST_ADDOPTS"] = addopts
     return subprocess.run(
         [sys.executable, "-m", *command, "-p", "no:cacheprovider"],
         cwd=folder,
@@ -77,6 +79,13 @@ def test_a_path_that_chose_the_rootdir_is_refused_with_the_fix(
     assert f"instead of {project} and config file {project / 'pytest.ini'}" in message
     assert f"write the option as one argument, --dut={dut}" in message
     assert not (project / "results").exists()
+
+
+def test_a_path_in_pytest_addopts_is_checked_too(projects: tuple[Path, Path]) -> None:
+    project, dut = projects
+    done = run(project, "pytest", "--bench", "bench.yaml", addopts=f"--dut '{dut}'")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert f"write the option as one argument, --dut={dut}" in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,8 @@ def check_rootdir(config: pytest.Config) -> None:
     if option.inifilename or option.rootdir or hasattr(config, "workerinput"):
         return  # chosen by the user, or by the controller of this site worker
     free = [str(path) for path in getattr(option, "file_or_dir", None) or ()]
-    given = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *config.invocation_params.args]
+    given = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    given += [str(argument) for argument in config.invocation_params.args]
     given = given[: given.index("--")] if "--" in given else given
     values = [
         (name, value)
