@@ -7,6 +7,7 @@ profile in a second project (`pyproject.toml` with a pytest section), as CI runs
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchtest.cli.run_options import joined_values
+from benchtest.cli.run_options import add_plugin_options, joined_values
 
 REPO = Path(__file__).resolve().parent.parent
 # A bench whose one instrument is never used: nothing is started or opened.
@@ -132,10 +133,12 @@ def test_benchtest_run_writes_the_options_as_one_argument(projects: tuple[Path, 
 
 
 def test_joined_values_joins_the_plugins_options_that_take_a_value() -> None:
+    parser = argparse.ArgumentParser()
+    add_plugin_options(parser)
     given = ["plans", "--dut", "a b.yaml", "-k", "vout", "--sim", "--results-dir", "out"]
-    assert joined_values([*given, "--", "--dut", "x"]) == [
+    assert joined_values([*given, "--", "--dut", "x"], parser) == [
         "plans", "--dut=a b.yaml", "-k", "vout", "--sim", "--results-dir=out", "--", "--dut", "x",
     ]  # fmt: skip
-    assert joined_values(["--bench=b.yaml", "--strict-bench", "--dut"]) == [
+    assert joined_values(["--bench=b.yaml", "--strict-bench", "--dut"], parser) == [
         "--bench=b.yaml", "--strict-bench", "--dut",
     ]  # fmt: skip

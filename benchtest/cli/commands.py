@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 
     from benchtest.cli.run_options import joined_values
 
-    return int(pytest.main(joined_values(args.arguments)))
+    return int(pytest.main(joined_values(args.arguments, args.parser)))
 
 
 def _names_a_plan(argument: str) -> bool:

@@ -59,13 +59,12 @@ def add_plugin_options(parser: argparse.ArgumentParser) -> None:
             hook(options)
 
 
-def joined_values(arguments: list[str]) -> list[str]:
-    """`arguments` with each plugin option that takes a value written as one argument:
-    `--dut PATH` becomes `--dut=PATH`. pytest chooses its rootdir and config file from the
-    free arguments before it knows the plugin's options, and would count PATH as one (see
-    `benchtest.plugin.rootdir`). Arguments after `--` are left as they are."""
-    parser = argparse.ArgumentParser(add_help=False)
-    add_plugin_options(parser)
+def joined_values(arguments: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """`arguments` with each option of `parser` (one `add_plugin_options` filled) that takes a
+    value written as one argument: `--dut PATH` becomes `--dut=PATH`. pytest chooses its
+    rootdir and config file from the free arguments before it knows the plugin's options, and
+    would count PATH as one (see `benchtest.plugin.rootdir`). Arguments after `--` are left as
+    they are."""
     takes_value = {
         name for action in parser._actions if action.nargs != 0 for name in action.option_strings
     }
