@@ -90,6 +90,14 @@ def test_entries_written_through_libhdf5_are_those_h5py_writes(
         assert attrs == expected
         assert all(type(value) is str for value in attrs.values())
         assert times == 0  # as h5py creates datasets: nothing changes from run to run
+    with monkeypatch.context() as patched:
+        patched.setattr(entries, "DIRECT_ENTRIES", len(events))  # none from a template
+        _write_run(tmp_path / "created.h5", events)
+    created = _entries(tmp_path / "created.h5")
+    assert created == direct
+    assert [list(attrs) for attrs, _, _ in created.values()] == [
+        list(attrs) for attrs, _, _ in direct.values()
+    ]  # the attributes in the same order too
     lowlevel._library.cache_clear()
     monkeypatch.setattr(ctypes, "PyDLL", _no_library)
     try:  # where libhdf5's functions cannot be found, h5py writes
@@ -98,6 +106,21 @@ def test_entries_written_through_libhdf5_are_those_h5py_writes(
     finally:
         lowlevel._library.cache_clear()
     assert _entries(tmp_path / "h5py.h5") == direct
+
+
+def test_a_run_of_one_test_creates_its_entry_without_templates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_templates() -> None:
+        raise AssertionError("a template file was made for one entry")
+
+    monkeypatch.setattr(entries, "_memory_file", no_templates)
+    events = _events()
+    one = [*events[:4], events[-1]]  # started, one measurement, finished
+    _write_run(tmp_path / "one.h5", one)
+    ((attrs, table, _),) = _entries(tmp_path / "one.h5").values()
+    assert attrs == {"NX_class": "NXentry", "outcome": "passed", "test_id": "plan.py::test_µ[0]"}
+    assert len(table) > 0
 
 
 @pytest.mark.parametrize("text", ["", "plan.py::test_x[ü-1]", "€" * 3000])

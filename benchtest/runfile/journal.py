@@ -131,7 +131,7 @@ class JournalWriter:
         self._after: int | None = -1 if self.halves == 2 else ORDERED
         self._seq = 0
         self._fd: int | None = None
-        if fd is None and dataset.file.driver == "sec2":
+        if fd is None and write is None and dataset.file.driver == "sec2":
             fd = dataset.file.id.get_vfd_handle()
         if direct and fd is not None and hasattr(os, "pwrite"):
             self._fd = fd
