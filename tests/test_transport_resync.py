@@ -10,12 +10,13 @@ import os
 import signal
 import socket
 import threading
+import warnings
 from collections.abc import Iterator
 
 import pytest
 
 from benchtest.driver.testing import expected_protocol
-from benchtest.driver.transport import VisaTransport
+from benchtest.driver.transport import StrayReplyWarning, VisaTransport
 from benchtest.sim.testing import wait_until
 from benchtest.values.errors import (
     ConnectionLostError,
@@ -180,6 +181,54 @@ def test_a_reply_that_stalls_part_way_is_a_protocol_error(
     with pytest.raises(ProtocolError, match="without its termination") as info:
         transport.query(":TRACe:DATA?")
     assert info.value.command == ":TRACe:DATA?"
+
+
+def test_a_reply_with_an_extra_line_is_refused_and_the_next_reading_is_its_own(
+    instrument: LateInstrument, transport: VisaTransport
+) -> None:
+    instrument.replies[":MEASure:VOLTage:DC?"] = (0.0, b"+1.000000E+00\n+1.500000E+00\n")
+    instrument.replies[":SOURce:FUNCtion?"] = (0.0, b"VOLT\n")
+    with pytest.raises(ProtocolError, match="went on after its end: 14 more bytes") as info:
+        transport.query(":MEASure:VOLTage:DC?")
+    assert info.value.command == ":MEASure:VOLTage:DC?"
+    assert not transport.in_step
+    assert transport.query(":SOURce:FUNCtion?") == "VOLT"  # not the extra line
+
+
+def test_bytes_no_query_asked_for_are_dropped_before_the_next_query(
+    instrument: LateInstrument, transport: VisaTransport
+) -> None:
+    instrument.replies["*TRG"] = (0.0, b"+1.500000E+00\n")  # answers a command that has none
+    instrument.replies[":READ?"] = (0.0, b"+2.000000E+00\n")
+    transport.write("*TRG")
+    wait_until(lambda: "*TRG" in instrument.answered)
+    with pytest.warns(StrayReplyWarning, match=r"smu: dropped 14 bytes .* before ':READ\?'"):
+        assert transport.query(":READ?") == "+2.000000E+00"
+    assert transport.query(":READ?") == "+2.000000E+00"
+    assert transport.in_step and instrument.connections == 1
+
+
+def test_whitespace_after_a_reply_is_dropped_without_a_word(
+    instrument: LateInstrument, transport: VisaTransport
+) -> None:
+    instrument.replies[":READ?"] = (0.0, b"+2.000000E+00\n\r\n")  # a doubled terminator
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert transport.query(":READ?") == "+2.000000E+00"
+        assert transport.query(":READ?") == "+2.000000E+00"
+    assert transport.in_step
+
+
+def test_a_block_longer_than_its_header_says_is_refused(
+    instrument: LateInstrument, transport: VisaTransport
+) -> None:
+    instrument.replies[":WAV:DATA?"] = (0.0, b"#15hello\n+2.5E-01\n")  # 5 said, 15 sent
+    instrument.replies["*OPC?"] = (0.0, b"1\n")
+    with pytest.raises(ProtocolError, match=r"went on after its end: \d+ more bytes") as info:
+        transport.read_block(":WAV:DATA?")
+    received = info.value.received
+    assert isinstance(received, bytes) and received.startswith(b"+2")
+    assert transport.query("*OPC?") == "1"
 
 
 # -- drivers around it -------------------------------------------------------------------------

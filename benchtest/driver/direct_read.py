@@ -32,6 +32,7 @@ _TIMEVAL = struct.Struct("@ll")
 # recvmsg_into() reads a payload's end and its terminators in one call (not on Windows)
 _SCATTER = hasattr(socket.socket, "recvmsg_into")
 _TAIL = 2  # bytes: the most terminators a block has
+MAX_STRAY = 1 << 20  # bytes `drain` takes at most (an instrument may never stop sending)
 
 
 def pyvisa_py_socket(resource: Any) -> tuple[Any, socket.socket] | None:
@@ -82,6 +83,10 @@ class DirectReader:
         self._wait = math.nan  # s: the wait SO_RCVTIMEO was last set for (nan: not yet)
         self._wait_set = -1  # us of SO_RCVTIMEO on the socket; -1 unknown
         self._buffer = bytearray()  # reused by read_line, grown to its largest `limit`
+        self._poll: Any = None
+        if hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(sock, select.POLLIN)
         tail = memoryview(bytearray(_TAIL))  # what the last read of a payload takes after it
         self._tails = [tail[:then] if _SCATTER and then else None for then in range(_TAIL + 1)]
 
@@ -230,6 +235,32 @@ class DirectReader:
     def skip(self, count: int) -> None:
         """Drop `count` bytes that `peek` returned."""
         del self._session._pending_buffer[:count]
+
+    def leftover(self) -> bytes:
+        """The bytes that arrived with the reply just read, after its end: taken, not read
+        again (no wait, no system call)."""
+        pending: bytearray = self._session._pending_buffer
+        left = bytes(pending)
+        pending.clear()
+        return left
+
+    def drain(self) -> bytes:
+        """Take what is buffered and what has arrived on the socket by now, without waiting
+        (at most about MAX_STRAY bytes): before a query, none of it can be its reply."""
+        stray = self.leftover()
+        while len(stray) < MAX_STRAY and self._arrived():
+            received = self._sock.recv(1 << 16)
+            if not received:  # closed by the instrument: the exchange finds out
+                break
+            stray += received
+        return stray
+
+    def _arrived(self) -> bool:
+        """Whether bytes wait on the socket (one poll, no wait)."""
+        poll = self._poll
+        if poll is None:  # pragma: no cover - no poll() (Windows)
+            return bool(select.select([self._sock], [], [], 0)[0])
+        return bool(poll.poll(0))
 
     def _take_pending(self, view: memoryview) -> int:
         pending: bytearray = self._session._pending_buffer

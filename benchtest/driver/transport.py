@@ -29,6 +29,7 @@ import re
 import select
 import socket
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from importlib import import_module
@@ -64,6 +65,10 @@ MIN_BLOCK_RATE = 100_000.0  # B/s a block must keep up on average, after its fir
 MAX_QUEUED_ERRORS = 64  # an error queue that never reaches code 0 is itself a protocol error
 _ERROR_REPLY = re.compile(r"\s*([+-]?\d+)(?:\s*[,\s]\s*(.*?))?\s*", re.DOTALL)
 _NO_ERROR = ("0,", "+0,")  # how an error-queue reply of code 0 begins, as most instruments send it
+
+
+class StrayReplyWarning(UserWarning):
+    """Bytes arrived that no query asked for (dropped before the next query was sent)."""
 
 
 class _Deferred:
@@ -330,11 +335,15 @@ class VisaTransport:
         self.in_step = False
         try:
             direct = self._direct_reader()
+            if direct is not None:
+                self._drop_stray(direct, command)
             self._write_lines(direct, command)
             delay = float(getattr(self._resource, "query_delay", 0.0) or 0.0)
             if delay > 0:
                 time.sleep(delay)  # PyVISA's query_delay, as its own query() applies it
             reply = self._read_reply(command, direct)
+            if direct is not None:
+                self._check_ended(direct, command)
         except BaseException as exc:
             self._raise_translated(exc, command)
             raise
@@ -356,12 +365,14 @@ class VisaTransport:
             return self.query(query)
         self.in_step = False
         try:
+            self._drop_stray(direct, query)
             self._write_lines(direct, command, query)
         except BaseException as exc:
             self._raise_translated(exc, command)
             raise
         try:
             reply = self._read_reply(query, direct)
+            self._check_ended(direct, query)
         except BaseException as exc:
             self._raise_translated(exc, query)
             raise
@@ -372,11 +383,15 @@ class VisaTransport:
         """Send `command` and return the payload of the definite-length block it answers with."""
         with self._exchange(command):
             block = self._block_reading()
+            if block[0] is not None:
+                self._drop_stray(block[0], command)
             self._write_lines(block[0], command)
             length = self._read_block_header(command, *block)
             payload = bytearray(length)
             self._read_payload(command, memoryview(payload), length, *block, last=True)
             self._read_terminators(command, *block)
+            if block[0] is not None:
+                self._check_ended(block[0], command)
         return bytes(payload)
 
     def read_block_into(self, command: str, out: memoryview, *, after: Sequence[str] = ()) -> int:
@@ -391,6 +406,8 @@ class VisaTransport:
         """
         with self._exchange(command):
             block = self._block_reading()
+            if block[0] is not None:
+                self._drop_stray(block[0], command)
             self._write_lines(block[0], *after, command)
             length = self._read_block_header(command, *block)
             longer = length > len(out)
@@ -399,6 +416,8 @@ class VisaTransport:
                 rest = memoryview(bytearray(length - len(out)))
                 self._read_payload(command, rest, length, *block, last=True)
             self._read_terminators(command, *block)
+            if block[0] is not None:
+                self._check_ended(block[0], command)
         return length
 
     def _write_lines(self, direct: DirectReader | None, *commands: str) -> None:
@@ -414,6 +433,35 @@ class VisaTransport:
             direct.send((commands[0] + ending).encode(resource.encoding))
         else:
             direct.send((ending.join(commands) + ending).encode(resource.encoding))
+
+    def _drop_stray(self, direct: DirectReader, command: str) -> None:
+        """Drop what arrived before `command` is sent (on a pyvisa-py socket): no query asked
+        for it, so it must not be read as `command`'s reply. Anything but whitespace (an
+        instrument's extra line, the rest of a block longer than its header said) is
+        reported as a StrayReplyWarning."""
+        stray = direct.drain()
+        if stray.strip():
+            warnings.warn(
+                StrayReplyWarning(
+                    f"{self.role}: dropped {len(stray)} bytes that arrived before {command!r} "
+                    f"was sent, which no query asked for: {stray[:40]!r}; a reply before it "
+                    "was longer than its query expects"
+                ),
+                stacklevel=3,
+            )
+
+    def _check_ended(self, direct: DirectReader, command: str) -> None:
+        """Refuse a reply (on a pyvisa-py socket) that more than whitespace followed at once:
+        an extra line, or a block longer than its header says, makes the reply suspect."""
+        left = direct.leftover()
+        if left.strip():
+            left += direct.drain()  # the rest of it, for the message (and not read again)
+            raise ProtocolError(
+                f"the reply went on after its end: {len(left)} more bytes arrived with it",
+                role=self.role,
+                command=command,
+                received=left[:40],
+            )
 
     def _direct_reader(self) -> DirectReader | None:
         """The reader of a pyvisa-py SOCKET session's socket (`DirectReader`), looked up once
