@@ -304,6 +304,12 @@ VARIANTS = {
     "dut-condition-nan": dut(
         "{vin: 5.0}", "{vin: .nan}", "parameters.iq_active.conditions.vin", "finite"
     ),
+    "dut-condition-huge-integer": dut(
+        "{vin: 5.0}", "{vin: 1" + "0" * 400 + "}", "parameters.iq_active.conditions.vin", "large"
+    ),
+    "dut-rating-huge-integer": dut(
+        "    max: 6.0\n", "    max: 1" + "0" * 320 + "\n", "absolute_maximum.vin.max", "large"
+    ),
     "dut-parameter-twice": dut(
         "  iq_sleep:\n", "  iq_active: {unit: A}\n  iq_sleep:\n", "parameters.iq_active", "twice"
     ),

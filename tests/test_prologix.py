@@ -32,6 +32,7 @@ from benchtest.values.errors import (
     ConnectionLostError,
     InstrumentError,
     InstrumentTimeoutError,
+    ProtocolError,
     SimulatorError,
 )
 
@@ -307,3 +308,56 @@ def test_a_lost_adapter_connection_is_named_and_reopening_gets_a_new_one() -> No
     finally:
         transport.close()
     assert prologix._ADAPTERS == {}
+
+
+class _ScriptedAdapter:
+    """A loopback Prologix adapter that answers `++ver`, and `++read` with the reply to the
+    last instrument command from `replies` (command -> bytes)."""
+
+    def __init__(self, replies: dict[str, bytes]) -> None:
+        self.replies = replies
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self._listener.accept()
+        pending, reply = b"", b""
+        with connection:
+            while True:
+                data = connection.recv(4096)
+                if not data:
+                    return
+                pending += data
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    command = line.decode().strip()
+                    if command == "++ver":
+                        connection.sendall(VERSION.encode() + b"\n")
+                    elif command.startswith("++read"):
+                        connection.sendall(reply)
+                        reply = b""
+                    elif not command.startswith("++"):
+                        reply = self.replies.get(command, b"")
+
+    def stop(self) -> None:
+        self._thread.join(timeout=5)
+        self._listener.close()
+        assert not self._thread.is_alive()
+
+
+@pytest.mark.parametrize("header", [b"#3ab5", b"#2+5", b"#2 5"])
+def test_a_block_header_whose_byte_count_is_not_a_number_is_a_protocol_error(
+    header: bytes,
+) -> None:
+    adapter = _ScriptedAdapter({"DATA?": header + b"hello\n", "*OPC?": b"1\n"})
+    transport = PrologixTransport.open(f"prologix://127.0.0.1:{adapter.port}/5", timeout=0.5)
+    try:
+        with pytest.raises(ProtocolError, match="byte count is not a number") as info:
+            transport.read_block("DATA?")
+        assert info.value.received == header
+        assert transport.query("*OPC?") == "1"  # back in step
+    finally:
+        transport.close()
+        adapter.stop()

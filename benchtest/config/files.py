@@ -410,6 +410,17 @@ def _check_scalar(
         raise _node_error(where, path, node, f"{node.value!r} is not {kind}") from None
     if isinstance(value, float) and not math.isfinite(value):
         raise _node_error(where, path, node, f"{node.value} is not a finite number")
+    if isinstance(value, int) and not math.isfinite(_as_float(value)):
+        shown = node.value if len(node.value) <= 24 else f"{node.value[:20]}..."
+        raise _node_error(where, path, node, f"{shown} is too large for a number")
+
+
+def _as_float(value: int) -> float:
+    """`value` as a float; inf when it is beyond the largest float."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _short(tag: str) -> str:

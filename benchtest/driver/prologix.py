@@ -361,6 +361,12 @@ class PrologixTransport:
         size = 2 + int(buffer[1:2])
         if len(buffer) < size:
             return None
+        if not buffer[2:size].isdigit():
+            raise ProtocolError(
+                "block header: byte count is not a number",
+                role=self.role,
+                received=bytes(buffer[:size]),
+            )
         end = size + int(buffer[2:size]) + len(self._ending)
         return end if len(buffer) >= end else None
 
