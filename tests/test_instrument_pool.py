@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import pytest
 
-from benchtest import Bench, BenchtestError, DutProfile
+from benchtest import Bench, BenchtestError, DutProfile, InstrumentError
 from benchtest.driver.base import Identity, Instrument
+from benchtest.run import instrument_pool
 from benchtest.run.instrument_pool import CalibrationWarning, InstrumentPool
 from benchtest.sim.testing import wait_until
 from benchtest.values.events import Event, InstrumentIdentified, SafeStateApplied
@@ -175,6 +177,50 @@ def test_an_instrument_still_hanging_is_reported_again_then_made_safe_once_it_an
     (result,) = instruments.make_safe(timeout=10)  # the queued ones run, then this one
     assert result.ok
     assert smu.calls == ["safe_state"] * 3
+
+
+def test_the_next_use_waits_for_a_safe_state_still_running_and_records_it(
+    pool: tuple[InstrumentPool, list[Event]],
+) -> None:
+    instruments, events = pool
+    RecordingInstrument.behaviour = "hang"
+    smu = instruments.get("smu")
+    (result,) = instruments.make_safe(timeout=0.2)
+    assert not result.ok  # still running in its thread when the test ended
+    released = threading.Event()
+
+    def release() -> None:
+        time.sleep(0.3)
+        released.set()
+        RELEASE.set()
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    try:
+        assert instruments.get("smu") is smu  # not before its safe state is over
+        assert released.is_set()
+    finally:
+        RELEASE.set()
+        releaser.join()
+    late = [e for e in events if isinstance(e, SafeStateApplied)][-1]
+    assert late.ok and "finished late: the next use waited" in late.message
+    assert smu.calls == ["safe_state"]
+
+
+def test_a_safe_state_that_never_ends_has_its_connection_closed_before_the_next_use(
+    pool: tuple[InstrumentPool, list[Event]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instruments, _ = pool
+    monkeypatch.setattr(instrument_pool, "LATE_SAFE_STATE_WAIT", 0.2)
+    RecordingInstrument.behaviour = "hang"
+    smu = instruments.get("smu")
+    instruments.make_safe(timeout=0.1)
+    with pytest.raises(InstrumentError, match=r"\[smu\] the safe state .* has not finished"):
+        instruments.get("smu")
+    assert smu.calls == ["safe_state", "close"]
+    RecordingInstrument.behaviour = "ok"
+    assert instruments.get("smu") is not smu  # opened afresh
+    assert len(RecordingInstrument.opened) == 2
 
 
 def test_close_makes_safe_then_closes(pool: tuple[InstrumentPool, list[Event]]) -> None:

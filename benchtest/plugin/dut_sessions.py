@@ -434,6 +434,8 @@ def pytest_terminal_summary(
             session = closed.get(path)
             if session is not None and session.run_file_failure is not None:
                 terminalreporter.write_line(f"  {session.run_file_failure}", red=True)
+            for line, unsafe in session.unsafe.lines() if session is not None else ():
+                terminalreporter.write_line(f"  {line}", red=unsafe, yellow=not unsafe)
 
 
 @pytest.fixture(scope="module")

@@ -131,6 +131,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     stops.raise_pending()
+    instruments = pool(item.config)
+    if instruments is not None:  # no exchange of an earlier safe state during this test
+        instruments.await_safe_states()
     marker = item.get_closest_marker("requires")
     run = settings(item.config)
     if marker is None or run is None:

@@ -30,6 +30,10 @@ from benchtest.values.events import Event, InstrumentIdentified, SafeStateApplie
 from benchtest.values.probe import probes_of
 
 DEFAULT_SAFE_STATE_TIMEOUT = 5.0
+#: s the next use of an instrument waits for a safe state still running after `make_safe`
+#: stopped waiting for it (an instrument slower than its timeout, a reconnection), before the
+#: connection is closed under it.
+LATE_SAFE_STATE_WAIT = 30.0
 
 
 class CalibrationWarning(UserWarning):
@@ -83,6 +87,8 @@ class InstrumentPool:
         self._workers: dict[str, _Worker] = {}  # the safe-state thread of each open role
         self._lock = threading.Lock()
         self._later: list[Callable[[], None]] = []  # jobs waiting for the shared claims to end
+        # Safe states still running when `make_safe` stopped waiting: role -> (done, outcome).
+        self._unfinished: dict[str, tuple[threading.Event, dict[str, SafeStateApplied]]] = {}
 
     @property
     def roles(self) -> list[str]:
@@ -98,7 +104,10 @@ class InstrumentPool:
         return iter(self.bench.roles)
 
     def get(self, role: str) -> Instrument:
-        """The instrument filling `role`, connected on first use."""
+        """The instrument filling `role`, connected on first use; never while its safe state
+        still runs (see `_await_safe_state`)."""
+        if role in self._unfinished:
+            self._await_safe_state(role)
         with self._lock:
             if role in self._open:
                 return self._open[role]
@@ -108,6 +117,53 @@ class InstrumentPool:
                     f"its roles: {', '.join(self.bench.roles)}"
                 )
             return self._connect(role)
+
+    def await_safe_states(self) -> None:
+        """Wait for every safe state that `make_safe` stopped waiting for (before a test
+        begins: its fixtures may hold an instrument from an earlier test); the first
+        InstrumentError is raised once all have been waited for."""
+        failure: InstrumentError | None = None
+        for role in list(self._unfinished):
+            try:
+                self._await_safe_state(role)
+            except InstrumentError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def _await_safe_state(self, role: str) -> None:
+        """Wait for `role`'s safe state that `make_safe` stopped waiting for, so that none of
+        its exchanges reaches the instrument while a test uses it (its outcome is recorded
+        then). Still running after LATE_SAFE_STATE_WAIT s: the connection is closed under it
+        (its exchange fails, which ends it) and InstrumentError is raised; the next `get`
+        opens the instrument afresh."""
+        found = self._unfinished.get(role)
+        if found is None:  # waited for already
+            return
+        done, outcome = found
+        started = time.monotonic()
+        finished = done.wait(LATE_SAFE_STATE_WAIT)
+        with self._lock:
+            self._unfinished.pop(role, None)
+        if finished:
+            late = outcome[role]
+            waited = time.monotonic() - started
+            self._emit(
+                SafeStateApplied(
+                    role,
+                    late.ok,
+                    late.time,
+                    f"{late.message} (finished late: the next use waited {waited:.1f} s for it)",
+                )
+            )
+            return
+        self.disconnect(role)
+        raise InstrumentError(
+            f"the safe state begun after the previous test has not finished after another "
+            f"{LATE_SAFE_STATE_WAIT:g} s: its connection is closed, and opened afresh by the "
+            "next use",
+            role=role,
+        )
 
     def _connect(self, role: str) -> Instrument:
         cfg = self.bench.roles[role]
@@ -230,6 +286,10 @@ class InstrumentPool:
             )
             for role, _ in opened
         ]
+        with self._lock:  # still running: the next use of the instrument waits for them
+            for role, instrument in opened:
+                if not finished[role].is_set() and self._open.get(role) is instrument:
+                    self._unfinished[role] = (finished[role], results)
         for event in events if record else ():
             self._emit(event)
         if interrupt is not None:
@@ -318,6 +378,8 @@ class InstrumentPool:
                 opened = [self._open.pop(role) for role in roles if role in self._open]
                 locks = [self._locks.pop(role) for role in roles if role in self._locks]
                 workers = [self._workers.pop(role) for role in roles if role in self._workers]
+                for role in roles:  # closed under it: its exchange fails, which ends it
+                    self._unfinished.pop(role, None)
             for worker in workers:
                 worker.stop()  # once its last job is done
             for instrument in opened:

@@ -26,6 +26,7 @@ from benchtest.config.dut import DutProfile
 from benchtest.run.instrument_pool import InstrumentPool
 from benchtest.run.plans import PlanIdentity, python_files
 from benchtest.run.recorder import RunRecorder
+from benchtest.run.safe_states import UnsafeRoles
 from benchtest.run.tally import OutcomeTally
 from benchtest.values import stops
 from benchtest.values.errors import ResultFileError
@@ -33,6 +34,7 @@ from benchtest.values.events import (
     ConfigSnapshot,
     RunFinished,
     RunStarted,
+    SafeStateApplied,
     TestFinished,
     utc_now,
 )
@@ -117,6 +119,8 @@ class DutSession:
         self.recorder = RunRecorder()
         self.tally = OutcomeTally()
         self.recorder.subscribe(self.tally, TestFinished)  # the only events it counts
+        self.unsafe = UnsafeRoles()  # for the end of the run: which instrument may be on
+        self.recorder.subscribe(self.unsafe, SafeStateApplied)
         self.outcome = ""  # the run file's outcome, once closed
         self.run_file: Path | None = None
         self.pool: InstrumentPool | None = None
