@@ -217,3 +217,49 @@ def test_a_flipped_schema_version_is_damage_not_a_newer_file(
     with pytest.raises(ResultFileError, match=r"damaged: .*nothing is readable") as caught:
         open_run(path)  # whatever HDF5 makes of it, never "newer: upgrade benchtest"
     assert "upgrade" not in str(caught.value)
+
+
+@pytest.mark.parametrize("version", ["three", 2.5, 0, True])
+def test_a_schema_version_that_is_no_version_is_damage_read_by_layout(
+    tmp_path: Path, version: object
+) -> None:
+    path = _passed_run(tmp_path / "run.h5")
+    with open_run(path) as run:
+        outcomes = [t.outcome for t in run.tests]
+    with h5py.File(path, "r+") as f:  # breaks the seal too: changed since the run closed
+        f.attrs["benchtest_schema_version"] = version
+    with open_run(path) as run:
+        assert run.damaged
+        assert any(
+            f"@benchtest_schema_version reads {version!r}); read as schema 3" in d
+            for d in run.damage
+        ), run.damage
+        assert [t.outcome for t in run.tests] == outcomes  # read all the same
+    assert "upgrade" not in " ".join(run.problems)
+
+
+def test_a_finished_run_killed_before_its_seal_reads_whole_and_says_so(
+    original: bytes, tmp_path: Path
+) -> None:
+    path = tmp_path / "run.h5"
+    path.write_bytes(original)
+    with h5py.File(path, "r") as f:
+        seal = f["summary/seal"].id.get_offset()
+    with path.open("r+b") as raw:  # as the writer leaves it when killed before sealing
+        raw.seek(seal)
+        raw.write(bytes(SEAL_BYTES))
+    with open_run(path) as run:
+        assert not run.damaged and run.outcome != "damaged"
+        assert run.problems == [
+            f"{path}: not sealed: the run finished, but its writer was stopped before it "
+            "sealed the file (killed while closing it); what it holds cannot be checked "
+            "against a seal"
+        ]
+        unsealed = ([t.id for t in run.tests], len(run.measurements), run.outcome)
+    intact = tmp_path / "intact.h5"
+    intact.write_bytes(original)
+    with open_run(intact) as run:
+        assert unsealed == ([t.id for t in run.tests], len(run.measurements), run.outcome)
+        assert run.problems == []
+    status, _, _ = _report(path)
+    assert status == 0

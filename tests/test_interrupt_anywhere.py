@@ -216,7 +216,7 @@ def test_kill_at_any_moment_leaves_readable_run_files(
     bench_runs: BenchRuns, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     phases = bench_runs.calibration["phases"]
-    seal = "3@run-file-sealed"  # the file is whole, its seal not: reported as damaged
+    seal = "3@run-file-sealed"  # the file is whole, its seal not: readable, said unsealed
     points = [
         "4@run-file-created",
         "10@test-stored#2",
@@ -238,7 +238,7 @@ def test_kill_at_any_moment_leaves_readable_run_files(
         assert not record["group_left"], f"{record['spec']}: its simulator still runs"
         for path in map(Path, record["run_files"]):
             sealing = record["spec"].startswith(seal)
-            assert_readable(path, tmp_path, capsys, damaged=sealing)
+            assert_readable(path, tmp_path, capsys, damaged=False, unsealed=sealing)
     later = records[-1]
     assert later["status"] == 0 and later["finished"] == TESTS, later["output"]
     (path,) = later["run_files"]
@@ -251,12 +251,19 @@ def test_kill_at_any_moment_leaves_readable_run_files(
 
 
 def assert_readable(
-    path: Path, folder: Path, capsys: pytest.CaptureFixture[str], *, damaged: bool
+    path: Path,
+    folder: Path,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    damaged: bool,
+    unsealed: bool = False,
 ) -> None:
     """`path` opens with its tests each once, and `benchtest report` renders it: as damaged,
-    with a line saying why, only when `damaged`."""
+    with a line saying why, only when `damaged`; said to be unsealed only when `unsealed`
+    (finished, and killed before its seal was written)."""
     with open_run(path) as run:
         assert run.damaged == damaged, (path.name, run.damage)
+        assert any(": not sealed: " in p for p in run.problems) == unsealed, run.problems
         ids = [test.id for test in run.tests]
         assert len(ids) == len(set(ids)) and set(ids) <= set(TESTS), ids
     report = folder / f"{path.stem}.html"
@@ -266,4 +273,11 @@ def assert_readable(
     assert status == (1 if damaged else 0), errors
     assert "<html" in report.read_text(encoding="utf-8")
     if damaged:
-        assert f"{path} is damaged" in errors and "not sealed" in errors, errors
+        assert f"{path} is damaged" in errors, errors
+    if unsealed:  # what it holds is used as any killed run's file is
+        exported = folder / f"{path.stem}.csv"
+        assert main(["export", str(path), "-o", str(exported)]) == 0, capsys.readouterr().err
+        assert exported.read_text(encoding="utf-8").count("\n") > 1
+        summary = folder / f"{path.stem}-characterised.html"
+        status = main(["characterise", str(path), "-o", str(summary)])
+        assert status == 0, capsys.readouterr().err

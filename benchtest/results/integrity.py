@@ -54,10 +54,9 @@ def _seal_of(path: Path, file: h5py.File | None) -> Seal | None:
     return search_seal(path)
 
 
-def seal_damage(path: Path, file: h5py.File | None, finished: bool) -> tuple[list[str], bool]:
+def seal_damage(path: Path, file: h5py.File | None) -> tuple[list[str], bool]:
     """What the seal says is damaged (each message starts "<path>: damaged:"), and whether the
-    file was sealed. An unsealed file of a run that `finished` is damage too: its writer
-    seals it after the last write."""
+    file was sealed (see `unsealed`)."""
     try:
         seal = _seal_of(path, file)
     except SealDamagedError as exc:
@@ -66,14 +65,22 @@ def seal_damage(path: Path, file: h5py.File | None, finished: bool) -> tuple[lis
     except OSError as exc:
         return [f"{path}: damaged: its seal cannot be read: {exc}"], False
     if seal is None:
-        if finished and file is not None and _has_seal_dataset(file):
-            return [
-                f"{path}: damaged: the run finished but the file is not sealed (its writer "
-                "was stopped while closing it, or another program changed it): its content "
-                "cannot be verified"
-            ], False
         return [], False
     return _compare(path, file, seal), True
+
+
+def unsealed(path: Path, file: h5py.File, finished: bool) -> str | None:
+    """What to say of a file without a seal whose run `finished`: its writer seals it after
+    its last write, so it was stopped in between (killed while closing the file). What it
+    holds is as its writer committed it, as in any killed run's file, but cannot be checked
+    against a seal. None for a sealed file, a run that did not finish (killed earlier: no
+    seal expected) and a file from before run files were sealed."""
+    if not finished or not _has_seal_dataset(file):
+        return None
+    return (
+        f"{path}: not sealed: the run finished, but its writer was stopped before it sealed "
+        "the file (killed while closing it); what it holds cannot be checked against a seal"
+    )
 
 
 def _has_seal_dataset(file: h5py.File) -> bool:

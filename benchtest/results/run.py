@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from benchtest.results.integrity import not_a_run, seal_damage, unopenable
+from benchtest.results.integrity import not_a_run, seal_damage, unopenable, unsealed
 from benchtest.results.layout_v1 import read_measurements_v1, read_tests_v1
 from benchtest.results.layout_v2 import TablesV2, read_tests_v2, run_measurements
 from benchtest.results.padded import (
@@ -84,10 +84,13 @@ class Run(Closing):
         self.problems.append(message)
 
     def _verify(self) -> None:
-        finished = str(self.metadata.get("outcome", schema.INCOMPLETE)) != schema.INCOMPLETE
-        found, _ = seal_damage(self.path, self._file, finished)
+        found, sealed = seal_damage(self.path, self._file)
         self.damage[:0] = found
         self.problems[:0] = found
+        finished = str(self.metadata.get("outcome", schema.INCOMPLETE)) != schema.INCOMPLETE
+        note = None if sealed or found else unsealed(self.path, self._file, finished)
+        if note is not None:
+            self.problems.insert(0, note)
 
     @property
     def damaged(self) -> bool:
@@ -115,17 +118,20 @@ class Run(Closing):
             version, missing = None, "no @benchtest_schema_version attribute"
         except (OSError, ValueError, RuntimeError) as exc:
             version, missing = None, f"its root cannot be read: {exc}"
-        if version is None:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            if version is not None:  # text, a fraction, zero: no schema version
+                missing = f"@benchtest_schema_version reads {version!r}"
             layout = self._layout_version()
             if layout is None:
                 raise ResultFileError(not_a_run(self.path, self._file, missing))
             self._damaged(
                 f"{self.path}: damaged: the root attribute @benchtest_schema_version is "
-                f"missing or unreadable; read as schema {layout}, which its groups show"
+                f"missing or unreadable ({missing}); read as schema {layout}, which its "
+                "groups show"
             )
             return layout
-        if not isinstance(version, int) or version > schema.SCHEMA_VERSION:
-            damage, _ = seal_damage(self.path, self._file, finished=True)
+        if version > schema.SCHEMA_VERSION:
+            damage, _ = seal_damage(self.path, self._file)
             if damage:  # a flipped version, not a newer file
                 where = "; ".join(d.split(": damaged: ", 1)[-1] for d in damage)
                 raise ResultFileError(
