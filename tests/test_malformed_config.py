@@ -292,6 +292,9 @@ VARIANTS = {
         "    max: 6.0\n", '    max: "6.0"\n', "absolute_maximum.vin.max", "number"
     ),
     "dut-rating-yes": dut("    max: 6.0\n", "    max: yes\n", "absolute_maximum.vin.max", "number"),
+    "dut-rating-without-max": dut(
+        "    min: -0.3\n    max: 6.0\n", "    min: -0.3\n", "absolute_maximum.vin", "max"
+    ),
     "dut-limit-beyond-float": dut(
         "    max: 60.0e-6", "    max: 1.0e+999", "parameters.iq_active.max", "finite"
     ),
