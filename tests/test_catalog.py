@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchtest.results import Catalog
+from benchtest.results.catalog import CatalogWarning
 from benchtest.storage import Hdf5RunWriter
 from benchtest.storage.example import run_started
 from benchtest.values.events import MeasurementRecorded, RunFinished, TestFinished, TestStarted
@@ -108,3 +110,17 @@ def test_the_index_can_live_elsewhere(
             "nov28/c.h5",
             "other.h5",
         ]
+
+
+def test_an_index_emptied_to_zero_bytes_is_rebuilt_with_a_warning(folder: Path) -> None:
+    with Catalog(folder) as catalog:
+        assert len(catalog) == 4
+    index = folder / ".benchtest-catalog.sqlite3"
+    index.write_bytes(b"")  # truncated
+    emptied = "was an empty file .* baselines promoted in it before are lost"
+    with pytest.warns(CatalogWarning, match=emptied), Catalog(folder) as catalog:
+        assert len(catalog) == 4  # the run files indexed again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with Catalog(folder) as catalog:  # an index with content: nothing to say
+            assert len(catalog) == 4

@@ -292,6 +292,9 @@ VARIANTS = {
         "    max: 6.0\n", '    max: "6.0"\n', "absolute_maximum.vin.max", "number"
     ),
     "dut-rating-yes": dut("    max: 6.0\n", "    max: yes\n", "absolute_maximum.vin.max", "number"),
+    "dut-part-name-too-long": dut(
+        "  name: BT-LDO33\n", "  name: " + "X" * 5000 + "\n", "part.name", "at most 100"
+    ),
     "dut-rating-without-max": dut(
         "    min: -0.3\n    max: 6.0\n", "    min: -0.3\n", "absolute_maximum.vin", "max"
     ),

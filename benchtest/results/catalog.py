@@ -15,6 +15,7 @@ import getpass
 import os
 import re
 import sqlite3
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +90,10 @@ class PassRate(NamedTuple):
     rate: float  # passed / (passed + failed + errors); NaN when none ran
 
 
+class CatalogWarning(UserWarning):
+    """Something about the catalog index that its user should know, though it still works."""
+
+
 class Catalog(Closing):
     """The run files under `folder`, indexed; `update()` runs on creation unless told not to."""
 
@@ -103,6 +108,10 @@ class Catalog(Closing):
         self.folder = Path(folder)
         self.index_path = Path(index) if index is not None else self.folder / INDEX_NAME
         self.night_starts_at_hour = night_starts_at_hour
+        try:  # SQLite takes an empty file for a new index: its baselines would vanish unsaid
+            emptied = self.index_path.stat().st_size == 0
+        except OSError:
+            emptied = False
         try:
             self._db = sqlite3.connect(self.index_path)
         except sqlite3.Error as exc:
@@ -120,6 +129,15 @@ class Catalog(Closing):
         except BaseException:
             self._db.close()
             raise
+        if emptied:
+            warnings.warn(
+                CatalogWarning(
+                    f"{self.index_path}: the catalog index was an empty file (truncated, or "
+                    "made by a process killed as it began), so a new index was made: the run "
+                    "files are indexed again, but baselines promoted in it before are lost"
+                ),
+                stacklevel=2,
+            )
         if update:
             self.update()
 
