@@ -295,6 +295,10 @@ VARIANTS = {
     "dut-part-name-too-long": dut(
         "  name: BT-LDO33\n", "  name: " + "X" * 5000 + "\n", "part.name", "at most 100"
     ),
+    "dut-empty-prompt": dut('  prompt: "> "', '  prompt: ""', "debug_port.prompt", "not empty"),
+    "dut-parameter-name-too-long": dut(
+        "\n  iq_sleep:\n", "\n  i" + "q" * 100 + ":\n", "parameters", "at most 96"
+    ),
     "dut-rating-without-max": dut(
         "    min: -0.3\n    max: 6.0\n", "    min: -0.3\n", "absolute_maximum.vin", "max"
     ),
