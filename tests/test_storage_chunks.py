@@ -98,4 +98,23 @@ def test_threads_are_the_cores_the_load_leaves_free(
     monkeypatch.undo()  # the real `workers`, on a machine of two cores at this load
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load), raising=False)
+    monkeypatch.setattr(chunks, "_LOADAVG", "/nonexistent/loadavg")  # as where there is none
+    assert chunks.workers() == expected
+
+
+@pytest.mark.parametrize(
+    ("loadavg", "expected"),
+    [
+        (b"1.90 1.50 1.20 1/120 4242\n", 2),  # only this thread runs now: a burst just ended
+        (b"0.10 0.20 0.20 2/120 4242\n", 1),  # another thread runs now
+        (b"0.10 0.20 0.20 7/120 4242\n", 1),
+    ],
+)
+def test_threads_are_the_cores_free_at_this_moment_where_linux_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, loadavg: bytes, expected: int
+) -> None:
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    (tmp_path / "loadavg").write_bytes(loadavg)
+    monkeypatch.setattr(chunks, "_LOADAVG", str(tmp_path / "loadavg"))
     assert chunks.workers() == expected

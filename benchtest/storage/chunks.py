@@ -30,6 +30,7 @@ import numpy.typing as npt
 BLOSC_FILTER = 32001
 #: Most threads compressing one dataset's chunks.
 MAX_WORKERS = 4
+_LOADAVG = "/proc/loadavg"
 #: What the filter stores for a chunk left uncompressed: the mask that skips filter 0.
 _SKIP_FIRST_FILTER = 1
 
@@ -37,19 +38,35 @@ Encoder = Callable[[npt.NDArray[Any]], bytes | None]
 
 
 def workers() -> int:
-    """Threads that compress chunks: the cores this process may use that are free (the
-    load average of the last minute counts as busy cores, one of them this process), at
-    most MAX_WORKERS. On a machine whose cores are all taken, threads only add their own
-    cost (measured: ~2 ms of CPU more for 10 M samples), so one thread writes, through h5py."""
+    """Threads that compress chunks: the cores this process may use that are free, at most
+    MAX_WORKERS. Busy cores are the threads running at this moment (Linux: /proc/loadavg,
+    this one among them), else the load average of the last minute (one of it this
+    process), which lags: a burst of work that just ended still counts. On a machine whose
+    cores are all taken, threads only add their own cost (measured: ~2 ms of CPU more for
+    10 M samples), so one thread writes, through h5py."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - no sched_getaffinity (macOS, Windows)
         cores = os.cpu_count() or 1
-    try:
-        free = round(cores - os.getloadavg()[0]) + 1
-    except (AttributeError, OSError):  # pragma: no cover - no load average (Windows)
-        free = cores
+    running = _running_now()
+    if running is not None:
+        free = cores - running + 1
+    else:  # pragma: no cover - no /proc (macOS, Windows)
+        try:
+            free = round(cores - os.getloadavg()[0]) + 1
+        except (AttributeError, OSError):  # no load average (Windows)
+            free = cores
     return max(1, min(cores, free, MAX_WORKERS))
+
+
+def _running_now() -> int | None:
+    """Threads running or ready to run on the machine now, the caller included (the fourth
+    field of /proc/loadavg, "running/total"); None where it cannot be read."""
+    try:
+        with open(_LOADAVG, "rb") as loadavg:
+            return int(loadavg.read().split()[3].split(b"/")[0])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def write_chunked(dataset: h5py.Dataset, data: npt.ArrayLike) -> None:
