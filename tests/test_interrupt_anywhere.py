@@ -197,7 +197,11 @@ def test_sigterm_ends_the_run_cleanly(bench_runs: BenchRuns) -> None:
     for record in bench_runs.run(specs):
         assert record["landed"], record["spec"]
         assert_ended_cleanly(record)
-        assert "KeyboardInterrupt: signal SIGTERM" in record["output"], record["output"]
+        # Once the tests are over (the session closing), the stop is noted, not raised.
+        said = "KeyboardInterrupt: signal SIGTERM"
+        if "session-close" in record["spec"]:
+            said = "benchtest: SIGTERM received as the session ended"
+        assert said in record["output"], record["output"]
     (early,) = bench_runs.run(["50:TERM"])  # reading the command line
     assert early["killed_by"] == signal.SIGTERM and not early["group_left"], early
     assert not list(Path(early["folder"]).glob("*.h5"))

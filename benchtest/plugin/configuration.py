@@ -175,7 +175,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
-    """With -n on a multi-site bench, every site (xdist worker) runs every test of the plan."""
+    """With -n on a multi-site bench, every site (xdist worker) runs every test of the plan,
+    and a site whose worker dies is not given a new one: each worker tests its own site's
+    DUT, so a replacement would test no site (or test one twice)."""
     workers = getattr(config.option, "numprocesses", None)
     if not workers or not config.option.bench:
         return
@@ -191,6 +193,13 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
             config.option.numprocesses = len(sites)
         if config.option.dist in ("no", "load"):
             config.option.dist = "each"
+        restarts = getattr(config.option, "maxworkerrestart", None)
+        if restarts is not None and str(restarts).strip() != "0":
+            raise pytest.UsageError(
+                f"benchtest: {config.option.bench} is a multi-site bench: a site's worker is "
+                f"not restarted (a new one would test no site's DUT); drop --max-worker-restart"
+            )
+        config.option.maxworkerrestart = "0"
 
 
 @pytest.hookimpl(trylast=True)
@@ -242,8 +251,13 @@ def _site_of_this_process(config: pytest.Config, bench: Bench) -> tuple[str, boo
             raise pytest.UsageError(f"benchtest: {bench.path} has no sites; drop --site")
         return "", False
     if worker is not None:
-        index = int(str(worker["workerid"]).removeprefix("gw"))
-        return sites[index], False
+        site = worker_site(bench, str(worker["workerid"]))
+        if site is None:
+            raise pytest.UsageError(
+                f"benchtest: xdist worker {worker['workerid']} has no site of {bench.path} "
+                f"(sites {', '.join(sites)}, one per worker gw0..gw{len(sites) - 1})"
+            )
+        return site, False
     if workers:
         if int(workers) != len(sites):
             raise pytest.UsageError(
@@ -264,6 +278,16 @@ def _site_of_this_process(config: pytest.Config, bench: Bench) -> tuple[str, boo
         f"benchtest: {bench.path} has sites {', '.join(sites)}: choose one with --site NAME, "
         f"or test them all at once with -n {len(sites)}"
     )
+
+
+def worker_site(bench: Bench, worker_id: str) -> str | None:
+    """The site the xdist worker `worker_id` (gw0, gw1, ...) tests: the n-th of the bench's
+    sites; None for a worker beyond them."""
+    sites = list(bench.sites)
+    number = worker_id.removeprefix("gw")
+    if not (number.isascii() and number.isdigit()) or int(number) >= len(sites):
+        return None
+    return sites[int(number)]
 
 
 def _whole_number(text: str) -> int:

@@ -3,8 +3,10 @@
 Instruments belong to the active DUT session and are opened on first use. Every test leaves
 them in their safe state, whatever happened; so does the end of each DUT session, Ctrl-C,
 SIGTERM and SIGHUP (a closed terminal or SSH session), the last two turned into an interrupt so
-that pytest tears down normally. Role fixtures live per
-plan module (per test for a role shared between sites, which is claimed one test at a time).
+that pytest tears down normally (on the xdist controller of a multi-site run too). A stop that
+arrives once the tests are over is noted, not raised, and ends the run with exit status 2.
+Role fixtures live per plan module (per test for a role shared between sites, which is
+claimed one test at a time).
 A test that requires a role the bench lacks is skipped ("no chamber on this bench (lab 3)"), or
 on a strict bench is an error; an instrument that cannot be opened is one line of report.
 
@@ -32,6 +34,11 @@ if TYPE_CHECKING:
     from benchtest.run.instrument_pool import InstrumentPool
 
 PREVIOUS_HANDLERS = pytest.StashKey[dict[signal.Signals, Any]]()
+_SESSION = pytest.StashKey[pytest.Session]()
+# What a stop says for itself in the summary, by signal.
+_STOP_NAMES = {"SIGINT": "Ctrl-C"}
+# Exit statuses a late stop leaves as they are: the run did not get as far as its tests.
+_KEPT_STATUSES = (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
 # The bench runs of this process that have not ended (pytest_unconfigure).
 _UNFINISHED: list[pytest.Config] = []
 
@@ -81,16 +88,21 @@ def _role_fixture(role: str, shared: bool) -> Any:
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     run = settings(config)
-    if run is None or run.controller:
+    if run is None:
         return
-    # One fixture per bench role; a module object because pytest reads fixtures from a
-    # plugin's namespace, and the roles are known only once the bench file is loaded.
-    holder = types.ModuleType("benchtest_bench_roles")
-    for role in run.bench.roles:
-        setattr(holder, f"fixture_{role}", _role_fixture(role, role in run.bench.shared))
-    config.pluginmanager.register(holder, "benchtest-roles")
-    _UNFINISHED.append(config)
+    if not run.controller:
+        # One fixture per bench role; a module object because pytest reads fixtures from a
+        # plugin's namespace, and the roles are known only once the bench file is loaded.
+        holder = types.ModuleType("benchtest_bench_roles")
+        for role in run.bench.roles:
+            setattr(holder, f"fixture_{role}", _role_fixture(role, role in run.bench.shared))
+        config.pluginmanager.register(holder, "benchtest-roles")
+        _UNFINISHED.append(config)
+    # The xdist controller of a multi-site run too: a SIGTERM (a CI cancel) ends it as an
+    # interrupt, so that it waits for its sites and says where their run files are.
+    config.stash[_SESSION] = session
     stops.forget()
+    stops.raise_on_stop()
     if threading.current_thread() is threading.main_thread():
         # Each handler replaced is noted at once: all are put back at the end, a Ctrl-C
         # landing meanwhile included.
@@ -104,6 +116,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
     """pytest ends the session as interrupted: nothing left to raise again."""
     stops.forget()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None]:
+    """The tests are over: a stop from now on is noted, not raised, so that the run file is
+    closed (as interrupted), the sites' files gathered and the summary written; the run then
+    ends with pytest's interrupted exit status (see `pytest_unconfigure`)."""
+    if PREVIOUS_HANDLERS in session.config.stash:
+        stops.note_only()
+    return (yield)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    stop = stops.received() if PREVIOUS_HANDLERS in config.stash else None
+    if stop is not None:
+        terminalreporter.write_line(
+            f"benchtest: {_STOP_NAMES.get(stop, stop)} received as the session ended (noted, "
+            "not raised): the run ends as interrupted (exit status 2)",
+            yellow=True,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +211,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         with stops.held:  # every handler put back, a stop meanwhile raised once they are
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
+            stops.raise_on_stop()
+    _interrupted_by_late_stop(config)
+
+
+def _interrupted_by_late_stop(config: pytest.Config) -> None:
+    """A stop noted once the tests were over ends the run as pytest ends an interrupted one:
+    with exit status 2 (which `pytest.main` returns from the session)."""
+    session = config.stash.get(_SESSION, None)
+    if session is None:
+        return
+    del config.stash[_SESSION]
+    if stops.pending() and session.exitstatus not in _KEPT_STATUSES:
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+    stops.forget()

@@ -11,6 +11,12 @@ thread Python runs signal handlers in.
 A stop is also remembered as pending until pytest has seen it: one raised inside a weakref
 callback or `__del__` is only printed ("Exception ignored"), so `raise_pending` raises it again
 at each test's set-up and teardown until the session ends with it.
+
+Once the tests are over (`note_only`, as pytest ends the session), a stop is only noted: a
+KeyboardInterrupt then would land in end-of-session hooks that nothing catches, and cut short
+the closing of the run file, the summary and the JUnit XML. The plugin ends such a run with
+pytest's interrupted exit status instead. A third stop is raised all the same, so that a step
+that hangs can still be left.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ STOP_SIGNALS = tuple(
 _pending: list[str] = []  # stops received (names) that pytest has not yet ended the run with
 _held: list[str] = []  # stops received inside `held`, raised when it ends
 _depth = 0  # how deep the main thread is in `held` blocks
+_noting = False  # the tests are over: stops are noted, not raised (but see NOTED_AT_MOST)
+_noted = 0  # stops noted since then
+#: Stops noted once the tests are over before one is raised after all: a third Ctrl-C gets
+#: out of an end-of-session step that hangs (a catalog that does not answer).
+NOTED_AT_MOST = 2
 _MAIN = threading.main_thread().ident
 
 
@@ -37,9 +48,14 @@ def _interrupt(name: str) -> KeyboardInterrupt:
 
 
 def on_stop(signum: int, frame: FrameType | None) -> None:
-    """The handler of every stop signal: KeyboardInterrupt now, or when `held` ends."""
+    """The handler of every stop signal: KeyboardInterrupt now, or when `held` ends; once the
+    tests are over (`note_only`), only noted."""
+    global _noted
     name = signal.Signals(signum).name
     _pending.append(name)
+    if _noting and _noted < NOTED_AT_MOST:
+        _noted += 1
+        return
     if _depth:
         _held.append(name)
         return
@@ -82,6 +98,11 @@ def pending() -> bool:
     return bool(_pending)
 
 
+def received() -> str | None:
+    """The name of the last stop pending (`pending`), or None."""
+    return _pending[-1] if _pending else None
+
+
 def raise_pending() -> None:
     """Raise again a stop whose KeyboardInterrupt was swallowed where it landed."""
     if _pending:
@@ -92,3 +113,16 @@ def forget() -> None:
     """pytest has ended the session with the stop (or a new session starts): none is pending."""
     _pending.clear()
     _held.clear()
+
+
+def note_only() -> None:
+    """The tests are over: from now on a stop is noted as pending, not raised (until
+    `raise_on_stop`); only a stop after NOTED_AT_MOST noted ones is raised."""
+    global _noting, _noted
+    _noting, _noted = True, 0
+
+
+def raise_on_stop() -> None:
+    """A stop raises KeyboardInterrupt again where it lands (or where `held` ends)."""
+    global _noting
+    _noting = False
