@@ -12,7 +12,7 @@ the end of a run with thousands of tests stays short.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +134,7 @@ class EntryBuilder:
         text, see `entry_table`; the counts add up to its length) as its measurement table."""
         table = np.ascontiguousarray(table)
         if len(names) <= DIRECT_ENTRIES and not self._made:
-            self._create(names, test_ids, outcomes, messages, counts, table)
+            self._create(zip(names, test_ids, outcomes, messages, counts, strict=True), table)
             return
         dtype, size = table.dtype, table.dtype.itemsize
         direct = has_library()
@@ -165,19 +165,12 @@ class EntryBuilder:
                 self._renew()
 
     def _create(
-        self,
-        names: Sequence[str],
-        test_ids: Sequence[str],
-        outcomes: Sequence[str],
-        messages: Sequence[str],
-        counts: Sequence[int],
-        table: npt.NDArray[Any],
+        self, entries: Iterable[tuple[str, str, str, str, int]], table: npt.NDArray[Any]
     ) -> None:
-        """The entries of `build`, each created in the run file as a template is made."""
+        """The entries of `build` (name, test id, outcome, message, row count each), each
+        created in the run file as a template is made."""
         first = 0
-        for name, test_id, outcome, message, count in zip(
-            names, test_ids, outcomes, messages, counts, strict=True
-        ):
+        for name, test_id, outcome, message, count in entries:
             group = _Wrapped(h5py.h5g.create(self._file, name.encode(), gcpl=_ENTRY_GROUP))
             attrs = {"NX_class": "NXentry", "outcome": outcome, "test_id": test_id}
             set_attrs(group, {**attrs, "message": message} if message else attrs)
