@@ -29,6 +29,9 @@ import signal
 
 import pytest
 
+# SIGINT as in a terminal, also when this suite runs as a background job (which ignores it).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_{hook}():
