@@ -335,15 +335,13 @@ class VisaTransport:
         self.in_step = False
         try:
             direct = self._direct_reader()
-            if direct is not None:
-                self._drop_stray(direct, command)
+            self._drop_stray(direct, command)
             self._write_lines(direct, command)
             delay = float(getattr(self._resource, "query_delay", 0.0) or 0.0)
             if delay > 0:
                 time.sleep(delay)  # PyVISA's query_delay, as its own query() applies it
             reply = self._read_reply(command, direct)
-            if direct is not None:
-                self._check_ended(direct, command)
+            self._check_ended(direct, command)
         except BaseException as exc:
             self._raise_translated(exc, command)
             raise
@@ -383,15 +381,13 @@ class VisaTransport:
         """Send `command` and return the payload of the definite-length block it answers with."""
         with self._exchange(command):
             block = self._block_reading()
-            if block[0] is not None:
-                self._drop_stray(block[0], command)
+            self._drop_stray(block[0], command)
             self._write_lines(block[0], command)
             length = self._read_block_header(command, *block)
             payload = bytearray(length)
             self._read_payload(command, memoryview(payload), length, *block, last=True)
             self._read_terminators(command, *block)
-            if block[0] is not None:
-                self._check_ended(block[0], command)
+            self._check_ended(block[0], command)
         return bytes(payload)
 
     def read_block_into(self, command: str, out: memoryview, *, after: Sequence[str] = ()) -> int:
@@ -406,8 +402,7 @@ class VisaTransport:
         """
         with self._exchange(command):
             block = self._block_reading()
-            if block[0] is not None:
-                self._drop_stray(block[0], command)
+            self._drop_stray(block[0], command)
             self._write_lines(block[0], *after, command)
             length = self._read_block_header(command, *block)
             longer = length > len(out)
@@ -416,8 +411,7 @@ class VisaTransport:
                 rest = memoryview(bytearray(length - len(out)))
                 self._read_payload(command, rest, length, *block, last=True)
             self._read_terminators(command, *block)
-            if block[0] is not None:
-                self._check_ended(block[0], command)
+            self._check_ended(block[0], command)
         return length
 
     def _write_lines(self, direct: DirectReader | None, *commands: str) -> None:
@@ -434,11 +428,13 @@ class VisaTransport:
         else:
             direct.send((ending.join(commands) + ending).encode(resource.encoding))
 
-    def _drop_stray(self, direct: DirectReader, command: str) -> None:
-        """Drop what arrived before `command` is sent (on a pyvisa-py socket): no query asked
-        for it, so it must not be read as `command`'s reply. Anything but whitespace (an
-        instrument's extra line, the rest of a block longer than its header said) is
-        reported as a StrayReplyWarning."""
+    def _drop_stray(self, direct: DirectReader | None, command: str) -> None:
+        """Drop what arrived before `command` is sent (on a pyvisa-py socket, `direct`; any
+        other session is left as it is): no query asked for it, so it must not be read as
+        `command`'s reply. Anything but whitespace (an instrument's extra line, the rest of a
+        block longer than its header said) is reported as a StrayReplyWarning."""
+        if direct is None:
+            return
         stray = direct.drain()
         if stray.strip():
             warnings.warn(
@@ -450,9 +446,11 @@ class VisaTransport:
                 stacklevel=3,
             )
 
-    def _check_ended(self, direct: DirectReader, command: str) -> None:
-        """Refuse a reply (on a pyvisa-py socket) that more than whitespace followed at once:
-        an extra line, or a block longer than its header says, makes the reply suspect."""
+    def _check_ended(self, direct: DirectReader | None, command: str) -> None:
+        """Refuse a reply (on a pyvisa-py socket, `direct`) that more than whitespace followed
+        at once: an extra line, or a block longer than its header says, makes it suspect."""
+        if direct is None:
+            return
         left = direct.leftover()
         if left.strip():
             left += direct.drain()  # the rest of it, for the message (and not read again)
