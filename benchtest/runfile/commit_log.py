@@ -33,11 +33,12 @@ from __future__ import annotations
 import io
 import os
 import struct
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from benchtest.runfile.crc import crc32
 
 LOG_MAGIC = b"BTCLOGH2"
 _LOG_HEADER = struct.Struct("<8sQQI")  # magic, first record's seq, checked-from seq, CRC
@@ -76,7 +77,7 @@ def log_path(path: Path) -> Path:
 def encode_header(first: int, checked_from: int) -> bytes:
     """The log's header (RECORDS_AT bytes): records start at sequence number `first`; those
     from `checked_from` on count only with their dependencies in the file."""
-    crc = zlib.crc32(struct.pack("<QQ", first, checked_from))
+    crc = crc32(struct.pack("<QQ", first, checked_from))
     return _LOG_HEADER.pack(LOG_MAGIC, first, checked_from, crc).ljust(RECORDS_AT, b"\0")
 
 
@@ -92,8 +93,8 @@ def encode(seq: int, entries: Sequence[Entry], dependencies: Sequence[Dependency
         for offset, data in entries:
             parts += (_ENTRY.pack(offset, len(data)), data)
         payload = b"".join(parts)
-    fields = _FIELDS.pack(seq, len(entries), len(payload), zlib.crc32(payload))
-    return MAGIC + fields + _COUNT.pack(zlib.crc32(fields)) + payload
+    fields = _FIELDS.pack(seq, len(entries), len(payload), crc32(payload))
+    return MAGIC + fields + _COUNT.pack(crc32(fields)) + payload
 
 
 def records(data: bytes) -> tuple[int, list[Record]]:
@@ -106,7 +107,7 @@ def records(data: bytes) -> tuple[int, list[Record]]:
     if len(data) < _LOG_HEADER.size:
         return 0, []
     magic, first, checked_from, crc = _LOG_HEADER.unpack_from(data)
-    if magic != LOG_MAGIC or zlib.crc32(struct.pack("<QQ", first, checked_from)) != crc:
+    if magic != LOG_MAGIC or crc32(struct.pack("<QQ", first, checked_from)) != crc:
         return 0, []
     found: list[Record] = []
     position, seq = RECORDS_AT, first
@@ -121,11 +122,11 @@ def _record(data: bytes, position: int, expected: bytes = MAGIC) -> tuple[Record
     if len(data) < position + _HEADER.size:
         return None
     magic, seq, count, length, payload_crc, head_crc = _HEADER.unpack_from(data, position)
-    if magic != expected or zlib.crc32(_FIELDS.pack(seq, count, length, payload_crc)) != head_crc:
+    if magic != expected or crc32(_FIELDS.pack(seq, count, length, payload_crc)) != head_crc:
         return None
     start = position + _HEADER.size
     payload = memoryview(data)[start : start + length]
-    if len(payload) != length or zlib.crc32(payload) != payload_crc:
+    if len(payload) != length or crc32(payload) != payload_crc:
         return None
     at, dependencies = 0, []
     if expected != _V1_MAGIC:
@@ -200,7 +201,7 @@ def _present(file: BinaryIO, dependencies: Iterable[Dependency]) -> bool:
     for offset, length, crc in dependencies:
         file.seek(offset)
         data = file.read(length)
-        if len(data) != length or zlib.crc32(data) != crc:
+        if len(data) != length or crc32(data) != crc:
             return False
     return True
 

@@ -31,13 +31,14 @@ from __future__ import annotations
 import json
 import os
 import struct
-import zlib
 from collections.abc import Callable
 from typing import Any
 
 import h5py
 import numpy as np
 import numpy.typing as npt
+
+from benchtest.runfile.crc import crc32
 
 _HEADER = struct.Struct("<II")  # payload length, CRC-32 of the payload
 #: JSON as `json.dumps(..., separators=(",", ":"))` writes it, made once (not per record).
@@ -151,7 +152,7 @@ class JournalWriter:
             payload = f'{{"seq":{self._seq + 1},{record[1:]}'.encode()
         else:
             payload = _ENCODE({"seq": self._seq + 1, **record}).encode()
-        data = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        data = _HEADER.pack(len(payload), crc32(payload)) + payload
         room = self._half_size if reserved else self._half_size - self._notes
         if self._position + len(data) > room:
             return False
@@ -212,7 +213,7 @@ def _chain(raw: bytes) -> list[dict[str, Any]]:
     while position + _HEADER.size <= len(raw):
         length, crc = _HEADER.unpack_from(raw, position)
         payload = raw[position + _HEADER.size : position + _HEADER.size + length]
-        if length == 0 or len(payload) < length or zlib.crc32(payload) != crc:
+        if length == 0 or len(payload) < length or crc32(payload) != crc:
             break
         try:
             record = json.loads(payload)

@@ -23,12 +23,8 @@ from pathlib import Path
 
 import h5py
 
+from benchtest.runfile.crc import crc32
 from benchtest.runfile.journal import allocate_bytes
-
-try:  # the same CRC-32 as zlib's, computed with SIMD: 5-10x faster on a file of waveforms
-    from zlib_ng.zlib_ng import crc32
-except ImportError:  # pragma: no cover - zlib-ng is a dependency; plain zlib gives equal CRCs
-    from zlib import crc32
 
 #: Size of /summary/seal in bytes.
 SEAL_BYTES = 8192

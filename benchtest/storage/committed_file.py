@@ -46,13 +46,9 @@ from benchtest.runfile.commit_log import (
     patch,
     write_at,
 )
+from benchtest.runfile.crc import crc32
 from benchtest.runfile.seal import REGION_STEP
 from benchtest.storage.durability import fsync_directory
-
-try:  # zlib's CRC-32, computed with SIMD
-    from zlib_ng.zlib_ng import crc32
-except ImportError:  # pragma: no cover - zlib-ng is a dependency
-    from zlib import crc32
 
 _O_BINARY: int = getattr(os, "O_BINARY", 0)
 #: A version 2 or 3 superblock: its signature, version byte, and where its end-of-file
