@@ -1,0 +1,76 @@
+"""Scalar values and collections (a waveform's settings) as `storage.nexus` writes them: the
+datasets h5py's `create_dataset` would make, stored compact, and JSON for anything else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from benchtest.storage.nexus import write_collection, write_value
+
+SCALARS: dict[str, object] = {
+    "float": 3.3,
+    "int": 7,
+    "negative": -12,
+    "bool": True,
+    "numpy_bool": np.bool_(False),
+    "float32": np.float32(1.5),
+    "uint8": np.uint8(3),
+    "int16": np.int16(-5),
+    "nan": float("nan"),
+    "text": "héllo, wörld",
+    "empty_text": "",
+}
+
+
+def test_scalars_are_the_datasets_h5py_makes_stored_compact(tmp_path: Path) -> None:
+    with h5py.File(tmp_path / "values.h5", "w") as f:
+        write_collection(f, "settings", SCALARS)
+        reference = f.create_group("reference")
+        for name, value in SCALARS.items():
+            reference.create_dataset(name, data=value)
+    with h5py.File(tmp_path / "values.h5", "r") as f:
+        assert list(f["settings"]) == list(SCALARS)  # in the order given
+        assert f["settings"].attrs["NX_class"] == "NXcollection"
+        for name in SCALARS:
+            ours, theirs = f["settings"][name], f["reference"][name]
+            assert ours.shape == theirs.shape == ()
+            assert ours.dtype == theirs.dtype, name
+            assert ours.id.get_type().equal(theirs.id.get_type()), name
+            np.testing.assert_array_equal(ours[()], theirs[()])
+            assert ours.id.get_create_plist().get_layout() == h5py.h5d.COMPACT
+            assert not ours.attrs.keys()
+
+
+def test_what_is_no_plain_number_or_text_is_stored_as_json(tmp_path: Path) -> None:
+    values = {"huge": 2**70, "mapping": {"a": 1, "b": [1.5, None]}, "words": ["x", "y"]}
+    with h5py.File(tmp_path / "values.h5", "w") as f:
+        group = f.create_group("g")
+        for name, value in values.items():
+            write_value(group, name, value)
+    with h5py.File(tmp_path / "values.h5", "r") as f:
+        for name, value in values.items():
+            dataset = f["g"][name]
+            assert dataset.attrs["encoding"] == "json"
+            assert json.loads(dataset.asstr()[()]) == value
+
+
+def test_a_numeric_list_is_an_array(tmp_path: Path) -> None:
+    with h5py.File(tmp_path / "values.h5", "w") as f:
+        write_value(f, "points", [1, 2, 3])
+        write_value(f, "levels", np.array([0.5, 1.5]))
+        np.testing.assert_array_equal(f["points"][...], [1, 2, 3])
+        assert f["levels"].dtype == np.float64
+
+
+def test_a_key_that_had_to_be_sanitised_keeps_its_spelling(tmp_path: Path) -> None:
+    with h5py.File(tmp_path / "values.h5", "w") as f:
+        write_collection(f, "settings", {"time/div": 1e-3, "time_div": 2e-3})
+        group = f["settings"]
+        assert group["time_div"].attrs["original_name"] == "time/div"
+        assert group["time_div_2"][()] == pytest.approx(2e-3)
+        assert group["time_div_2"].attrs["original_name"] == "time_div"
