@@ -25,7 +25,7 @@ from benchtest.runfile.schema import (
     signal_name,
     unique_name,
 )
-from benchtest.storage.nexus import write_text
+from benchtest.storage.lowlevel import write_text
 from benchtest.values.events import SweepRecorded, WaveformFamilyRecorded
 
 

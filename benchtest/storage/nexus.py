@@ -3,10 +3,9 @@
 Arrays are chunked for slicing and compressed with the run's codec (gzip-1 + shuffle unless
 the fast codec was chosen); waveforms, built from these pieces, live in `waveforms.py`.
 
-Scalars (a waveform's settings: ~16 per waveform) are created with h5py's low-level API and
-stored compact, inside their object header: ~45 us a dataset against ~105 us through
-`Group.create_dataset` (its dtype guessing, property lists and wrappers), which made the
-settings of one waveform cost ~1.7 ms. Readers see the same datasets: type, shape, value.
+Scalars (a waveform's settings: ~16 per waveform) are written with h5py's low-level API
+(`lowlevel.write_scalar`): through `Group.create_dataset` the settings of one waveform cost
+~1.7 ms. Readers see the same datasets: type, shape, value.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import numpy.typing as npt
 
 from benchtest.runfile.codecs import GZIP, Codec
 from benchtest.runfile.schema import sanitise, unique_name
+from benchtest.storage.lowlevel import write_scalar, write_text
 
 #: Points per chunk of a waveform dataset (float64: 1 MiB, float32: 512 KiB, int16: 256 KiB).
 CHUNK_POINTS = 1 << 17
@@ -47,46 +47,17 @@ def create_array(
     return group.create_dataset(name, shape=(n,), dtype=dt, chunks=chunks, **codec.filter_args())
 
 
-_TEXT = h5py.string_dtype("utf-8")
-_SCALAR = h5py.h5s.create(h5py.h5s.SCALAR)
-#: A scalar's dataset: compact (its value in the object header), no times (as h5py makes them).
-_SCALAR_DATASET = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-_SCALAR_DATASET.set_layout(h5py.h5d.COMPACT)
-_SCALAR_DATASET.set_obj_track_times(False)
-
-
-def _scalar(group: h5py.Group, name: str, data: npt.NDArray[Any]) -> h5py.Dataset:
-    """The scalar dataset `name` holding `data` (a 0-d array), of its type as h5py stores it."""
-    dataset = h5py.h5d.create(
-        group.id,
-        name.encode(),
-        h5py.h5t.py_create(data.dtype, logical=True),
-        _SCALAR,
-        dcpl=_SCALAR_DATASET,
-    )
-    dataset.write(_SCALAR, _SCALAR, data, mtype=h5py.h5t.py_create(data.dtype))
-    return h5py.Dataset(dataset)
-
-
-def write_text(group: h5py.Group, name: str, text: str, **attrs: Any) -> h5py.Dataset:
-    """A scalar variable-length UTF-8 string dataset with `attrs`."""
-    dataset = _scalar(group, name, np.array(text, dtype=_TEXT))
-    if attrs:
-        dataset.attrs.update(attrs)
-    return dataset
-
-
 def write_value(group: h5py.Group, name: str, value: object) -> h5py.Dataset:
     """A dataset holding `value`: numbers and strings as themselves, numeric lists as arrays,
     anything else as JSON text marked with `@encoding="json"`."""
     if isinstance(value, str):
         return write_text(group, name, value)
     if isinstance(value, bool | np.bool_):
-        return _scalar(group, name, np.array(value, dtype=np.bool_))
+        return write_scalar(group, name, np.array(value, dtype=np.bool_))
     if isinstance(value, numbers.Real):
         data = np.asarray(value)
         if data.dtype.kind in "iuf":  # else a number numpy keeps as an object (a huge int)
-            return _scalar(group, name, data)
+            return write_scalar(group, name, data)
     if isinstance(value, list | tuple | np.ndarray):
         array = np.asarray(value)
         if array.dtype.kind in "iuf" and array.ndim == 1:
