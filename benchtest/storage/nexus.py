@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from benchtest.runfile.codecs import GZIP, Codec
 from benchtest.runfile.schema import sanitise, unique_name
-from benchtest.storage.lowlevel import write_scalar, write_text
+from benchtest.storage.lowlevel import set_attrs, write_scalar, write_text
 
 #: Points per chunk of a waveform dataset (float64: 1 MiB, float32: 512 KiB, int16: 256 KiB).
 CHUNK_POINTS = 1 << 17
@@ -47,21 +47,17 @@ def create_array(
     return group.create_dataset(name, shape=(n,), dtype=dt, chunks=chunks, **codec.filter_args())
 
 
-def write_value(group: h5py.Group, name: str, value: object) -> h5py.Dataset:
+def write_value(group: h5py.Group, name: str, value: object) -> h5py.h5d.DatasetID:
     """A dataset holding `value`: numbers and strings as themselves, numeric lists as arrays,
     anything else as JSON text marked with `@encoding="json"`."""
-    if isinstance(value, str):
-        return write_text(group, name, value)
-    if isinstance(value, bool | np.bool_):
-        return write_scalar(group, name, np.array(value, dtype=np.bool_))
-    if isinstance(value, numbers.Real):
-        data = np.asarray(value)
-        if data.dtype.kind in "iuf":  # else a number numpy keeps as an object (a huge int)
-            return write_scalar(group, name, data)
+    if isinstance(value, str | bool | np.bool_) or (
+        isinstance(value, numbers.Real) and np.asarray(value).dtype.kind in "iuf"
+    ):  # not a number numpy keeps as an object (a huge int)
+        return write_scalar(group, name, value)  # type: ignore[arg-type]  # checked above
     if isinstance(value, list | tuple | np.ndarray):
         array = np.asarray(value)
         if array.dtype.kind in "iuf" and array.ndim == 1:
-            return group.create_dataset(name, data=array)
+            return group.create_dataset(name, data=array).id
     return write_text(group, name, json.dumps(value, default=str), encoding="json")
 
 
@@ -69,10 +65,12 @@ def write_collection(parent: h5py.Group, name: str, values: Mapping[str, object]
     """An NXcollection with one dataset per item; a key that had to be sanitised keeps its
     original spelling in `@original_name`."""
     group = parent.create_group(name, track_order=True)  # items listed in the order given
-    group.attrs["NX_class"] = "NXcollection"
+    set_attrs(group, {"NX_class": "NXcollection"})
+    taken: set[str] = set()  # the group is new: its names are those given here
     for key, value in values.items():
-        field = unique_name(group, sanitise(key))
+        field = unique_name(taken, sanitise(key))
+        taken.add(field)
         dataset = write_value(group, field, value)
         if field != key:
-            dataset.attrs["original_name"] = key
+            set_attrs(dataset, {"original_name": key})
     return group
