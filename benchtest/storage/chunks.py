@@ -81,7 +81,8 @@ def write_chunked(dataset: h5py.Dataset, data: npt.ArrayLike) -> None:
     threads = workers()
     encode = _encoder(dataset) if chunk and len(array) > chunk and threads > 1 else None
     if encode is None:
-        dataset[...] = array
+        if len(array):  # h5py's `dataset[...] = array` spends ~80 us more choosing selections
+            dataset.id.write(h5py.h5s.ALL, h5py.h5s.ALL, array)
         return
     pieces = list(_chunks(array, chunk, dataset.fillvalue))
     # All chunks are compressed before any is written: HDF5 writes holding the GIL (its file

@@ -91,9 +91,12 @@ def _write_physical(
     dataset_name = signal_name(wf.unit)
     value_dtype = np.float32 if dtype.kind != "f" else dtype
     values = _create_array(group, dataset_name, len(wf), value_dtype, codec)
-    for start in range(0, len(wf), BLOCK_POINTS):
-        block = samples[start : start + BLOCK_POINTS].astype(np.float64)
-        values[start : start + len(block)] = block * wf.scale + wf.offset
+    if len(wf) <= BLOCK_POINTS:  # one block: written whole
+        write_chunked(values, samples.astype(np.float64) * wf.scale + wf.offset)
+    else:
+        for start in range(0, len(wf), BLOCK_POINTS):
+            block = samples[start : start + BLOCK_POINTS].astype(np.float64)
+            values[start : start + len(block)] = block * wf.scale + wf.offset
     set_attrs(values, {"derived_from": CODES, "units": wf.unit, "long_name": _label(name, wf.unit)})
     return dataset_name
 
@@ -101,9 +104,12 @@ def _write_physical(
 def _write_time(group: h5py.Group, wf: Waveform, codec: Codec) -> None:
     n = len(wf)
     time = _create_array(group, TIME, n, np.float64, codec)
-    for start in range(0, n, BLOCK_POINTS):
-        index = np.arange(start, min(n, start + BLOCK_POINTS), dtype=np.float64)
-        time[start : start + len(index)] = wf.t0 + index * wf.dt
+    if n <= BLOCK_POINTS:  # one block: written whole
+        write_chunked(time, wf.t0 + np.arange(n, dtype=np.float64) * wf.dt)
+    else:
+        for start in range(0, n, BLOCK_POINTS):
+            index = np.arange(start, min(n, start + BLOCK_POINTS), dtype=np.float64)
+            time[start : start + len(index)] = wf.t0 + index * wf.dt
     set_attrs(
         time,
         {"units": "s", "long_name": "time (s)", "t0": np.float64(wf.t0), "dt": np.float64(wf.dt)},
