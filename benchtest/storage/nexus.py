@@ -49,10 +49,13 @@ def create_array(
 
 def write_value(group: h5py.Group, name: str, value: object) -> h5py.h5d.DatasetID:
     """A dataset holding `value`: numbers and strings as themselves, numeric lists as arrays,
-    anything else as JSON text marked with `@encoding="json"`."""
-    if isinstance(value, str | bool | np.bool_) or (
-        isinstance(value, numbers.Real) and np.asarray(value).dtype.kind in "iuf"
-    ):  # not a number numpy keeps as an object (a huge int)
+    anything else (a huge int, a string holding NUL, which HDF5 text cannot) as JSON text
+    marked with `@encoding="json"`."""
+    if (
+        (isinstance(value, str) and "\0" not in value)
+        or isinstance(value, bool | np.bool_)
+        or (isinstance(value, numbers.Real) and np.asarray(value).dtype.kind in "iuf")
+    ):
         return write_scalar(group, name, value)  # type: ignore[arg-type]  # checked above
     if isinstance(value, list | tuple | np.ndarray):
         array = np.asarray(value)
