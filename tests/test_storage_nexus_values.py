@@ -79,3 +79,41 @@ def test_a_key_that_had_to_be_sanitised_keeps_its_spelling(tmp_path: Path) -> No
         assert group["time_div"].attrs["original_name"] == "time/div"
         assert group["time_div_2"][()] == pytest.approx(2e-3)
         assert group["time_div_2"].attrs["original_name"] == "time_div"
+
+
+def test_settings_read_back_as_recorded(tmp_path: Path) -> None:
+    from benchtest.results import open_run
+    from benchtest.storage import Hdf5RunWriter
+    from benchtest.storage.example import run_started
+    from benchtest.values.events import (
+        RunFinished,
+        TestFinished,
+        TestStarted,
+        WaveformRecorded,
+        utc_now,
+    )
+    from benchtest.values.waveform import Waveform
+
+    settings = {
+        "mode": "NORM\0\x01",
+        "huge": 2**70,
+        "scale": np.float32(1.5),
+        "on": np.bool_(True),
+        "gain": np.int16(-3),
+        "label": "é" * 40_000,  # longer than a compact dataset's 64 KiB, as UTF-8
+        "levels": [1.0, 2.0],
+        "nested": {"a": [1, None]},
+        "time/div": 1e-3,
+    }
+    wf = Waveform(np.arange(100, dtype=np.int16), dt=1e-6, scale=0.01, settings=settings)
+    path = tmp_path / "run.h5"
+    with Hdf5RunWriter(path) as writer:
+        writer(run_started())
+        writer(TestStarted("t.py::test_a", utc_now(), {}, attempt=1))
+        writer(WaveformRecorded("t.py::test_a", "vout", wf, ""))
+        writer(TestFinished("t.py::test_a", "passed", utc_now(), 0.1, "", attempt=1))
+        writer(RunFinished(utc_now(), "passed"))
+    run = open_run(path)
+    assert run.problems == []
+    read = run.tests[0].waveforms["vout"].settings
+    assert read == {**settings, "scale": 1.5, "on": True, "gain": -3}
