@@ -47,7 +47,7 @@ from benchtest.storage.header import (
     station_image,
     write_run_values,
 )
-from benchtest.storage.lowlevel import AttrValue, rewrite_attrs
+from benchtest.storage.lowlevel import AttrValue, rewrite_attrs, storable
 from benchtest.storage.profile_stream import ProfileStream, chunk_bytes, start_profile_stream
 from benchtest.storage.running import RunningTest
 from benchtest.storage.space import (
@@ -248,13 +248,14 @@ class Hdf5RunWriter:
 
     def _instrument_identified(self, event: InstrumentIdentified) -> None:
         self._require_file()
-        row = (event.role, event.driver, event.resource, event.identity, event.calibration_due)
+        identity, resource = storable(event.identity), storable(event.resource)  # replies
+        row = (event.role, event.driver, resource, identity, event.calibration_due)
         self._pending[schema.INSTRUMENTS].append(row)
 
     def _safe_state_applied(self, event: SafeStateApplied) -> None:
         self._require_file()
         self._pending[schema.SAFE_STATE_LOG].append(
-            (event.time, event.role, event.ok, event.message)
+            (event.time, event.role, event.ok, storable(event.message))
         )
 
     def _append_pending(self) -> None:
@@ -320,7 +321,7 @@ class Hdf5RunWriter:
         nxdata = write_waveform(
             group, name, event.name, event.waveform, self.codec, event.description
         )
-        test.waveforms.append((event.name, nxdata.name, len(event.waveform)))
+        test.waveforms.append((storable(event.name), nxdata.name, len(event.waveform)))
         self._plottable(test, group, name)
 
     def _stored_waveform_copied(self, event: StoredWaveformCopied) -> None:
@@ -375,7 +376,8 @@ class Hdf5RunWriter:
     def _test_finished(self, event: TestFinished) -> None:
         test = self._test(event.test_id)
         del self._running[event.test_id]
-        self._store(test, event.outcome, event.message, event.finished, event.duration)
+        message = storable(event.message)  # an error's text may quote a garbled reply
+        self._store(test, event.outcome, message, event.finished, event.duration)
         if not self._bulk:
             self.commit()
 

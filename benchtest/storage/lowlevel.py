@@ -42,12 +42,18 @@ def file_type(dtype: np.dtype[Any]) -> Any:
     return h5py.h5t.py_create(dtype, logical=True)
 
 
+def storable(text: str) -> str:
+    """`text` as the run file keeps it: HDF5's variable-length strings end at a NUL, so each
+    NUL (a garbled instrument reply quoted in a message, say) becomes U+FFFD."""
+    return text.replace("\0", "\ufffd") if "\0" in text else text
+
+
 def _encoded(name: str, value: AttrValue) -> tuple[np.ndarray[Any, Any], Any, Any, Any]:
-    """`value` as data, file type, memory type and data space."""
+    """`value` as data, file type, memory type and data space (text `storable`)."""
     if isinstance(value, str):
-        return np.array(value, dtype=_TEXT), _TEXT_FILE_TYPE, _TEXT_MEMORY_TYPE, _SCALAR
+        return np.array(storable(value), dtype=_TEXT), _TEXT_FILE_TYPE, _TEXT_MEMORY_TYPE, _SCALAR
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        data = np.array(value, dtype=_TEXT).reshape(len(value))
+        data = np.array([storable(v) for v in value], dtype=_TEXT).reshape(len(value))
         space = h5py.h5s.create_simple((len(value),))
         return data, _TEXT_FILE_TYPE, _TEXT_MEMORY_TYPE, space
     data = np.asarray(value)
